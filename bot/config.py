@@ -1,0 +1,329 @@
+"""The bot's configuration: TOML (docs/CONTRACTS.md section 6) into frozen dataclasses.
+
+Every section is a dataclass whose fields carry their own converter, so one loop reads every
+section, and every mistake names its key: ``[schedule] cutoff: expected "HH:MM", got "25:00"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEMO_DIR = Path(__file__).parent / "demo"
+
+
+class ConfigError(Exception):
+    """A config that cannot run; the message names the key and the reason in one line."""
+
+
+# -- converters: raw TOML value -> typed value, or ValueError with the reason ----------------
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_show(value)}")
+    return value
+
+
+def _nonempty(value: Any) -> str:
+    text = _str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {_show(value)}")
+    return value
+
+
+def _nonnegative_int(value: Any) -> int:
+    number = _int(value)
+    if number < 0:
+        raise ValueError(f"must be 0 or more, got {number}")
+    return number
+
+
+def _port(value: Any) -> int:
+    number = _int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"expected a port 0-65535, got {number}")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number of seconds, got {_show(value)}")
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {value}")
+    return float(value)
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f"expected a list of non-empty strings, got {_show(value)}")
+    return tuple(v.strip() for v in value)
+
+
+def _clock_time(value: Any) -> time:
+    text = _str(value)
+    try:
+        hours, minutes = text.split(":")
+        if len(hours) not in (1, 2) or len(minutes) != 2:
+            raise ValueError
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f'expected "HH:MM", got {_show(value)}') from None
+
+
+def _time_range(value: Any) -> tuple[time, time]:
+    text = _str(value)
+    parts = text.split("-")
+    if len(parts) != 2:
+        raise ValueError(f'expected "HH:MM-HH:MM", got {_show(value)}')
+    try:
+        return _clock_time(parts[0].strip()), _clock_time(parts[1].strip())
+    except ValueError:
+        raise ValueError(f'expected "HH:MM-HH:MM", got {_show(value)}') from None
+
+
+def _slot(value: Any) -> str:
+    _time_range(value)  # validate, keep the text as staff wrote it
+    return _str(value).strip()
+
+
+def _timezone(value: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(_nonempty(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {_show(value)}") from None
+
+
+def _transport_kind(value: Any) -> str:
+    kind = _str(value)
+    if kind != "web":
+        # The wechaty transport for real WeChat is issue 7; until it lands, say so plainly.
+        raise ValueError(f'expected "web" (the only transport so far), got {_show(value)}')
+    return kind
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def setting(convert: Callable[[Any], Any], default: Any = dataclasses.MISSING) -> Any:
+    """A config field: how to read it from TOML, and its default (none: required)."""
+    return field(default=default, metadata={"convert": convert})
+
+
+# -- sections -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    name: str = setting(_nonempty, "鲜果小铺")
+    timezone: ZoneInfo = setting(_timezone, ZoneInfo("Asia/Shanghai"))
+    staff: tuple[str, ...] = setting(_str_list, ())
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = setting(_nonempty, "sqlite://data/groupbuy.sqlite3")
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    file: Path = setting(lambda v: Path(_nonempty(v)), Path("catalog.toml"))
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    room: str = setting(_nonempty)
+    community: str = setting(_nonempty)
+    delivery: str = setting(_slot)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    daily_post: time = setting(_clock_time, time(8, 0))
+    cutoff: time = setting(_clock_time, time(20, 0))
+    delivery_days: int = setting(_nonnegative_int, 1)
+    delivery_notice: time = setting(_clock_time, time(15, 0))
+
+
+@dataclass(frozen=True)
+class ReferralConfig:
+    inviter_points: int = setting(_nonnegative_int, 50)
+
+
+@dataclass(frozen=True)
+class SpreadsheetConfig:
+    path: str = setting(_nonempty, "exports/orders-{date}.xlsx")
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """Pacing that keeps the WeChat account from being banned (docs/PRODUCT.md)."""
+
+    min_interval: float = setting(_seconds, 1.0)
+    conversation_interval: float = setting(_seconds, 3.0)
+    max_per_minute: int = setting(_nonnegative_int, 40)
+    jitter: float = setting(_seconds, 2.0)
+    quiet_hours: tuple[time, time] | None = setting(
+        lambda v: None if v == "" else _time_range(v), (time(22, 0), time(7, 0))
+    )
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = setting(_nonempty, "127.0.0.1")
+    port: int = setting(_port, 8080)
+    token: str = setting(_str, "")
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    kind: str = setting(_transport_kind, "web")
+
+
+@dataclass(frozen=True)
+class Config:
+    shop: ShopConfig
+    database: DatabaseConfig
+    catalog: CatalogConfig
+    groups: tuple[GroupConfig, ...]
+    schedule: ScheduleConfig
+    referral: ReferralConfig
+    spreadsheet: SpreadsheetConfig
+    outbox: OutboxConfig
+    web: WebConfig
+    transport: TransportConfig
+    base_dir: Path  # the config file's folder: relative paths are relative to it
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return self.shop.timezone
+
+    def resolve(self, path: str | Path) -> Path:
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.resolve(self.catalog.file)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path made relative to the config's folder."""
+        url = self.database.url
+        prefix = "sqlite://"
+        if url.startswith(prefix):
+            path = url[len(prefix) :]
+            if path != ":memory:" and not Path(path).is_absolute():
+                return prefix + str(self.resolve(path))
+        return url
+
+    def group(self, room: str | None) -> GroupConfig | None:
+        return next((g for g in self.groups if g.room == room), None)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS: dict[str, type] = {
+    "shop": ShopConfig,
+    "database": DatabaseConfig,
+    "catalog": CatalogConfig,
+    "schedule": ScheduleConfig,
+    "referral": ReferralConfig,
+    "spreadsheet": SpreadsheetConfig,
+    "outbox": OutboxConfig,
+    "web": WebConfig,
+    "transport": TransportConfig,
+}
+
+
+def _section(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {_show(raw)}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{where} {unknown[0]}: unknown key (known: {', '.join(known)})")
+    values = {}
+    for name, spec in known.items():
+        if name not in raw:
+            if spec.default is dataclasses.MISSING:
+                raise ConfigError(f"{where} {name}: missing")
+            continue
+        try:
+            values[name] = spec.metadata["convert"](raw[name])
+        except ValueError as reason:
+            raise ConfigError(f"{where} {name}: {reason}") from None
+    return cls(**values)
+
+
+def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"group"})
+    if unknown:
+        raise ConfigError(f"[{unknown[0]}]: unknown section (known: {', '.join([*_SECTIONS, 'group'])})")
+    sections = {name: _section(cls, raw.get(name, {}), f"[{name}]") for name, cls in _SECTIONS.items()}
+    groups_raw = raw.get("group", [])
+    if not isinstance(groups_raw, list):
+        raise ConfigError("[[group]]: expected an array of tables ([[group]])")
+    groups = tuple(_section(GroupConfig, g, f"[[group]] #{i + 1}") for i, g in enumerate(groups_raw))
+    if not groups:
+        raise ConfigError("[[group]]: missing: at least one group is needed")
+    rooms = [g.room for g in groups]
+    duplicate = next((r for r in rooms if rooms.count(r) > 1), None)
+    if duplicate:
+        raise ConfigError(f'[[group]] room: "{duplicate}" is listed twice')
+    schedule: ScheduleConfig = sections["schedule"]
+    if schedule.daily_post >= schedule.cutoff:
+        raise ConfigError("[schedule] cutoff: must be later in the day than daily_post")
+    web: WebConfig = sections["web"]
+    if web.host not in ("127.0.0.1", "localhost", "::1") and not web.token:
+        raise ConfigError(
+            f'[web] host: "{web.host}" is not loopback; set [web] token to let others in'
+        )
+    return Config(groups=groups, base_dir=base_dir, **sections)
+
+
+def load_config(path: str | Path) -> Config:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{file}: cannot read: {error}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+    config = parse_config(raw, file.resolve().parent)
+    if not config.catalog_path.is_file():
+        raise ConfigError(f"[catalog] file: {config.catalog_path} not found")
+    return config
+
+
+def demo_config(work_dir: Path) -> Config:
+    """The embedded demo: SQLite under ./data, the demo catalog, two groups, one staff member."""
+    config = load_config(DEMO_DIR / "config.toml")
+    return config.replace(
+        base_dir=work_dir.resolve(),
+        catalog=CatalogConfig(file=DEMO_DIR / "catalog.toml"),
+    )

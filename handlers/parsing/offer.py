@@ -1,0 +1,137 @@
+"""The offer: the active products, numbered from 1 in catalog order (docs/CONTRACTS.md section 1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class CatalogError(ValueError):
+    """A catalog that cannot be used; the message names the product and the key."""
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    unit: str
+    price: Decimal
+    aliases: tuple[str, ...] = ()
+    stock: Decimal | None = None  # units per delivery day; None = unlimited
+    active: bool = True
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What members can order today. `products[0]` is 1号."""
+
+    products: tuple[Product, ...]
+    _by_sku: Mapping[str, Product] = field(init=False, repr=False, compare=False)
+    _by_name: Mapping[str, Product] = field(init=False, repr=False, compare=False)
+    name_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, Product] = {}
+        for product in self.products:
+            for name in product.names:
+                by_name.setdefault(name.lower(), product)
+        object.__setattr__(self, "_by_sku", {p.sku: p for p in self.products})
+        object.__setattr__(self, "_by_name", by_name)
+        # Longest names first, so that "黑猪五花肉" wins over "五花".
+        names = sorted(by_name, key=len, reverse=True)
+        pattern = "|".join(re.escape(n) for n in names) if names else r"(?!x)x"
+        object.__setattr__(self, "name_pattern", re.compile(pattern))
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def by_sku(self, sku: str) -> Product | None:
+        return self._by_sku.get(sku)
+
+    def by_name(self, name: str) -> Product | None:
+        return self._by_name.get(name.lower())
+
+    def by_number(self, number: int) -> Product | None:
+        return self.products[number - 1] if 1 <= number <= len(self.products) else None
+
+    def number_of(self, product: Product) -> int:
+        return self.products.index(product) + 1
+
+    def by_part(self, text: str) -> Product | None:
+        """The one product whose name or alias contains `text` (two characters at least)."""
+        if len(text) < 2:
+            return None
+        found = {p.sku: p for p in self.products for n in p.names if text in n.lower()}
+        return next(iter(found.values())) if len(found) == 1 else None
+
+    def closest(self, text: str, limit: int = 3) -> list[Product]:
+        """Products that share characters with `text`, most shared first: for asking back."""
+        wanted = set(text)
+        scored = [(len(wanted & set("".join(p.names))), i, p) for i, p in enumerate(self.products)]
+        return [p for score, _, p in sorted(scored, key=lambda s: (-s[0], s[1])) if score][:limit]
+
+
+def _decimal(value: Any, where: str, key: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise CatalogError(f"{where} {key}: expected a number, got {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise CatalogError(f"{where} {key}: expected a number, got {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise CatalogError(f"{where} {key}: must be a number 0 or more, got {value!r}")
+    return number
+
+
+_PRODUCT_KEYS = {"sku", "name", "aliases", "unit", "price", "stock", "active"}
+
+
+def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ...]]:
+    """The offer (active products) and every product, from a parsed catalog TOML document."""
+    entries = raw.get("product", [])
+    if not isinstance(entries, Sequence) or isinstance(entries, str):
+        raise CatalogError("[[product]]: expected an array of tables")
+    products: list[Product] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries, start=1):
+        where = f"[[product]] #{index}"
+        if not isinstance(entry, Mapping):
+            raise CatalogError(f"{where}: expected a table")
+        unknown = sorted(set(entry) - _PRODUCT_KEYS)
+        if unknown:
+            raise CatalogError(f"{where} {unknown[0]}: unknown key")
+        for key in ("sku", "name", "unit"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise CatalogError(f"{where} {key}: missing or not a string")
+        sku = entry["sku"].strip()
+        if sku in seen:
+            raise CatalogError(f'{where} sku: "{sku}" is used twice')
+        seen.add(sku)
+        aliases = entry.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+            raise CatalogError(f"{where} aliases: expected a list of strings")
+        if "price" not in entry:
+            raise CatalogError(f"{where} price: missing")
+        active = entry.get("active", True)
+        if not isinstance(active, bool):
+            raise CatalogError(f"{where} active: expected true or false")
+        stock = entry.get("stock")
+        products.append(
+            Product(
+                sku=sku,
+                name=entry["name"].strip(),
+                unit=entry["unit"].strip(),
+                price=_decimal(entry["price"], where, "price"),
+                aliases=tuple(a.strip() for a in aliases),
+                stock=None if stock is None else _decimal(stock, where, "stock"),
+                active=active,
+            )
+        )
+    return Offer(tuple(p for p in products if p.active)), tuple(products)
