@@ -1,0 +1,166 @@
+"""The bot: config + clock + a way to send -> database, dispatcher, outbox, jobs.
+
+A message travels: transport -> Incoming -> Bot.handle -> first matching handler -> services,
+all in one transaction with the inbound record and the replies it queued -> paced outbox ->
+transport. `Bot` is used the same way by the running program, by replay and by the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.catalog import load_catalog, sync_products
+from bot.clock import Clock
+from bot.config import Config
+from bot.dispatcher import Dispatcher
+from bot.messages import Incoming, Outgoing
+from bot.outbox import Outbox, Send
+from bot.pacing import Pacer
+from bot.services import Services
+from handlers import ROUTERS
+from models.db import close_database, open_database
+from models.spreadsheet import export_delivery_date, workbook_path
+from models.tables import Community, InboundMessage, Member
+
+log = logging.getLogger(__name__)
+
+SORRY = "抱歉，刚才出了点问题，这条消息没有处理，请稍后再发一次。"
+
+
+class Bot:
+    def __init__(self, config: Config, clock: Clock, send: Send, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        offer, products = load_catalog(config.catalog_path)
+        self.outbox = Outbox(send, Pacer(config.outbox, config.timezone, rng), clock)
+        self.services = Services(config, offer, products, clock, self.outbox, self.export)
+        self.dispatcher = Dispatcher(ROUTERS, **self.services.as_kwargs())
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def open(self) -> None:
+        """Connect, migrate, bring products and communities in step with the files."""
+        await open_database(self.config.database_url)
+        await sync_products(self.services.products)
+        await sync_communities(self.config)
+        await self.outbox.restore()
+
+    async def close(self) -> None:
+        await close_database()
+
+    async def handle(self, msg: Incoming) -> bool:
+        """Handle one message; False if it was not for us or was handled before (re-delivery)."""
+        if msg.room is not None and self.config.group(msg.room) is None:
+            return False  # a group the shop did not list: the bot serves only its own groups
+        # One conversation's messages are handled in arrival order (接龙 versions build on each
+        # other); different conversations go on concurrently.
+        async with self._locks[msg.conversation]:
+            if await InboundMessage.exists(message_id=msg.message_id):
+                return False
+            try:
+                handled = await self._handle_once(msg)
+            except Exception:
+                log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
+                await self._reply(msg, SORRY)
+                handled = False
+            self.outbox.changed()
+            return handled
+
+    async def _handle_once(self, msg: Incoming) -> bool:
+        routed = self.dispatcher.route(msg)
+        try:
+            async with in_transaction():
+                inbound = await InboundMessage.create(
+                    message_id=msg.message_id, room=msg.room, sender=msg.sender_id,
+                    text=msg.text[:10_000], received_at=msg.at,
+                )
+                member, community = await self._member_and_community(msg)
+
+                async def reply(text: str) -> None:
+                    await self._reply(msg, text)
+
+                if routed is not None:
+                    handler, found = routed
+                    effect = await handler.call({
+                        **self.dispatcher.services, "msg": msg, **found, "member": member,
+                        "community": community, "reply": reply, "dispatcher": self.dispatcher,
+                    })
+                    inbound.intent = handler.callback.__name__[:32]
+                    inbound.effect = effect if isinstance(effect, dict) else None
+                    await inbound.save(update_fields=["intent", "effect"])
+        except IntegrityError:
+            if await InboundMessage.exists(message_id=msg.message_id):
+                return False  # the same message arrived twice at once; the other copy won
+            raise
+        return True
+
+    async def _reply(self, msg: Incoming, text: str) -> None:
+        if msg.room is not None:
+            await self.outbox.put(Outgoing(f"@{msg.sender_name} {text}", room=msg.room,
+                                           mentions=(msg.sender_id,)))
+        else:
+            await self.outbox.put(Outgoing(text, to=msg.sender_id))
+
+    async def _member_and_community(self, msg: Incoming) -> tuple[Member, Community | None]:
+        now = msg.at
+        community = await Community.get_or_none(room=msg.room) if msg.room else None
+        member = await Member.get_or_none(id=msg.sender_id)
+        if member is None:
+            member = await Member.create(id=msg.sender_id, name=msg.sender_name[:128], first_seen=now,
+                                         last_seen=now, home=community)
+        else:
+            member.name = msg.sender_name[:128] or member.name
+            member.last_seen = now
+            fields = ["name", "last_seen"]
+            if community is not None and member.home_id != community.id:  # type: ignore[attr-defined]
+                member.home = community
+                fields.append("home_id")
+            await member.save(update_fields=fields)
+        if community is None and msg.room is None:
+            community = await private_community(member, self.config)
+        return member, community
+
+    async def member_joined(self, room: str, member_id: str, name: str, inviter: str | None,
+                            at: Any) -> None:
+        """A member joined a group: known from now on, with that group as home."""
+        community = await Community.get_or_none(room=room)
+        if community is None:
+            return
+        member = await Member.get_or_none(id=member_id)
+        if member is None:
+            referrer = await Member.get_or_none(id=inviter) if inviter and inviter != member_id else None
+            await Member.create(id=member_id, name=name[:128], first_seen=at, last_seen=at,
+                                home=community, referrer=referrer)
+
+    async def export(self, delivery_date: date) -> Path:
+        path = self.config.resolve(workbook_path(self.config.spreadsheet.path, delivery_date))
+        order = [p.sku for p in self.services.offer.products]
+        return await export_delivery_date(path, delivery_date, self.config.timezone, order)
+
+
+async def private_community(member: Member, config: Config) -> Community | None:
+    """Where a private order goes: the member's home group, or the only group there is."""
+    if member.home_id is not None:  # type: ignore[attr-defined]
+        return await Community.get_or_none(id=member.home_id)  # type: ignore[attr-defined]
+    if len(config.groups) == 1:
+        return await Community.get_or_none(room=config.groups[0].room)
+    return None
+
+
+async def sync_communities(config: Config) -> None:
+    rooms = []
+    for group in config.groups:
+        rooms.append(group.room)
+        await Community.update_or_create(
+            room=group.room,
+            defaults={"name": group.community, "delivery_slot": group.delivery, "active": True},
+        )
+    await Community.exclude(room__in=rooms).update(active=False)

@@ -1,0 +1,129 @@
+"""`groupbuy` (also `python -m bot`): run, migrate, parse, replay.
+
+Bad input stops a command with one line on standard error naming what is wrong, and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, demo_config, load_config
+
+
+def _config(path: str | None) -> Config:
+    return load_config(path) if path else demo_config(Path.cwd())
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from bot.catalog import load_catalog
+    from handlers.parsing import parse
+
+    offer, _ = load_catalog(Path(args.catalog))
+    out = sys.stdout
+    for number, raw in enumerate(sys.stdin, start=1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+            text = data.get("text", "") if isinstance(data, dict) else ""
+            if not isinstance(text, str):
+                raise ValueError("text is not a string")
+            answer = parse(text, offer).to_json()
+        except (ValueError, AttributeError) as error:
+            data, answer = {}, {"intent": "none", "error": f"line {number}: {error}"}
+        if isinstance(data, dict) and "id" in data:
+            answer = {"id": data["id"], **answer}
+        out.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    out.flush()
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.replay import ReplayError, replay
+
+    config = load_config(args.config)
+    try:
+        asyncio.run(replay(config, Path(args.events), Path(args.out), seed=args.seed))
+    except ReplayError as error:
+        print(f"groupbuy replay: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from models.db import apply_migrations, close_database, open_database, tortoise_config
+
+    config = _config(args.config)
+
+    async def migrate() -> list[str]:
+        await open_database(config.database_url, migrate=False)
+        try:
+            return await apply_migrations(tortoise_config(config.database_url))
+        finally:
+            await close_database()
+
+    applied = asyncio.run(migrate())
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.run import run
+
+    config = _config(args.config)
+    host = args.host or config.web.host
+    port = config.web.port if args.port is None else args.port
+    if host not in ("127.0.0.1", "localhost", "::1") and not config.web.token:
+        raise ConfigError(f'--host: "{host}" is not loopback; set [web] token to let others in')
+    try:
+        asyncio.run(run(config, host, port))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="groupbuy", description="A community group-buy assistant.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the bot (no --config: the demo on the local browser chat)")
+    run.add_argument("--config", help="config TOML (default: the embedded demo)")
+    run.add_argument("--host", help="address the web page listens on (default 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port of the web page (default 8080)")
+    run.set_defaults(func=cmd_run)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--config", help="config TOML (default: the embedded demo)")
+    migrate.set_defaults(func=cmd_migrate)
+
+    parse = commands.add_parser("parse", help="JSON Lines of messages in, their meaning out")
+    parse.add_argument("--catalog", required=True, help="catalog TOML")
+    parse.set_defaults(func=cmd_parse)
+
+    replay = commands.add_parser("replay", help="run the bot against a scripted conversation")
+    replay.add_argument("--config", required=True, help="config TOML")
+    replay.add_argument("events", help="events JSON Lines")
+    replay.add_argument("--out", required=True, help="folder for transcript.jsonl and state.json")
+    replay.add_argument("--seed", type=int, default=0, help="seed of the pacing jitter")
+    replay.set_defaults(func=cmd_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    try:
+        code = args.func(args)
+    except ConfigError as error:
+        print(f"groupbuy: config error: {error}", file=sys.stderr)
+        code = 2
+    sys.exit(code)

@@ -1,0 +1,123 @@
+"""The one paced queue every outgoing message goes through, kept in the database.
+
+A message is written to `outbox_message` in the transaction of the change that caused it;
+the sender sends pending rows in order of readiness (bot.pacing) and marks each sent. After a
+restart the pending rows go out and the sent ones do not. A row caught mid-send by a crash is
+marked `unknown` and not resent: a duplicate in a WeChat group is worse than one lost notice,
+and the log names it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.messages import Outgoing
+from bot.pacing import MINUTE, Pacer
+from models.tables import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[Outgoing], Awaitable[None]]
+
+
+def outgoing_of(row: OutboxMessage) -> Outgoing:
+    return Outgoing(
+        text=row.text, room=row.room, to=row.to,
+        mentions=tuple(row.mentions or ()), broadcast=row.broadcast,
+    )
+
+
+class Outbox:
+    def __init__(self, send: Send, pacer: Pacer, clock: Clock) -> None:
+        self._send = send
+        self.pacer = pacer
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._pending: list[OutboxMessage] | None = None  # None: reload from the database
+
+    async def put(self, message: Outgoing) -> None:
+        """Queue a message (inside the caller's transaction, if there is one)."""
+        await OutboxMessage.create(
+            room=message.room, to=message.to, text=message.text,
+            mentions=list(message.mentions), broadcast=message.broadcast,
+            status="pending", created_at=self.clock.now(),
+        )
+        self.changed()
+
+    def changed(self) -> None:
+        """Something may have been queued: look again (after the caller's commit)."""
+        self._pending = None
+        self._wake.set()
+
+    async def restore(self) -> None:
+        """On start: pick up the pace where it was left, and set aside interrupted sends."""
+        now = self.clock.now()
+        interrupted = await OutboxMessage.filter(status="sending").update(status="unknown")
+        if interrupted:
+            log.warning("%d message(s) were being sent when the bot stopped; not resent", interrupted)
+        recent = await OutboxMessage.filter(
+            status="sent", sent_at__gte=now - max(MINUTE, timedelta(seconds=60))
+        ).order_by("sent_at", "id")
+        for row in recent:
+            assert row.sent_at is not None
+            self.pacer.record(row.id, outgoing_of(row).conversation, row.sent_at)
+        self.changed()
+
+    async def pending(self) -> list[OutboxMessage]:
+        if self._pending is None:
+            self._pending = list(await OutboxMessage.filter(status="pending").order_by("id"))
+        return self._pending
+
+    async def next_due(self, now: datetime) -> tuple[OutboxMessage, datetime] | None:
+        """The message that may go out first, and when; ties go to the oldest."""
+        best: tuple[OutboxMessage, datetime] | None = None
+        for row in await self.pending():
+            at = self.pacer.ready_at(row.id, outgoing_of(row).conversation, row.broadcast, now)
+            if best is None or at < best[1]:
+                best = (row, at)
+        return best
+
+    async def send_due(self, now: datetime) -> int:
+        """Send every message whose time has come by `now`, each at its own time."""
+        sent = 0
+        while (due := await self.next_due(now)) is not None and due[1] <= now:
+            row, at = due
+            await self._send_one(row, at)
+            sent += 1
+        return sent
+
+    async def _send_one(self, row: OutboxMessage, at: datetime) -> None:
+        assert self._pending is not None
+        self._pending.remove(row)
+        claimed = await OutboxMessage.filter(id=row.id, status="pending").update(status="sending")
+        if not claimed:
+            return  # another sender had it
+        message = outgoing_of(row)
+        self.pacer.record(row.id, message.conversation, at)
+        try:
+            await self._send(message)
+        except Exception:  # a transport error must not stop the queue; the row says what happened
+            log.exception("sending outbox message %d failed", row.id)
+            await OutboxMessage.filter(id=row.id).update(status="failed", sent_at=at)
+            return
+        await OutboxMessage.filter(id=row.id).update(status="sent", sent_at=at)
+
+    async def run(self) -> None:
+        """The sender loop of the running bot: sleep until the next send is due, or woken."""
+        while True:
+            self._wake.clear()
+            due = await self.next_due(self.clock.now())
+            sleeper = asyncio.ensure_future(
+                self.clock.sleep_until(due[1]) if due else asyncio.Event().wait()
+            )
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()
+            await self.send_due(self.clock.now())

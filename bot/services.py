@@ -1,0 +1,28 @@
+"""What handlers and jobs are given: the shop's config, its offer, the clock, the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.outbox import Outbox
+from handlers.parsing import Offer, Product
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    offer: Offer
+    products: tuple[Product, ...]  # every catalog product, active or not
+    clock: Clock
+    outbox: Outbox
+    export: Callable[[date], Awaitable[Path]]  # write the workbook of a delivery date
+
+    def as_kwargs(self) -> dict[str, object]:
+        return {"config": self.config, "offer": self.offer, "products": self.products,
+                "clock": self.clock, "outbox": self.outbox, "export": self.export,
+                "services": self}

@@ -1,0 +1,87 @@
+"""Staff commands (docs/CONTRACTS.md section 5). Only the contact ids in [shop] staff may run
+them; anyone else gets a short refusal and nothing changes. /帮助 lists these docstrings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.dispatcher import Dispatcher, Router
+from bot.services import Services
+from handlers.filters import Command, any_command, is_staff
+from handlers.texts import money, qty
+from jobs.daily import post_summaries
+from models.days import close_ordering, delivery_date_for, short_date
+from models.orders import orders_for_delivery
+
+router = Router("staff")
+
+
+def _today_delivery(clock: Clock, config: Config) -> tuple[Any, Any]:
+    order_date = clock.now().astimezone(config.timezone).date()
+    return order_date, delivery_date_for(order_date, config.schedule)
+
+
+@router.message(Command("帮助"), is_staff)
+async def on_help(dispatcher: Dispatcher, reply: Any) -> None:
+    """列出所有店员命令"""
+    rows = [
+        f"/{f.name} — {h.help}"
+        for h in dispatcher.handlers for f in h.filters if isinstance(f, Command)
+    ]
+    await reply("店员命令：\n" + "\n".join(rows))
+
+
+@router.message(Command("截单"), is_staff)
+async def on_close(clock: Clock, config: Config, services: Services, reply: Any) -> None:
+    """立即截单：今天不再接单，各群发汇总"""
+    order_date, delivery = _today_delivery(clock, config)
+    if not await close_ordering(order_date, clock.now()):
+        await reply(f"{short_date(order_date)}已经截单了。")
+        return
+    await post_summaries(delivery, services)
+    await reply(f"已截单：{short_date(order_date)}的订单到此为止，各群的汇总已排队发出。")
+
+
+@router.message(Command("汇总"), is_staff)
+async def on_totals(clock: Clock, config: Config, reply: Any) -> None:
+    """今天的合计：按商品、按小区"""
+    _, delivery = _today_delivery(clock, config)
+    orders = await orders_for_delivery(delivery)
+    if not orders:
+        await reply(f"{short_date(delivery)}配送的订单还没有。")
+        return
+    by_product: dict[str, list[Any]] = {}
+    by_community: dict[str, list[Any]] = {}
+    for order in orders:
+        entry = by_community.setdefault(order.community, [0, Decimal(0)])
+        entry[0] += 1
+        entry[1] += order.total
+        for line in order.lines:
+            item = by_product.setdefault(line.sku, [line.name, Decimal(0), line.unit, Decimal(0)])
+            item[1] += line.qty
+            item[3] += line.amount
+    products = "\n".join(f"{n} {qty(q)}{u} {money(a)}" for n, q, u, a in by_product.values())
+    communities = "\n".join(f"{c}：{n}单 {money(t)}" for c, (n, t) in by_community.items())
+    revenue = sum((o.total for o in orders), Decimal(0))
+    await reply(f"【{short_date(delivery)}配送 汇总】\n按商品：\n{products}\n按小区：\n{communities}\n"
+                f"共{len(orders)}单 {money(revenue)}")
+
+
+@router.message(Command("导出"), is_staff)
+async def on_export(clock: Clock, config: Config, services: Services, reply: Any) -> None:
+    """生成今天的订单表格（订单、拣货单、配送单）并告诉您位置"""
+    _, delivery = _today_delivery(clock, config)
+    path = await services.export(delivery)
+    await reply(f"表格已更新：{path}")
+
+
+@router.message(any_command)
+async def on_other_command(msg: Any, command: str, config: Config, reply: Any) -> None:
+    """(不是店员，或没有这个命令)"""
+    if msg.sender_id not in config.shop.staff:
+        await reply("抱歉，这个命令只有店员可以用。")
+    else:
+        await reply(f"没有 {command[:20]} 这个命令，发 /帮助 看看有哪些。")

@@ -1,0 +1,52 @@
+"""How the bot writes quantities, money and orders: one place, used by handlers and jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from handlers.parsing.offer import Offer
+from models.days import short_date
+from models.orders import LineChange, OrderView
+
+HOW_TO_ORDER = "下单请写“商品+数量”，如“西红柿2斤”、“3号x2”；改单写“西红柿改成3斤”，取消写“取消西红柿”。"
+
+
+def qty(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return text
+
+
+def money(value: Decimal) -> str:
+    return f"¥{value.quantize(Decimal('0.01'))}"
+
+
+def order_text(order: OrderView, with_delivery: bool = True) -> str:
+    lines = [f"{l.name} {qty(l.qty)}{l.unit} {money(l.amount)}" for l in order.lines]
+    text = "；".join(lines) + f"，合计 {money(order.total)}"
+    if with_delivery:
+        text += f"\n配送：{short_date(order.delivery_date)} {order.delivery_slot}（{order.community}）"
+    return text
+
+
+def changes_text(changes: Iterable[LineChange]) -> str:
+    parts = []
+    for c in changes:
+        if c.before == 0:
+            parts.append(f"{c.name} {qty(c.after)}{c.unit}")
+        elif c.after == 0:
+            parts.append(f"取消 {c.name} {qty(c.before)}{c.unit}")
+        else:
+            parts.append(f"{c.name} {qty(c.before)}→{qty(c.after)}{c.unit}")
+    return "、".join(parts)
+
+
+def offer_lines(offer: Offer, left: dict[str, Decimal] | None = None) -> list[str]:
+    rows = []
+    for number, product in enumerate(offer.products, start=1):
+        row = f"{number}号 {product.name} {money(product.price)}/{product.unit}"
+        if product.stock is not None:
+            remaining = (left or {}).get(product.sku, product.stock)
+            row += f"（剩{qty(remaining)}{product.unit}）" if remaining > 0 else "（已售完）"
+        rows.append(row)
+    return rows

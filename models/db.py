@@ -1,0 +1,70 @@
+"""Database start-up and shut-down, and migrations (tortoise-orm's built-in migration system).
+
+`open_database(url)` connects and applies every checked-in migration; `close_database()` closes.
+New migrations: change models/tables.py, then `tortoise -c models.db.TORTOISE_ORM makemigrations`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationExecutor
+
+log = logging.getLogger(__name__)
+
+APP = "models"
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": url},
+        "apps": {
+            APP: {
+                "models": ["models.tables"],
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# For tortoise's own CLI (makemigrations); the bot passes its configured URL instead.
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")
+
+
+async def open_database(url: str, migrate: bool = True) -> None:
+    if url.startswith("sqlite://") and url != "sqlite://:memory:":
+        Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    config = tortoise_config(url)
+    await Tortoise.init(config=config)
+    if migrate:
+        await apply_migrations(config)
+    if url.startswith("sqlite://"):
+        # WAL lets readers (the export, the web page) work while the bot writes.
+        await get_connection("default").execute_script(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+        )
+
+
+async def apply_migrations(config: dict[str, Any]) -> list[str]:
+    """Apply the checked-in migrations that this database has not had; return their names."""
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+            log.info("migration applied: %s.%s", app_label, name)
+
+    executor = MigrationExecutor(get_connection("default"), config["apps"])
+    await executor.migrate(progress=progress)
+    return applied
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

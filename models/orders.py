@@ -1,0 +1,164 @@
+"""Orders: add, set, remove quantities for a member's order of one delivery date.
+
+Every function here runs inside the caller's transaction (the dispatcher opens one per
+message), so an order change, the message record and the reply commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from tortoise.queryset import QuerySet
+
+from handlers.parsing.offer import Product
+from models.tables import Community, Member, Order, OrderLine
+
+CENT = Decimal("0.01")
+
+ADD, SET, REMOVE = "add", "set", "remove"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One requested change: ADD qty, SET to qty, or REMOVE qty (None: all of it)."""
+
+    product: Product
+    mode: str
+    qty: Decimal | None
+
+
+@dataclass(frozen=True)
+class LineView:
+    sku: str
+    name: str
+    unit: str
+    price: Decimal
+    qty: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return (self.price * self.qty).quantize(CENT)
+
+
+@dataclass(frozen=True)
+class LineChange:
+    sku: str
+    name: str
+    unit: str
+    before: Decimal
+    after: Decimal
+
+
+@dataclass(frozen=True)
+class OrderView:
+    id: int
+    member_id: str
+    room: str
+    community: str
+    delivery_slot: str
+    delivery_date: date
+    status: str
+    lines: tuple[LineView, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0.00"))
+
+
+async def change_order(
+    member: Member,
+    community: Community,
+    delivery_date: date,
+    changes: Sequence[Change],
+    now: datetime,
+) -> tuple[list[LineChange], OrderView | None]:
+    """Apply changes; return what changed and the order after (None if there is none)."""
+    order = await Order.get_or_none(member=member, community=community, delivery_date=delivery_date)
+    if order is None:
+        if not any(c.mode in (ADD, SET) and c.qty for c in changes):
+            return [], None
+        order = await Order.create(
+            member=member, community=community, delivery_date=delivery_date,
+            status="placed", created_at=now, updated_at=now,
+        )
+    lines = {line.sku: line for line in await OrderLine.filter(order=order)}
+    done: list[LineChange] = []
+    for change in changes:
+        line = lines.get(change.product.sku)
+        before = line.qty if line else Decimal(0)
+        if change.mode == ADD:
+            after = before + (change.qty or 0)
+        elif change.mode == SET:
+            after = change.qty or Decimal(0)
+        else:
+            after = Decimal(0) if change.qty is None else max(Decimal(0), before - change.qty)
+        if after == before:
+            continue
+        product = change.product
+        if line is None:
+            line = await OrderLine.create(
+                order=order, sku=product.sku, name=product.name, unit=product.unit,
+                price=product.price, qty=after, updated_at=now,
+            )
+            lines[product.sku] = line
+        elif after > 0:
+            line.qty, line.updated_at = after, now
+            await line.save(update_fields=["qty", "updated_at"])
+        else:
+            await line.delete()
+            del lines[product.sku]
+        done.append(LineChange(product.sku, product.name, product.unit, before, after))
+    if done:
+        order.status = "placed" if lines else "cancelled"
+        order.updated_at = now
+        await order.save(update_fields=["status", "updated_at"])
+    return done, await order_view(order.id)
+
+
+async def cancel_order(member: Member, community: Community, delivery_date: date, now: datetime,
+                       products: Iterable[Product]) -> tuple[list[LineChange], OrderView | None]:
+    """Cancel the whole order: every line goes."""
+    return await change_order(member, community, delivery_date,
+                              [Change(p, REMOVE, None) for p in products], now)
+
+
+async def order_view(order_id: int) -> OrderView | None:
+    views = await _views(Order.filter(id=order_id))
+    return views[0] if views else None
+
+
+async def member_orders(member_id: str, delivery_date: date | None = None) -> list[OrderView]:
+    """A member's placed orders, of one delivery date or of every date."""
+    query = Order.filter(member_id=member_id, status="placed")
+    if delivery_date is not None:
+        query = query.filter(delivery_date=delivery_date)
+    return await _views(query)
+
+
+async def orders_for_delivery(
+    delivery_date: date, statuses: Sequence[str] = ("placed",)
+) -> list[OrderView]:
+    return await _views(Order.filter(delivery_date=delivery_date, status__in=list(statuses)))
+
+
+async def _views(query: QuerySet[Order]) -> list[OrderView]:
+    orders = await query.order_by("delivery_date", "id").select_related("community").prefetch_related("lines")
+    return [
+        OrderView(
+            id=order.id,
+            member_id=order.member_id,  # type: ignore[attr-defined]
+            room=order.community.room,
+            community=order.community.name,
+            delivery_slot=order.community.delivery_slot,
+            delivery_date=order.delivery_date,
+            status=order.status,
+            lines=tuple(
+                LineView(line.sku, line.name, line.unit, line.price, line.qty)
+                for line in sorted(order.lines, key=lambda line: line.id)
+            ),
+        )
+        for order in orders
+    ]

@@ -1,0 +1,198 @@
+"""The bot's tables (tortoise-orm). Ids are WeChat contact and room ids, never names.
+
+Idempotency lives in the schema: an inbound message id is unique, a job run is unique per job
+and due time, one order per member, community and delivery date.
+
+Model docstrings become table comments, and tortoise's SQLite migrations split DDL on ";" and
+choke on quotes: keep both out of model docstrings.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+QUANTITY = {"max_digits": 12, "decimal_places": 3}
+
+
+class Community(Model):
+    """A neighbourhood (小区) and its WeChat group, kept in step with the [[group]] tables of the config."""
+
+    id = fields.IntField(primary_key=True)
+    room = fields.CharField(max_length=128, unique=True)
+    name = fields.CharField(max_length=64)
+    delivery_slot = fields.CharField(max_length=32)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "community"
+
+
+class Member(Model):
+    id = fields.CharField(max_length=128, primary_key=True)  # the WeChat contact id
+    name = fields.CharField(max_length=128)
+    address = fields.CharField(max_length=128, default="")
+    phone = fields.CharField(max_length=32, default="")
+    points = fields.IntField(default=0)
+    referrer = fields.ForeignKeyField(
+        "models.Member", related_name="invited", null=True, on_delete=fields.SET_NULL
+    )
+    home = fields.ForeignKeyField(
+        "models.Community", related_name="members", null=True, on_delete=fields.SET_NULL
+    )
+    first_seen = fields.DatetimeField()
+    last_seen = fields.DatetimeField()
+
+    class Meta:
+        table = "member"
+
+
+class Product(Model):
+    """The catalog, synced from the catalog file at start. Order lines copy name and price."""
+
+    sku = fields.CharField(max_length=32, primary_key=True)
+    name = fields.CharField(max_length=64)
+    unit = fields.CharField(max_length=16)
+    price = fields.DecimalField(**MONEY)
+    stock = fields.DecimalField(**QUANTITY, null=True)
+    active = fields.BooleanField(default=True)
+    position = fields.IntField(default=0)
+    aliases = fields.JSONField(default=list)
+
+    class Meta:
+        table = "product"
+
+
+class Order(Model):
+    """The order of a member for one delivery date in one community."""
+
+    id = fields.IntField(primary_key=True)
+    member = fields.ForeignKeyField("models.Member", related_name="orders")
+    community = fields.ForeignKeyField("models.Community", related_name="orders")
+    delivery_date = fields.DateField()
+    status = fields.CharField(max_length=16, default="placed")  # placed, cancelled, delivered
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "orders"
+        unique_together = (("member", "community", "delivery_date"),)
+
+
+class OrderLine(Model):
+    id = fields.IntField(primary_key=True)
+    order = fields.ForeignKeyField("models.Order", related_name="lines")
+    sku = fields.CharField(max_length=32)
+    name = fields.CharField(max_length=64)
+    unit = fields.CharField(max_length=16)
+    price = fields.DecimalField(**MONEY)
+    qty = fields.DecimalField(**QUANTITY)
+    note = fields.CharField(max_length=128, default="")
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "order_line"
+        unique_together = (("order", "sku"),)
+
+
+class GroupBuy(Model):
+    """A 拼团: open -> success (N members) / failed (deadline) / cancelled (staff)."""
+
+    id = fields.IntField(primary_key=True)
+    sku = fields.CharField(max_length=32)
+    size = fields.IntField()
+    price = fields.DecimalField(**MONEY)
+    state = fields.CharField(max_length=16, default="open")
+    deadline = fields.DatetimeField()
+    community = fields.ForeignKeyField(
+        "models.Community", related_name="groupbuys", null=True, on_delete=fields.SET_NULL
+    )
+    opened_by = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "groupbuy"
+
+
+class GroupBuyParticipant(Model):
+    id = fields.IntField(primary_key=True)
+    groupbuy = fields.ForeignKeyField("models.GroupBuy", related_name="participants")
+    member = fields.ForeignKeyField("models.Member", related_name="groupbuys")
+    joined_at = fields.DatetimeField()
+
+    class Meta:
+        table = "groupbuy_participant"
+        unique_together = (("groupbuy", "member"),)
+
+
+class InboundMessage(Model):
+    """Every message handled, once: a re-delivered message id fails the unique insert."""
+
+    id = fields.IntField(primary_key=True)
+    message_id = fields.CharField(max_length=128, unique=True)
+    room = fields.CharField(max_length=128, null=True)
+    sender = fields.CharField(max_length=128)
+    text = fields.TextField()
+    received_at = fields.DatetimeField()
+    intent = fields.CharField(max_length=32, default="")
+    effect = fields.JSONField(null=True)  # what it changed, so that a recall can undo it
+
+    class Meta:
+        table = "inbound_message"
+
+
+class OutboxMessage(Model):
+    """A message waiting to be sent, or sent. Written in the same transaction as the change
+    that caused it, so a reply is never lost and never made twice."""
+
+    id = fields.IntField(primary_key=True)
+    room = fields.CharField(max_length=128, null=True)
+    to = fields.CharField(max_length=128, null=True)
+    text = fields.TextField()
+    mentions = fields.JSONField(default=list)
+    broadcast = fields.BooleanField(default=False)
+    status = fields.CharField(max_length=16, default="pending", db_index=True)
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_message"
+
+
+class OrderingDay(Model):
+    """One order date: when ordering for it was closed (cut-off, or /截单)."""
+
+    order_date = fields.DateField(primary_key=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "ordering_day"
+
+
+class JobRun(Model):
+    """A scheduled job that ran for one due time: the unique key makes it run once."""
+
+    id = fields.IntField(primary_key=True)
+    job = fields.CharField(max_length=64)
+    due_at = fields.DatetimeField()
+    ran_at = fields.DatetimeField()
+
+    class Meta:
+        table = "job_run"
+        unique_together = (("job", "due_at"),)
+
+
+class ChainVersion(Model):
+    """The latest version of a 接龙 list in a group, to tell new lines from copied ones."""
+
+    id = fields.IntField(primary_key=True)
+    room = fields.CharField(max_length=128)
+    title = fields.CharField(max_length=256)
+    lines = fields.JSONField(default=list)  # [{seq, name, text, items, owner}]
+    message_id = fields.CharField(max_length=128)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "chain_version"
+        unique_together = (("room", "title"),)
