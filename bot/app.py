@@ -58,6 +58,7 @@ class Bot:
 
     async def handle(self, msg: Incoming) -> bool:
         """Handle one message; False if it was not for us or was handled before (re-delivery)."""
+        msg = msg.cleaned()
         if msg.room is not None and self.config.group(msg.room) is None:
             return False  # a group the shop did not list: the bot serves only its own groups
         # One conversation's messages are handled in arrival order (接龙 versions build on each

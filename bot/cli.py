@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         code = args.func(args)
     except ConfigError as error:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+# NUL and the C0 controls but tab and newline: PostgreSQL refuses NUL in text, and none of
+# them mean anything in a chat message.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,15 @@ class Incoming:
     def conversation(self) -> str:
         """The key that orders a conversation's messages: the room, or the private sender."""
         return self.room or f"private:{self.sender_id}"
+
+    def cleaned(self) -> Incoming:
+        """The same message without control characters in its text and names."""
+        return dataclasses.replace(
+            self,
+            text=_CONTROLS.sub("", self.text.replace("\r\n", "\n").replace("\r", "\n")),
+            sender_name=_CONTROLS.sub("", self.sender_name).strip(),
+            message_id=_CONTROLS.sub("", self.message_id)[:128],
+        )
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def start_scheduler(services: Services) -> object:
 
         scheduler.add_job(
             fire, CronTrigger(hour=spec.at.hour, minute=spec.at.minute, timezone=tz),
-            id=spec.id, replace_existing=True, coalesce=True, misfire_grace_time=600,
+            id=spec.id, name=spec.id, replace_existing=True, coalesce=True, misfire_grace_time=600,
         )
     scheduler.start()
     return scheduler

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -42,6 +43,10 @@ async def open_database(url: str, migrate: bool = True) -> None:
     if url.startswith("sqlite://") and url != "sqlite://:memory:":
         Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
     config = tortoise_config(url)
+    # tortoise caches each table's INSERT by connection name and table, not by dialect: after
+    # a database of another kind was open in this process (tests run SQLite, then PostgreSQL),
+    # the cached SQL has the wrong placeholders. Forget it on every open.
+    EXECUTOR_CACHE.clear()
     await Tortoise.init(config=config)
     if migrate:
         await apply_migrations(config)

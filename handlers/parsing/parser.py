@@ -76,7 +76,7 @@ def parse(text: str, offer: Offer) -> Parsed:
             items = [(p, qty if qty is not None else _ONE) for p, qty in found.items]
             return Parsed("order", items=merge(items), address=found.address)
         if bound or not found.other_text:
-            names = "、".join(p.name for p in found.unbound_products)
+            names = "、".join(dict.fromkeys(p.name for p in found.unbound_products))
             return _unclear([f"{names}要多少？"], [], offer, found.address)
         return NONE  # talk about a product: "土豆不错"
     return Parsed("order", items=merge(found.items), address=found.address)
@@ -131,8 +131,9 @@ def _open_groupbuy(rest: str, offer: Offer) -> Parsed:
 
 
 def _unclear(problems: list[str], unknown: list[str], offer: Offer, address: str) -> Parsed:
-    suggestions = tuple(p.name for name in unknown for p in offer.closest(name))
-    return Parsed("unclear", reason="；".join(problems), suggestions=suggestions, address=address)
+    suggestions = tuple(dict.fromkeys(p.name for name in unknown for p in offer.closest(name)))
+    reason = "；".join(dict.fromkeys(problems))
+    return Parsed("unclear", reason=reason[:200], suggestions=suggestions[:5], address=address)
 
 
 def _reply_part(text: str) -> str:

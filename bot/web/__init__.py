@@ -1,0 +1,175 @@
+"""The bot's web side (aiohttp): the local browser chat, health.
+
+`create_app(config, clock)` builds the application; its cleanup context opens the database,
+starts the outbox sender and the scheduler, and closes them in reverse order on shut-down.
+The page lets a person be any member or staff in any configured group and chat with the bot
+live over a WebSocket; the bot's messages arrive as paced as they would be in WeChat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.app import Bot
+from bot.clock import Clock
+from bot.config import Config
+from bot.messages import Incoming, Outgoing
+from jobs.runner import start_scheduler
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 5_000
+MAX_ID = 64
+
+
+class WebChat:
+    """The browser chat as a transport: every page sees every group and its own private chat."""
+
+    def __init__(self, clock: Clock, history: int = 500) -> None:
+        self.clock = clock
+        self.clients: set[web.WebSocketResponse] = set()
+        self.history: deque[dict[str, Any]] = deque(maxlen=history)
+
+    async def send(self, message: Outgoing) -> None:
+        await self.publish({"kind": "bot", "room": message.room, "to": message.to,
+                            "text": message.text, "mentions": list(message.mentions)})
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        event = {**event, "at": self.clock.now().isoformat(timespec="seconds")}
+        self.history.append(event)
+        data = json.dumps(event, ensure_ascii=False)
+        for client in list(self.clients):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await client.send_str(data)
+
+
+CONFIG = web.AppKey("config", Config)
+CHAT = web.AppKey("chat", WebChat)
+BOT = web.AppKey("bot", Bot)
+TASKS = web.AppKey("tasks", set)
+
+
+def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    chat = WebChat(clock)
+    app[CONFIG] = config
+    app[CHAT] = chat
+    app[BOT] = Bot(config, clock, chat.send)
+    app[TASKS] = set()
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        bot = app[BOT]
+        await bot.open()
+        sender = asyncio.create_task(bot.outbox.run(), name="outbox")
+        scheduler = start_scheduler(bot.services) if run_scheduler else None
+        yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)  # type: ignore[attr-defined]
+        for task in [sender, *app[TASKS]]:
+            task.cancel()
+        await asyncio.gather(sender, *app[TASKS], return_exceptions=True)
+        await bot.close()
+
+    app.cleanup_ctx.append(lifetime)
+    app.router.add_get("/", page)
+    app.router.add_get("/api/setup", setup)
+    app.router.add_get("/ws", socket)
+    app.router.add_get("/health", health)
+    return app
+
+
+def _allowed(request: web.Request) -> bool:
+    token = request.app[CONFIG].web.token
+    return not token or hmac.compare_digest(request.query.get("token", ""), token)
+
+
+async def page(request: web.Request) -> web.Response:
+    if not _allowed(request):
+        return web.Response(status=401, content_type="text/html", charset="utf-8",
+                            text=TOKEN_PAGE)
+    html = resources.files("bot.web").joinpath("static/chat.html").read_text(encoding="utf-8")
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+TOKEN_PAGE = """<!doctype html><meta charset="utf-8"><title>groupbuy-bot</title>
+<form style="font:16px sans-serif;margin:3em"><p>请输入访问口令 (token):</p>
+<input name="token" type="password" autofocus> <button>进入</button></form>"""
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "shop": request.app[CONFIG].shop.name})
+
+
+async def setup(request: web.Request) -> web.Response:
+    if not _allowed(request):
+        raise web.HTTPUnauthorized()
+    config = request.app[CONFIG]
+    people = [{"id": sid, "name": f"店员{i or ''}", "staff": True} for i, sid in enumerate(config.shop.staff)]
+    people += [{"id": f"demo_member_{i}", "name": name, "staff": False}
+               for i, name in enumerate(("李阿姨", "小周", "陈哥", "阿明"), start=1)]
+    return web.json_response({
+        "shop": config.shop.name,
+        "groups": [{"room": g.room, "community": g.community, "delivery": g.delivery}
+                   for g in config.groups],
+        "people": people,
+        "history": list(request.app[CHAT].history),
+    })
+
+
+async def socket(request: web.Request) -> web.WebSocketResponse:
+    if not _allowed(request):
+        raise web.HTTPUnauthorized()
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    chat = request.app[CHAT]
+    chat.clients.add(ws)
+    try:
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            error = await _say(request.app, frame.data)
+            if error:
+                await ws.send_str(json.dumps({"kind": "error", "text": error}, ensure_ascii=False))
+    finally:
+        chat.clients.discard(ws)
+    return ws
+
+
+async def _say(app: web.Application, data: str) -> str | None:
+    """A person typed a message on the page: show it to everyone, hand it to the bot."""
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError:
+        return "不是有效的消息"
+    if not isinstance(event, dict):
+        return "不是有效的消息"
+    sender, name, room, text = (event.get(k) for k in ("from", "name", "room", "text"))
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_ID:
+        return "请先选择您是谁"
+    if not isinstance(text, str) or not text.strip():
+        return "消息是空的"
+    if len(text) > MAX_TEXT:
+        return f"消息太长了（最多{MAX_TEXT}字）"
+    if room is not None and (not isinstance(room, str) or app[CONFIG].group(room) is None):
+        return "没有这个群"
+    name = name.strip()[:MAX_ID] if isinstance(name, str) and name.strip() else sender
+    chat, bot = app[CHAT], app[BOT]
+    incoming = Incoming(message_id=f"web-{uuid.uuid4().hex}", sender_id=sender.strip(),
+                        sender_name=name, text=text, at=chat.clock.now(), room=room)
+    await chat.publish({"kind": "member", "from": incoming.sender_id, "name": name,
+                        "room": room, "text": text})
+    task = asyncio.create_task(bot.handle(incoming))
+    app[TASKS].add(task)
+    task.add_done_callback(app[TASKS].discard)
+    return None

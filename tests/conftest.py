@@ -1,0 +1,173 @@
+"""Shared fixtures: a database on SQLite and on PostgreSQL, a bot on a virtual clock, no network.
+
+Every test that takes `db_url` runs twice, once per database. PostgreSQL tests get a database
+of their own (created and dropped around the test). Under CI=true an unreachable PostgreSQL
+fails those tests; elsewhere it skips them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import random
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.app import Bot
+from bot.clock import VirtualClock
+from bot.config import DEMO_DIR, Config, parse_config
+from bot.simulation import Simulation
+from bot.transports.memory import MemoryTransport
+
+PG_HOST = os.environ.get("GROUPBUY_TEST_PG_HOST", "127.0.0.1")
+PG_ADMIN_URL = f"postgres://postgres@{PG_HOST}:5432/test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ROOM_A = "20001@chatroom"
+ROOM_B = "20002@chatroom"
+STAFF = "wxid_owner"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+# -- no network beyond this machine -------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that tries to reach beyond loopback fails at once (not after a time-out)."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise OSError(f"test tried to reach the network: {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+# -- databases ----------------------------------------------------------------------------
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'test.sqlite3'}"
+        return
+    name = f"gb_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncio.TimeoutError, Exception) as error:  # noqa: BLE001 - any reason
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_HOST}:5432 is required under CI=true: {error}")
+        pytest.skip(f"PostgreSQL unreachable: {error}")
+    try:
+        yield f"postgres://postgres@{PG_HOST}:5432/{name}"
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- config -------------------------------------------------------------------------------
+
+
+def raw_config(db_url: str = "sqlite://:memory:", **sections: dict[str, Any]) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "shop": {"name": "测试小铺", "timezone": "Asia/Shanghai", "staff": [STAFF]},
+        "database": {"url": db_url},
+        "catalog": {"file": str(DEMO_DIR / "catalog.toml")},
+        "group": [
+            {"room": ROOM_A, "community": "阳光花园", "delivery": "16:00-18:00"},
+            {"room": ROOM_B, "community": "桂花苑", "delivery": "09:00-11:00"},
+        ],
+        "schedule": {"daily_post": "08:00", "cutoff": "20:00", "delivery_days": 1,
+                     "delivery_notice": "15:00"},
+        "outbox": {"jitter": 0},
+    }
+    for name, values in sections.items():
+        raw[name] = {**raw.get(name, {}), **values} if isinstance(values, dict) else values
+    return raw
+
+
+def make_config(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Config:
+    return parse_config(raw_config(db_url, **sections), tmp_path)
+
+
+# -- a bot on a virtual clock ----------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    bot: Bot
+    clock: VirtualClock
+    transport: MemoryTransport
+    simulation: Simulation
+
+    async def say(self, text: str, sender: str = "wxid_u1", name: str = "", room: str | None = ROOM_A,
+                  message_id: str | None = None) -> bool:
+        msg = self.transport.incoming(text, sender, name or sender, room, message_id)
+        return await self.bot.handle(msg)
+
+    async def flush(self) -> None:
+        """Let everything queued go out, at the times pacing allows."""
+        await self.simulation.drain()
+
+    async def advance_to(self, when: datetime) -> None:
+        await self.simulation.advance_to(when)
+
+    def texts(self, room: str | None = None, to: str | None = None) -> list[str]:
+        return self.transport.texts(room, to)
+
+
+async def start_harness(config: Config, start: datetime, run_jobs: bool = False) -> Harness:
+    clock = VirtualClock(start)
+    transport = MemoryTransport(clock)
+    bot = Bot(config, clock, transport.send, rng=random.Random(1))
+    await bot.open()
+    return Harness(bot, clock, transport, Simulation(bot, clock, None if run_jobs else ()))
+
+
+MORNING = datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, db_url: str) -> AsyncIterator[Harness]:
+    """The bot on `db_url`, at 09:00 on an ordering day, with scheduled jobs off."""
+    h = await start_harness(make_config(tmp_path, db_url), MORNING)
+    try:
+        yield h
+    finally:
+        await h.bot.close()
+
+
+@pytest.fixture
+def shared_data() -> Iterator[Path]:
+    data = SHARED / "data"
+    if not data.is_dir():
+        if IN_CI:
+            pytest.fail(f"{data} is missing: CI runs with ../shared beside the repo")
+        pytest.skip("../shared is not beside this checkout")
+    yield data
