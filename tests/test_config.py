@@ -1,0 +1,105 @@
+"""Config: every mistake stops start-up with one line naming the key and the reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, demo_config, load_config, parse_config
+from tests.conftest import raw_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_example_config_documents_and_loads_every_key(tmp_path: Path) -> None:
+    raw = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    config = parse_config(raw, tmp_path)
+    assert config.shop.staff == ("wxid_owner",)
+    assert config.schedule.cutoff == time(20, 0) and config.schedule.delivery_days == 1
+    assert config.referral.inviter_points == 50
+    assert config.spreadsheet.path == "exports/orders-{date}.xlsx"
+    assert [g.community for g in config.groups] == ["阳光花园", "桂花苑"]
+    for section in ("shop", "database", "catalog", "schedule", "referral", "spreadsheet",
+                    "outbox", "web", "transport"):
+        assert section in raw, f"config.example.toml does not document [{section}]"
+
+
+def test_the_demo_needs_no_config_file(tmp_path: Path) -> None:
+    config = demo_config(tmp_path)
+    assert config.database_url == f"sqlite://{tmp_path.resolve() / 'data' / 'groupbuy.sqlite3'}"
+    assert config.catalog_path.is_file()
+    assert len(config.groups) == 2 and len(config.shop.staff) == 1
+
+
+def test_relative_paths_are_relative_to_the_config_folder(tmp_path: Path) -> None:
+    config = parse_config(raw_config("sqlite://db/x.sqlite3"), tmp_path)
+    assert config.database_url == f"sqlite://{tmp_path / 'db' / 'x.sqlite3'}"
+    assert config.resolve("exports/a.xlsx") == tmp_path / "exports" / "a.xlsx"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"shop": {"staf": ["x"]}}, "[shop] staf: unknown key"),
+        ({"shop": {"staff": "wxid_owner"}}, "[shop] staff: expected a list of non-empty strings"),
+        ({"shop": {"timezone": "Mars/Base"}}, '[shop] timezone: unknown timezone "Mars/Base"'),
+        ({"schedule": {"cutoff": "25:00"}}, '[schedule] cutoff: expected "HH:MM", got "25:00"'),
+        ({"schedule": {"delivery_days": "1"}}, '[schedule] delivery_days: expected a whole number, got "1"'),
+        ({"schedule": {"daily_post": "21:00"}}, "[schedule] cutoff: must be later in the day than daily_post"),
+        ({"referral": {"inviter_points": -5}}, "[referral] inviter_points: must be 0 or more"),
+        ({"web": {"host": "0.0.0.0"}}, '[web] host: "0.0.0.0" is not loopback; set [web] token'),
+        ({"web": {"port": 70000}}, "[web] port: expected a port 0-65535"),
+        ({"transport": {"kind": "carrier-pigeon"}}, "[transport] kind: expected"),
+        ({"group": []}, "[[group]]: missing"),
+        ({"group": [{"room": "a@chatroom", "community": "x"}]}, "[[group]] #1 delivery: missing"),
+        ({"group": [{"room": "a", "community": "x", "delivery": "soon"}]}, "[[group]] #1 delivery: expected"),
+        ({"groups": []}, "[groups]: unknown section"),
+    ],
+)
+def test_a_bad_config_names_the_key_and_the_reason(tmp_path: Path, change: dict, message: str) -> None:
+    raw = raw_config()
+    for section, values in change.items():
+        raw[section] = {**raw[section], **values} if isinstance(values, dict) and section in raw else values
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, tmp_path)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_missing_config_file_or_catalog_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+    (tmp_path / "c.toml").write_text('[catalog]\nfile = "missing.toml"\n[[group]]\nroom = "r"\n'
+                                     'community = "c"\ndelivery = "09:00-10:00"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[catalog\] file: .*missing.toml not found"):
+        load_config(tmp_path / "c.toml")
+    (tmp_path / "bad.toml").write_text("[shop\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_a_bad_catalog_names_the_product_and_key(tmp_path: Path) -> None:
+    from bot.catalog import load_catalog
+
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text('[[product]]\nsku = "A"\nname = "苹果"\nunit = "斤"\nprice = "cheap"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[\[product\]\] #1 price: expected a number"):
+        load_catalog(catalog)
+    catalog.write_text('[[product]]\nsku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1\n'
+                       '[[product]]\nsku = "A"\nname = "梨"\nunit = "斤"\nprice = 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match='#2 sku: "A" is used twice'):
+        load_catalog(catalog)
+
+
+def test_the_command_stops_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[schedule]\ncutoff = "8pm"\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(bad)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == 'groupbuy: config error: [schedule] cutoff: expected "HH:MM", got "8pm"'

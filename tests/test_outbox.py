@@ -1,0 +1,205 @@
+"""The paced outbox: limits held, quiet hours for broadcasts only, nothing lost or doubled on restart."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+from bot.clock import VirtualClock
+from bot.config import OutboxConfig
+from bot.messages import Outgoing
+from bot.outbox import Outbox
+from bot.pacing import Pacer, quiet_until
+from bot.transports.memory import MemoryTransport
+from models.db import close_database, open_database
+from models.tables import OutboxMessage
+from tests.conftest import SHANGHAI
+
+NOON = datetime(2026, 12, 1, 12, 0, tzinfo=SHANGHAI)
+LIMITS = OutboxConfig(min_interval=1.0, conversation_interval=3.0, max_per_minute=40, jitter=0.0,
+                      quiet_hours=(time(22, 0), time(7, 0)))
+
+
+def gaps(times: list[datetime]) -> list[float]:
+    return [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+
+
+def assert_within_limits(sent: list, limits: OutboxConfig) -> None:
+    times = [s.at for s in sent]
+    assert all(g >= limits.min_interval for g in gaps(times))
+    by_conversation: dict[str, list[datetime]] = {}
+    for s in sent:
+        by_conversation.setdefault(s.message.conversation, []).append(s.at)
+    for conversation_times in by_conversation.values():
+        assert all(g >= limits.conversation_interval for g in gaps(conversation_times))
+    for i, at in enumerate(times):
+        window = [t for t in times[i:] if t < at + timedelta(seconds=60)]
+        assert len(window) <= limits.max_per_minute
+
+
+def test_quiet_hours_span_midnight() -> None:
+    quiet = (time(22, 0), time(7, 0))
+    assert quiet_until(datetime(2026, 12, 1, 23, 30, tzinfo=SHANGHAI), quiet, SHANGHAI) == \
+        datetime(2026, 12, 2, 7, 0, tzinfo=SHANGHAI)
+    assert quiet_until(datetime(2026, 12, 2, 6, 59, tzinfo=SHANGHAI), quiet, SHANGHAI) == \
+        datetime(2026, 12, 2, 7, 0, tzinfo=SHANGHAI)
+    assert quiet_until(datetime(2026, 12, 2, 7, 0, tzinfo=SHANGHAI), quiet, SHANGHAI) is None
+    assert quiet_until(datetime(2026, 12, 2, 12, 0, tzinfo=SHANGHAI), None, SHANGHAI) is None
+
+
+def test_pacer_holds_each_limit() -> None:
+    pacer = Pacer(LIMITS, SHANGHAI)
+    assert pacer.ready_at(1, "a", False, NOON) == NOON
+    pacer.record(1, "a", NOON)
+    assert pacer.ready_at(2, "b", False, NOON) == NOON + timedelta(seconds=1)
+    assert pacer.ready_at(3, "a", False, NOON) == NOON + timedelta(seconds=3)
+
+
+def test_jitter_is_added_only_when_switching_conversation_and_is_stable() -> None:
+    limits = OutboxConfig(min_interval=1.0, conversation_interval=0.0, max_per_minute=0, jitter=2.0,
+                          quiet_hours=None)
+    pacer = Pacer(limits, SHANGHAI, random.Random(7))
+    pacer.record(1, "a", NOON)
+    switching = pacer.ready_at(2, "b", False, NOON)
+    assert NOON + timedelta(seconds=1) <= switching <= NOON + timedelta(seconds=3)
+    assert pacer.ready_at(2, "b", False, NOON) == switching  # drawn once per message
+    assert pacer.ready_at(3, "a", False, NOON) == NOON + timedelta(seconds=1)
+
+
+def test_per_minute_cap() -> None:
+    limits = OutboxConfig(min_interval=1.0, conversation_interval=0.0, max_per_minute=3, jitter=0.0,
+                          quiet_hours=None)
+    pacer = Pacer(limits, SHANGHAI)
+    for i in range(3):
+        pacer.record(i, f"c{i}", NOON + timedelta(seconds=i))
+    assert pacer.ready_at(9, "c9", False, NOON + timedelta(seconds=3)) == NOON + timedelta(seconds=60)
+
+
+async def _outbox(db_url: str, clock: VirtualClock, transport: MemoryTransport,
+                  limits: OutboxConfig = LIMITS) -> Outbox:
+    outbox = Outbox(transport.send, Pacer(limits, SHANGHAI, random.Random(1)), clock)
+    await outbox.restore()
+    return outbox
+
+
+async def drain(outbox: Outbox, clock: VirtualClock, limit: int = 100_000) -> None:
+    for _ in range(limit):
+        due = await outbox.next_due(clock.now())
+        if due is None:
+            return
+        clock.advance_to(max(due[1], clock.now()))
+        await outbox.send_due(clock.now())
+
+
+async def test_a_broadcast_to_many_groups_holds_every_limit_and_takes_the_least_time(
+        db_url: str, tmp_path: Path) -> None:
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        transport = MemoryTransport(clock)
+        outbox = await _outbox(db_url, clock, transport)
+        for i in range(60):
+            await outbox.put(Outgoing(f"offer {i}", room=f"g{i}@chatroom", broadcast=True))
+        await drain(outbox, clock)
+        assert len(transport.sent) == 60
+        assert_within_limits(transport.sent, LIMITS)
+        # 40 in the first minute at 1/s, then the next 20 after the minute opens up again.
+        assert transport.sent[-1].at - transport.sent[0].at == timedelta(seconds=79)
+    finally:
+        await close_database()
+
+
+async def test_replies_into_one_conversation_wait_3s_but_other_groups_go_between(db_url: str) -> None:
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        transport = MemoryTransport(clock)
+        outbox = await _outbox(db_url, clock, transport)
+        for text in ("a1", "a2", "a3"):
+            await outbox.put(Outgoing(text, room="a"))
+        await outbox.put(Outgoing("b1", room="b"))
+        await drain(outbox, clock)
+        assert [s.message.text for s in transport.sent] == ["a1", "b1", "a2", "a3"]
+        assert [s.at - NOON for s in transport.sent] == [timedelta(seconds=s) for s in (0, 1, 3, 6)]
+    finally:
+        await close_database()
+
+
+async def test_quiet_hours_hold_broadcasts_but_not_replies(db_url: str) -> None:
+    await open_database(db_url)
+    try:
+        night = datetime(2026, 12, 1, 23, 0, tzinfo=SHANGHAI)
+        clock = VirtualClock(night)
+        transport = MemoryTransport(clock)
+        outbox = await _outbox(db_url, clock, transport)
+        await outbox.put(Outgoing("早安团购", room="a", broadcast=True))
+        await outbox.put(Outgoing("@李阿姨 已记下", room="b", mentions=("u1",)))
+        await drain(outbox, clock)
+        assert [(s.message.text, s.at) for s in transport.sent] == [
+            ("@李阿姨 已记下", night),
+            ("早安团购", datetime(2026, 12, 2, 7, 0, tzinfo=SHANGHAI)),
+        ]
+    finally:
+        await close_database()
+
+
+async def test_after_a_restart_pending_sends_go_out_once_and_the_pace_continues(db_url: str) -> None:
+    clock = VirtualClock(NOON)
+    await open_database(db_url)
+    first = MemoryTransport(clock)
+    outbox = await _outbox(db_url, clock, first)
+    for text in ("one", "two", "three"):
+        await outbox.put(Outgoing(text, room="a"))
+    await outbox.send_due(clock.now())  # "one" goes at once; then the bot stops
+    await close_database()
+    assert [s.message.text for s in first.sent] == ["one"]
+
+    clock.advance(1)  # restarted one second later: "a" had a send 1 s ago
+    await open_database(db_url)
+    try:
+        second = MemoryTransport(clock)
+        outbox = await _outbox(db_url, clock, second)
+        await drain(outbox, clock)
+        assert [s.message.text for s in second.sent] == ["two", "three"]
+        assert second.sent[0].at == NOON + timedelta(seconds=3)  # the pace survived the restart
+        assert await OutboxMessage.filter(status="sent").count() == 3
+    finally:
+        await close_database()
+
+
+async def test_a_send_interrupted_by_a_crash_is_not_sent_twice(db_url: str) -> None:
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        await OutboxMessage.create(room="a", text="was being sent", status="sending", created_at=NOON)
+        await OutboxMessage.create(room="a", text="still pending", status="pending", created_at=NOON)
+        transport = MemoryTransport(clock)
+        outbox = await _outbox(db_url, clock, transport)
+        await drain(outbox, clock)
+        assert [s.message.text for s in transport.sent] == ["still pending"]
+        assert (await OutboxMessage.get(text="was being sent")).status == "unknown"
+    finally:
+        await close_database()
+
+
+async def test_a_failing_transport_does_not_stop_the_queue(db_url: str) -> None:
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        delivered: list[str] = []
+
+        async def flaky(message: Outgoing) -> None:
+            if message.text == "bad":
+                raise ConnectionError("puppet went away")
+            delivered.append(message.text)
+
+        outbox = Outbox(flaky, Pacer(LIMITS, SHANGHAI), clock)
+        await outbox.restore()
+        await outbox.put(Outgoing("bad", room="a"))
+        await outbox.put(Outgoing("good", room="b"))
+        await drain(outbox, clock)
+        assert delivered == ["good"]
+        assert (await OutboxMessage.get(text="bad")).status == "failed"
+    finally:
+        await close_database()
