@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from handlers.parsing.items import extract, merge, strip_noise
+from handlers.parsing.items import MAX_QTY, extract, merge, strip_noise
 from handlers.parsing.lexer import CANCEL, MODIFY, PRODUCT, QTY, lex, normalize
 from handlers.parsing.offer import Offer
 from handlers.parsing.results import NONE, ChainLine, Item, Parsed
 
 _ONE = Decimal(1)
-MAX_TEXT = 20_000  # longer messages are not orders; never spend time on them
+MAX_TEXT = 200_000  # longer messages are not orders; never spend time on them
 
 _QUOTE_SEPARATOR = re.compile(r"^\s*(?:-\s*){3,}$", re.M)
 _MENTION = re.compile(r"@[^\s@]{1,30}(?:\s+|$)")
@@ -63,6 +63,9 @@ def parse(text: str, offer: Offer) -> Parsed:
     found = extract(tokens, offer)
     if found.problems:
         return _unclear(found.problems, found.unknown_names, offer, found.address)
+    if too_much := [i for i in merge(found.items) if i.qty is not None and i.qty > MAX_QTY]:
+        names = "、".join(p.name for i in too_much if (p := offer.by_sku(i.sku)))
+        return _unclear([f"{names}的数量太大了"], [], offer, found.address)
     if MODIFY in kinds and found.items:
         if any(qty is None for _, qty in found.items):
             names = "、".join(p.name for p, qty in found.items if qty is None)

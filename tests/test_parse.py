@@ -1,0 +1,93 @@
+"""`groupbuy parse` against the contract, the shared cases' score, and fuzzing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.config import DEMO_DIR
+from handlers.parsing import offer_from_catalog, parse
+
+OFFER, _ = offer_from_catalog(tomllib.loads((DEMO_DIR / "catalog.toml").read_text(encoding="utf-8")))
+
+
+def run_parse(catalog: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "parse", "--catalog", str(catalog)],
+                          input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_shared_cases_score_100_percent_with_no_false_change(shared_data: Path, tmp_path: Path) -> None:
+    cases = shared_data / "parse_cases.jsonl"
+    answers = tmp_path / "answers.jsonl"
+    result = run_parse(shared_data / "catalog_sample.toml", cases.read_text(encoding="utf-8"))
+    assert result.returncode == 0, result.stderr
+    answers.write_text(result.stdout, encoding="utf-8")
+    score = subprocess.run([sys.executable, str(shared_data.parent / "tools" / "score_parse.py"),
+                            str(cases), str(answers), "--min", "1.0"], capture_output=True, text=True)
+    assert score.returncode == 0, score.stdout
+    assert "100.0%, false state changes 0" in score.stdout
+
+
+def test_one_answer_per_line_in_order_with_ids_echoed(tmp_path: Path) -> None:
+    lines = [json.dumps({"id": "a", "text": "西红柿2斤"}, ensure_ascii=False), "{not json",
+             json.dumps({"text": 5}), json.dumps({"id": 7, "text": "谢谢"}, ensure_ascii=False), "[]"]
+    result = run_parse(DEMO_DIR / "catalog.toml", "\n".join(lines) + "\n")
+    assert result.returncode == 0
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(answers) == 5
+    assert answers[0] == {"id": "a", "intent": "order", "items": [{"sku": "V01", "qty": 2}]}
+    assert [a["intent"] for a in answers[1:]] == ["none", "none", "none", "none"]
+    assert answers[3]["id"] == 7
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("「小周：草莓2盒」\n- - - - - - - - - - - -\n西红柿1斤", {"intent": "order", "items": [{"sku": "V01", "qty": 1}]}),
+    ("「小周：草莓2盒」\n- - - - - - - - - - - -\n谢谢", {"intent": "none"}),
+    ("5号楼1单元301 豆腐2块", {"intent": "order", "items": [{"sku": "T01", "qty": 2}], "address": "5号楼1单元301"}),
+    ("西红柿 1斤半", {"intent": "order", "items": [{"sku": "V01", "qty": 1.5}]}),
+    ("土豆500g", {"intent": "order", "items": [{"sku": "V02", "qty": 1}]}),
+    ("3斤西红柿 2斤土豆", {"intent": "order", "items": [{"sku": "V01", "qty": 3}, {"sku": "V02", "qty": 2}]}),
+])
+def test_parse_examples(text: str, want: dict) -> None:
+    assert parse(text, OFFER).to_json() == want
+
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(st.text(max_size=400))
+def test_any_text_parses_without_error(text: str) -> None:
+    result = parse(text, OFFER)
+    json.dumps(result.to_json(), ensure_ascii=False)
+
+
+NO_PRODUCT_ALPHABET = st.characters(
+    blacklist_characters="".join({c for p in OFFER.products for n in p.names for c in n} | set("号")),
+    blacklist_categories=("Cs",),
+)
+
+
+@FUZZ
+@given(st.text(alphabet=NO_PRODUCT_ALPHABET, max_size=300))
+def test_text_that_names_no_product_never_orders(text: str) -> None:
+    result = parse(text, OFFER)
+    if result.intent in ("order", "modify", "open_groupbuy"):
+        raise AssertionError(f"{text!r} became {result.to_json()}")
+    if result.intent == "chain":
+        assert all(not line.items for line in result.lines)
+
+
+def test_huge_messages_are_answered() -> None:
+    """10,000-line messages and 100,000 characters: an answer, not an exception (speed: bench/)."""
+    assert parse("西红柿2斤\n" * 10_000, OFFER).reason == "西红柿的数量太大了"  # 20,000斤
+    assert parse("土" * 100_000, OFFER).intent == "none"
+    chain = parse("#接龙\n标题\n" + "\n".join(f"{i}. 某人 西红柿1斤" for i in range(1, 3000)), OFFER)
+    assert chain.intent == "chain" and len(chain.lines) == 2999

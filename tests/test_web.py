@@ -1,0 +1,210 @@
+"""The local browser chat: its API and WebSocket, the token, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.clock import VirtualClock
+from bot.config import Config
+from bot.web import create_app
+from models.tables import Order
+from tests.conftest import IN_CI, MORNING, ROOM_A, make_config
+
+
+async def _client(config: Config) -> TestClient:
+    app = create_app(config, VirtualClock(MORNING), run_scheduler=False)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(tmp_path: Path, db_url: str) -> AsyncIterator[TestClient]:
+    client = await _client(make_config(tmp_path, db_url))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if event["kind"] == kind:
+            return event
+
+
+async def test_health_and_setup(client: TestClient) -> None:
+    assert (await (await client.get("/health")).json())["ok"] is True
+    setup = await (await client.get("/api/setup")).json()
+    assert [g["community"] for g in setup["groups"]] == ["阳光花园", "桂花苑"]
+    assert any(p["staff"] for p in setup["people"]) and any(not p["staff"] for p in setup["people"])
+    page = await client.get("/")
+    assert page.status == 200 and "团购助手" in await page.text()
+
+
+async def test_an_order_typed_on_the_page_is_confirmed_to_everyone(client: TestClient) -> None:
+    async with client.ws_connect("/ws") as me, client.ws_connect("/ws") as neighbour:
+        await me.send_str(json.dumps({"from": "u1", "name": "李阿姨", "room": ROOM_A, "text": "西红柿2斤"}))
+        echoed = await next_event(neighbour, "member")
+        assert echoed["text"] == "西红柿2斤" and echoed["name"] == "李阿姨"
+        reply = await next_event(neighbour, "bot")
+        assert reply["room"] == ROOM_A and reply["mentions"] == ["u1"] and "已记下" in reply["text"]
+        assert "已记下" in (await next_event(me, "bot"))["text"]
+    assert await Order.all().count() == 1
+    history = (await (await client.get("/api/setup")).json())["history"]
+    assert [e["kind"] for e in history] == ["member", "bot"]
+
+
+async def test_junk_on_the_socket_gets_a_clear_answer(client: TestClient) -> None:
+    async with client.ws_connect("/ws") as ws:
+        for junk, answer in [("{oops", "不是有效的消息"), ("[1, 2]", "不是有效的消息"),
+                             (json.dumps({"from": "", "text": "x"}), "请先选择您是谁"),
+                             (json.dumps({"from": "u", "text": "  "}), "消息是空的"),
+                             (json.dumps({"from": "u", "text": "x" * 6000}), "消息太长了"),
+                             (json.dumps({"from": "u", "text": "x", "room": "nope"}), "没有这个群")]:
+            await ws.send_str(junk)
+            assert answer in (await next_event(ws, "error"))["text"]
+    assert await Order.all().count() == 0
+
+
+async def test_with_a_token_the_page_and_socket_ask_for_it(tmp_path: Path) -> None:
+    config = make_config(tmp_path, f"sqlite://{tmp_path / 'db.sqlite3'}", web={"token": "s3cret", "host": "0.0.0.0"})
+    client = await _client(config)
+    try:
+        assert (await client.get("/")).status == 401
+        assert (await client.get("/api/setup")).status == 401
+        assert (await client.get("/api/setup?token=wrong")).status == 401
+        assert (await client.get("/?token=s3cret")).status == 200
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await client.ws_connect("/ws")
+        async with client.ws_connect("/ws?token=s3cret") as ws:
+            await ws.send_str(json.dumps({"from": "u1", "room": ROOM_A, "text": "西红柿1斤"}))
+            assert "已记下" in (await next_event(ws, "bot"))["text"]
+    finally:
+        await client.close()
+
+
+# -- the page in headless Chromium, driven over the DevTools protocol -----------------------
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--remote-debugging-port=0", "--window-size=1200,800"]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if IN_CI:
+            pytest.fail("chromium is required under CI=true (.ci/run installs it)")
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    return found
+
+
+class DevTools:
+    """Just enough of the Chrome DevTools protocol: call a method, get its result."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.ids = 0
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.ids += 1
+        await self.ws.send_json({"id": self.ids, "method": method, "params": params})
+        while True:
+            message = json.loads((await asyncio.wait_for(self.ws.receive(), 30)).data)
+            if message.get("id") == self.ids:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
+                                 returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(result["exceptionDetails"])
+        return result["result"].get("value")
+
+
+async def _devtools_port(profile: Path, process: subprocess.Popen[bytes]) -> int:
+    marker = profile / "DevToolsActivePort"
+    for _ in range(300):  # Chromium writes this file once it listens; give it up to 30 s
+        if marker.is_file() and marker.read_text().strip():
+            return int(marker.read_text().split()[0])
+        if process.poll() is not None:
+            raise RuntimeError(f"chromium exited with {process.returncode}")
+        await asyncio.sleep(0.1)
+    raise RuntimeError("chromium did not open its DevTools port")
+
+
+WAIT_FOR_TEXT = """new Promise((resolve, reject) => {
+  const done = () => document.getElementById("log").innerText.includes(%s);
+  if (done()) return resolve(true);
+  const observer = new MutationObserver(() => { if (done()) { observer.disconnect(); resolve(true); } });
+  observer.observe(document.getElementById("log"), {childList: true, subtree: true, characterData: true});
+  setTimeout(() => reject(new Error("timed out: " + document.getElementById("log").innerText)), 15000);
+})"""
+
+
+async def test_the_page_in_headless_chromium_takes_an_order(tmp_path: Path) -> None:
+    binary = chromium()
+    config = make_config(tmp_path, f"sqlite://{tmp_path / 'db.sqlite3'}")
+    app = create_app(config, VirtualClock(MORNING), run_scheduler=False)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    profile = tmp_path / "chromium-profile"
+    process = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        debug_port = await _devtools_port(profile, process)
+        async with aiohttp.ClientSession() as session:
+            targets = await (await session.get(f"http://127.0.0.1:{debug_port}/json/list")).json()
+            page = next(t for t in targets if t["type"] == "page")
+            async with session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                tools = DevTools(ws)
+                await tools.call("Page.enable")
+                await tools.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
+                await tools.evaluate("""new Promise((resolve) => {
+                  const ready = () => document.querySelectorAll("#conversations li").length > 0
+                    && document.getElementById("status").textContent === "已连接";
+                  const poll = () => ready() ? resolve(true) : setTimeout(poll, 50);
+                  poll();
+                })""")
+                title = await tools.evaluate("document.getElementById('title').textContent")
+                assert title.startswith("阳光花园群")
+                await tools.evaluate("""(() => {
+                  document.getElementById("text").value = "西红柿2斤 3栋502";
+                  document.getElementById("send").click();
+                  return true;
+                })()""")
+                await tools.evaluate(WAIT_FOR_TEXT % json.dumps("✅ 已记下：西红柿 2斤"))
+                log = await tools.evaluate("document.getElementById('log').innerText")
+                assert "西红柿2斤 3栋502" in log and "合计 ¥9.00" in log
+                shot = await tools.call("Page.captureScreenshot", format="png")
+                (tmp_path / "page.png").write_bytes(base64.b64decode(shot["data"]))
+                if os.environ.get("GROUPBUY_SCREENSHOT"):
+                    shutil.copy(tmp_path / "page.png", os.environ["GROUPBUY_SCREENSHOT"])
+        assert await Order.all().count() == 1
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        await runner.cleanup()
