@@ -12,9 +12,9 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Config
 from bot.messages import Incoming
-from handlers.filters import Intent
 from bot.dispatcher import Router
-from handlers.orders import closed_text, ordering_window
+from handlers.filters import Intent
+from handlers.orders import effect, open_for_orders
 from handlers.parsing import Offer, Parsed
 from handlers.texts import changes_text, order_text
 from models.orders import ADD, Change, change_order
@@ -30,12 +30,8 @@ async def on_chain(
 ) -> dict[str, Any] | None:
     """接龙：复制整个接龙、在最后加一行自己的订单"""
     now = clock.now()
-    window = await ordering_window(config, now)
-    if not window.open:
-        await reply(closed_text(window))
-        return None
-    if community is None:
-        await reply("接龙请发在您小区的群里。")
+    window = await open_for_orders(config, now, community, reply, "接龙请发在您小区的群里。")
+    if window is None or community is None:
         return None
     previous = await ChainVersion.get_or_none(room=community.room, title=parsed.title)
     seen = {line["text"] for line in previous.lines} if previous else set()
@@ -60,5 +56,4 @@ async def on_chain(
                     + ("\n" + "\n".join(notes) if notes else ""))
     elif notes:
         await reply("\n".join(notes))
-    return {"changes": [[c.sku, str(c.before), str(c.after)] for c in done],
-            "delivery_date": window.delivery_date.isoformat(), "room": community.room}
+    return effect(done, window, community)

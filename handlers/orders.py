@@ -12,7 +12,7 @@ from handlers.filters import Intent
 from handlers.parsing import Offer, Parsed, Product
 from handlers.texts import HOW_TO_ORDER, changes_text, order_text
 from models.days import Window, current_window, short_date
-from models.orders import ADD, REMOVE, SET, Change, change_order, member_orders
+from models.orders import ADD, REMOVE, SET, Change, LineChange, change_order, member_orders
 from models.tables import Community, Member
 
 router = Router("orders")
@@ -27,6 +27,25 @@ async def ordering_window(config: Config, now: datetime) -> Window:
     return await current_window(now, config.schedule, config.timezone)
 
 
+async def open_for_orders(config: Config, now: datetime, community: Community | None,
+                          reply: Any, where: str) -> Window | None:
+    """The open ordering window for this message, or None after telling the member why not."""
+    window = await ordering_window(config, now)
+    if not window.open:
+        await reply(closed_text(window))
+        return None
+    if community is None:
+        await reply(where)
+        return None
+    return window
+
+
+def effect(done: list[LineChange], window: Window, community: Community) -> dict[str, Any]:
+    """What a message changed, kept on its inbound record (so that a recall can undo it)."""
+    return {"changes": [[c.sku, str(c.before), str(c.after)] for c in done],
+            "delivery_date": window.delivery_date.isoformat(), "room": community.room}
+
+
 @router.message(Intent("order", "modify", "cancel"))
 async def on_order_change(
     msg: Any, parsed: Parsed, member: Member, community: Community | None,
@@ -34,12 +53,9 @@ async def on_order_change(
 ) -> dict[str, Any] | None:
     """下单、改单、取消：西红柿2斤 / 西红柿改成3斤 / 取消西红柿 / 取消订单"""
     now = clock.now()
-    window = await ordering_window(config, now)
-    if not window.open:
-        await reply(closed_text(window))
-        return None
-    if community is None:
-        await reply("请在您小区的群里下单，这样我们知道送到哪里。")
+    window = await open_for_orders(config, now, community, reply,
+                                   "请在您小区的群里下单，这样我们知道送到哪里。")
+    if window is None or community is None:
         return None
     if parsed.address and parsed.address != member.address:
         member.address = parsed.address
@@ -53,8 +69,7 @@ async def on_order_change(
     verb = {"order": "已记下", "modify": "已修改", "cancel": "已取消"}[parsed.intent]
     summary = order_text(order) if order and order.lines else "您今天的订单已全部取消。"
     await reply(f"✅ {verb}：{changes_text(done)}\n{_heading(window)}{summary}")
-    return {"changes": [[c.sku, str(c.before), str(c.after)] for c in done],
-            "delivery_date": window.delivery_date.isoformat(), "room": community.room}
+    return effect(done, window, community)
 
 
 def _heading(window: Window) -> str:

@@ -113,3 +113,14 @@ def test_help_is_the_first_line_of_the_docstring() -> None:
     helps = {f.name: h.help for h in dispatcher.handlers for f in h.filters if isinstance(f, Command)}
     assert helps["截单"] == "立即截单：今天不再接单，各群发汇总"
     assert all(helps.values())
+
+
+def test_both_transports_satisfy_the_transport_interface() -> None:
+    from bot.clock import VirtualClock
+    from bot.transports import Transport
+    from bot.transports.memory import MemoryTransport
+    from bot.web import WebChat
+
+    clock = VirtualClock(datetime(2026, 12, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai")))
+    transports: list[Transport] = [MemoryTransport(clock), WebChat(clock)]
+    assert all(callable(t.send) for t in transports)

@@ -1,5 +1,17 @@
-"""Transports turn a chat network's events into `Incoming` and send `Outgoing`.
+"""Transports: a chat network on one side, the bot on the other.
 
-Each transport gives the bot a `send(Outgoing)` coroutine and feeds it messages through
-`Bot.handle`. Only modules in this package (and bot/web) may import network libraries.
+A transport turns its network's events into `Incoming` messages and hands them to
+`Bot.handle` (and joins to `Bot.member_joined`); the bot sends through the transport's `send`,
+always via the paced outbox. Only modules here (and bot/web) import network libraries.
 """
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.messages import Outgoing
+
+
+class Transport(Protocol):
+    async def send(self, message: Outgoing) -> None:
+        """Deliver one message now; raise if it could not be delivered (the outbox records it)."""
