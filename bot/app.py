@@ -27,6 +27,7 @@ from bot.outbox import Outbox, Send
 from bot.pacing import Pacer
 from bot.services import Services
 from handlers import ROUTERS
+from handlers.recalls import undo
 from models.db import close_database, open_database
 from models.spreadsheet import export_delivery_date, workbook_path
 from models.tables import Community, InboundMessage, Member
@@ -128,6 +129,24 @@ class Bot:
         if community is None and msg.room is None:
             community = await private_community(member, self.config)
         return member, community
+
+    async def recall(self, message_id: str, at: Any) -> bool:
+        """A member recalled a message: undo what it did, and say so. False if nothing to undo."""
+        inbound = await InboundMessage.get_or_none(message_id=message_id)
+        if inbound is None or not inbound.effect:
+            return False
+        conversation = inbound.room or f"private:{inbound.sender}"
+        async with self._locks[conversation]:
+            async with in_transaction():
+                inbound = await InboundMessage.filter(id=inbound.id).select_for_update().get()
+                member = await Member.get_or_none(id=inbound.sender)
+                text = await undo(inbound, self.services, self.clock.now())
+                if text is not None:
+                    origin = Incoming(message_id, inbound.sender, member.name if member else "",
+                                      inbound.text, at, inbound.room)
+                    await self._reply(origin, text)
+            self.outbox.changed()
+        return text is not None
 
     async def member_joined(self, room: str, member_id: str, name: str, inviter: str | None,
                             at: Any) -> None:

@@ -51,6 +51,13 @@ def _nonnegative_int(value: Any) -> int:
     return number
 
 
+def _positive_int(value: Any) -> int:
+    number = _int(value)
+    if number < 1:
+        raise ValueError(f"must be 1 or more, got {number}")
+    return number
+
+
 def _port(value: Any) -> int:
     number = _int(value)
     if not 0 <= number <= 65535:
@@ -182,6 +189,7 @@ class OutboxConfig:
     conversation_interval: float = setting(_seconds, 3.0)
     max_per_minute: int = setting(_nonnegative_int, 40)
     jitter: float = setting(_seconds, 2.0)
+    merge_max: int = setting(_positive_int, 10)
     quiet_hours: tuple[time, time] | None = setting(
         lambda v: None if v == "" else _time_range(v), (time(22, 0), time(7, 0))
     )

@@ -24,6 +24,19 @@ log = logging.getLogger(__name__)
 Send = Callable[[Outgoing], Awaitable[None]]
 
 
+MERGED_TEXT_MAX = 1500  # characters in one merged message; WeChat folds longer ones
+
+
+def merged(rows: list[OutboxMessage]) -> Outgoing:
+    """One message for several rows into one conversation: texts joined, mentions united."""
+    if len(rows) == 1:
+        return outgoing_of(rows[0])
+    mentions = tuple(dict.fromkeys(m for row in rows for m in row.mentions or ()))
+    first = rows[0]
+    return Outgoing("\n\n".join(row.text for row in rows), room=first.room, to=first.to,
+                    mentions=mentions, broadcast=first.broadcast)
+
+
 def outgoing_of(row: OutboxMessage) -> Outgoing:
     return Outgoing(
         text=row.text, room=row.room, to=row.to,
@@ -93,18 +106,40 @@ class Outbox:
     async def _send_one(self, row: OutboxMessage, at: datetime) -> None:
         assert self._pending is not None
         self._pending.remove(row)
-        claimed = await OutboxMessage.filter(id=row.id, status="pending").update(status="sending")
+        batch = [row, *self._merge_with(row)]
+        claimed = []
+        for member in batch:
+            if await OutboxMessage.filter(id=member.id, status="pending").update(status="sending"):
+                claimed.append(member)
         if not claimed:
-            return  # another sender had it
-        message = outgoing_of(row)
+            return  # another sender had them
+        message = merged(claimed)
         self.pacer.record(row.id, message.conversation, at)
+        ids = [member.id for member in claimed]
         try:
             await self._send(message)
-        except Exception:  # a transport error must not stop the queue; the row says what happened
-            log.exception("sending outbox message %d failed", row.id)
-            await OutboxMessage.filter(id=row.id).update(status="failed", sent_at=at)
+        except Exception:  # a transport error must not stop the queue; the rows say what happened
+            log.exception("sending outbox message(s) %s failed", ids)
+            await OutboxMessage.filter(id__in=ids).update(status="failed", sent_at=at)
             return
-        await OutboxMessage.filter(id=row.id).update(status="sent", sent_at=at)
+        await OutboxMessage.filter(id__in=ids).update(status="sent", sent_at=at)
+
+    def _merge_with(self, row: OutboxMessage) -> list[OutboxMessage]:
+        """Replies waiting for the same group go out with this one, as one message."""
+        assert self._pending is not None
+        if row.broadcast or row.room is None:
+            return []
+        limit, size = self.pacer.limits.merge_max, len(row.text)
+        others = []
+        for other in self._pending:
+            if len(others) + 1 >= limit or size + len(other.text) > MERGED_TEXT_MAX:
+                break
+            if other.room == row.room and not other.broadcast:
+                others.append(other)
+                size += len(other.text)
+        for other in others:
+            self._pending.remove(other)
+        return others
 
     async def run(self) -> None:
         """The sender loop of the running bot: sleep until the next send is due, or woken."""

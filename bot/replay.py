@@ -19,7 +19,7 @@ from bot.messages import Incoming
 from bot.simulation import Simulation
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
-from models.tables import GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine
+from models.tables import GroupBuy, GroupBuyParticipant, Member, Order, OrderLine
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,7 @@ async def apply_event(bot: Bot, transport: MemoryTransport, event: Event) -> Non
                                 event.text("name", required=False) or "",
                                 event.text("inviter", required=False), event.at)
     elif event.kind == "recall":
-        found = await InboundMessage.get_or_none(message_id=event.text("id"))
-        log.info("recall of %s (%s): undoing orders is not built yet", event.fields.get("id"),
-                 "known" if found else "unknown")
+        await bot.recall(event.text("id") or "", event.at)
     # "leave" keeps the member and their orders; "tick" only moves the clock.
 
 

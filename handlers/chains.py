@@ -1,59 +1,88 @@
-"""接龙 lists: each version repeats the earlier lines; only what is new is an order.
+"""接龙 lists in a group: each version changes only what it changed (handlers.parsing.chains).
 
-Each version is compared with the previous version of the same list (same group, same title):
-lines not in the previous version are orders of the member who sent this version. (Edits and
-deletions of one's own lines are the next step: docs and issue 3.)
+The merged list, with the owner of each line, is kept per group, title and order date, so a
+list with the same title next week starts afresh.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.messages import Incoming
 from bot.dispatcher import Router
+from bot.messages import Incoming
+from bot.outbox import Outbox
 from handlers.filters import Intent
-from handlers.orders import effect, open_for_orders
+from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders
 from handlers.parsing import Offer, Parsed
-from handlers.texts import changes_text, order_text
-from models.orders import ADD, Change, change_order
+from handlers.parsing.chains import OwnedLine, diff_chain
+from models.orders import ADD, REMOVE, Change, change_order
 from models.tables import ChainVersion, Community, Member
 
 router = Router("chains")
 
 
+async def load_chain(room: str, title: str, now: datetime, config: Config) -> ChainVersion | None:
+    """The list's latest version today, or None (never seen, or from an earlier order date)."""
+    version = await ChainVersion.get_or_none(room=room, title=title)
+    if version is None:
+        return None
+    if version.updated_at.astimezone(config.timezone).date() != now.astimezone(config.timezone).date():
+        return None
+    return version
+
+
+async def save_chain(version: ChainVersion | None, room: str, title: str, lines: list[OwnedLine],
+                     message_id: str, now: datetime) -> None:
+    data = [line.to_json() for line in lines]
+    if version is None:
+        await ChainVersion.update_or_create(
+            room=room, title=title,
+            defaults={"lines": data, "message_id": message_id, "updated_at": now},
+        )
+    else:
+        version.lines, version.message_id, version.updated_at = data, message_id, now
+        await version.save(update_fields=["lines", "message_id", "updated_at"])
+
+
 @router.message(Intent("chain"))
 async def on_chain(
     msg: Incoming, parsed: Parsed, member: Member, community: Community | None,
-    reply: Any, offer: Offer, config: Config, clock: Clock,
+    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox,
 ) -> dict[str, Any] | None:
-    """接龙：复制整个接龙、在最后加一行自己的订单"""
+    """接龙：复制整个接龙、在最后加一行自己的订单；改自己那行就是改单，删掉就是取消"""
     now = clock.now()
     window = await open_for_orders(config, now, community, reply, "接龙请发在您小区的群里。")
     if window is None or community is None:
         return None
-    previous = await ChainVersion.get_or_none(room=community.room, title=parsed.title)
-    seen = {line["text"] for line in previous.lines} if previous else set()
-    new_lines = [line for line in parsed.lines if line.text not in seen]
-    snapshot = [{"seq": l.seq, "name": l.name, "text": l.text} for l in parsed.lines]
-    if previous is None:
-        await ChainVersion.create(room=community.room, title=parsed.title, lines=snapshot,
-                                  message_id=msg.message_id, updated_at=now)
-    else:
-        previous.lines, previous.message_id, previous.updated_at = snapshot, msg.message_id, now
-        await previous.save(update_fields=["lines", "message_id", "updated_at"])
+    version = await load_chain(community.room, parsed.title, now, config)
+    previous = [OwnedLine.from_json(line) for line in version.lines] if version else None
+    diff = diff_chain(previous, parsed.lines, member.id, member.name)
+    before_mine = [line for line in previous or [] if line.owner == member.id]
+    await save_chain(version, community.room, parsed.title, list(diff.state), msg.message_id, now)
+
     changes = [
-        Change(product, ADD, item.qty)
-        for line in new_lines for item in line.items
-        if (product := offer.by_sku(item.sku)) is not None
+        Change(product, ADD if delta > 0 else REMOVE, abs(delta))
+        for sku, delta in diff.deltas().items() if (product := offer.by_sku(sku)) is not None
     ]
-    unreadable = [line for line in new_lines if not line.items]
-    done, order = await change_order(member, community, window.delivery_date, changes, now)
-    notes = [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in unreadable]
-    if done and order is not None:
-        await reply(f"✅ 接龙已记下：{changes_text(done)}\n您的订单：{order_text(order)}"
-                    + ("\n" + "\n".join(notes) if notes else ""))
+    names = diff.notes(member.name)
+    result = await change_order(member, community, window.delivery_date, changes, now,
+                                note=f"代接:{'、'.join(names)}" if names else "")
+    notes = [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in diff.unreadable]
+    if diff.others_changed:
+        notes.append("别人的接龙行只能本人修改，这次没有改动。")
+    if result.changes or result.short:
+        text = confirmation("接龙已记下", result, window)
+        if names:
+            text += f"\n（代接：{'、'.join(names)}，记在您的订单里）"
+        await reply("\n".join([text, *notes]))
     elif notes:
         await reply("\n".join(notes))
-    return effect(done, window, community)
+    await announce_sold_out(result, outbox, config)
+    recorded = effect(result.changes, window, community)
+    recorded["chain"] = {"title": parsed.title,
+                         "before": [line.to_json() for line in before_mine],
+                         "after": [line.to_json() for line in diff.sender_lines(member.id)]}
+    return recorded

@@ -8,11 +8,15 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Config
 from bot.dispatcher import Router
+from bot.messages import Outgoing
+from bot.outbox import Outbox
 from handlers.filters import Intent
 from handlers.parsing import Offer, Parsed, Product
-from handlers.texts import HOW_TO_ORDER, changes_text, order_text
+from handlers.texts import HOW_TO_ORDER, changes_text, order_text, qty
 from models.days import Window, current_window, short_date
-from models.orders import ADD, REMOVE, SET, Change, LineChange, change_order, member_orders
+from models.orders import (
+    ADD, REMOVE, SET, Change, LineChange, OrderResult, change_order, member_orders,
+)
 from models.tables import Community, Member
 
 router = Router("orders")
@@ -48,8 +52,8 @@ def effect(done: list[LineChange], window: Window, community: Community) -> dict
 
 @router.message(Intent("order", "modify", "cancel"))
 async def on_order_change(
-    msg: Any, parsed: Parsed, member: Member, community: Community | None,
-    reply: Any, offer: Offer, config: Config, clock: Clock,
+    parsed: Parsed, member: Member, community: Community | None,
+    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox,
 ) -> dict[str, Any] | None:
     """下单、改单、取消：西红柿2斤 / 西红柿改成3斤 / 取消西红柿 / 取消订单"""
     now = clock.now()
@@ -61,19 +65,36 @@ async def on_order_change(
         member.address = parsed.address
         await member.save(update_fields=["address"])
     changes = await _changes(parsed, offer, member, window)
-    done, order = await change_order(member, community, window.delivery_date, changes, now)
-    if not done:
+    result = await change_order(member, community, window.delivery_date, changes, now)
+    if not result.changes and not result.short:
         await reply("您今天还没有这些商品的订单，没有要取消的。" if parsed.intent == "cancel"
                     else "订单没有变化。")
         return None
     verb = {"order": "已记下", "modify": "已修改", "cancel": "已取消"}[parsed.intent]
-    summary = order_text(order) if order and order.lines else "您今天的订单已全部取消。"
-    await reply(f"✅ {verb}：{changes_text(done)}\n{_heading(window)}{summary}")
-    return effect(done, window, community)
+    await reply(confirmation(verb, result, window))
+    await announce_sold_out(result, outbox, config)
+    return effect(result.changes, window, community)
 
 
-def _heading(window: Window) -> str:
-    return f"您{short_date(window.delivery_date)}的订单："
+def confirmation(verb: str, result: OrderResult, window: Window) -> str:
+    """✅ what changed, what could not be had, and the member's order for the day."""
+    lines = [f"✅ {verb}：{changes_text(result.changes)}"] if result.changes else []
+    for short in result.short:
+        p = short.product
+        lines.append(f"⚠️ {p.name}只剩{qty(short.granted)}{p.unit}，已为您记下{qty(short.granted)}{p.unit}。"
+                     if short.granted else f"⚠️ {p.name}已售完，没有记下。")
+    order = result.order
+    summary = order_text(order) if order and order.lines else "您今天没有订单了。"
+    lines.append(f"您{short_date(window.delivery_date)}的订单：{summary}")
+    return "\n".join(lines)
+
+
+async def announce_sold_out(result: OrderResult, outbox: Outbox, config: Config) -> None:
+    """Tell every group once that a limited product is gone."""
+    for product in result.sold_out:
+        for group in config.groups:
+            await outbox.put(Outgoing(f"📢 {product.name}今天已售完，谢谢大家！", room=group.room,
+                                      broadcast=True))
 
 
 async def _changes(parsed: Parsed, offer: Offer, member: Member, window: Window) -> list[Change]:

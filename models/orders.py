@@ -6,14 +6,15 @@ message), so an order change, the message record and the reply commit together o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from tortoise.queryset import QuerySet
 
 from handlers.parsing.offer import Product
+from models.stock import give_back, take
 from models.tables import Community, Member, Order, OrderLine
 
 CENT = Decimal("0.01")
@@ -68,26 +69,47 @@ class OrderView:
         return sum((line.amount for line in self.lines), Decimal("0.00"))
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """Less was recorded than asked for: only `granted` was left of the stock."""
+
+    product: Product
+    wanted: Decimal
+    granted: Decimal
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    changes: list[LineChange]
+    order: OrderView | None
+    short: list[Shortfall] = field(default_factory=list)
+    sold_out: list[Product] = field(default_factory=list)  # just sold out: tell every group
+
+
 async def change_order(
     member: Member,
     community: Community,
     delivery_date: date,
     changes: Sequence[Change],
     now: datetime,
-) -> tuple[list[LineChange], OrderView | None]:
-    """Apply changes; return what changed and the order after (None if there is none)."""
+    note: str = "",
+) -> OrderResult:
+    """Apply changes to the member's order of `delivery_date`, within the stock."""
     order = await Order.get_or_none(member=member, community=community, delivery_date=delivery_date)
     if order is None:
         if not any(c.mode in (ADD, SET) and c.qty for c in changes):
-            return [], None
+            return OrderResult([], None)
         order = await Order.create(
             member=member, community=community, delivery_date=delivery_date,
             status="placed", created_at=now, updated_at=now,
         )
     lines = {line.sku: line for line in await OrderLine.filter(order=order)}
     done: list[LineChange] = []
+    short: list[Shortfall] = []
+    sold_out: list[Product] = []
     for change in changes:
-        line = lines.get(change.product.sku)
+        product = change.product
+        line = lines.get(product.sku)
         before = line.qty if line else Decimal(0)
         if change.mode == ADD:
             after = before + (change.qty or 0)
@@ -95,18 +117,28 @@ async def change_order(
             after = change.qty or Decimal(0)
         else:
             after = Decimal(0) if change.qty is None else max(Decimal(0), before - change.qty)
+        if after > before:
+            taken = await take(product, delivery_date, after - before)
+            if taken.granted < after - before:
+                short.append(Shortfall(product, after - before, taken.granted))
+            if taken.sold_out_now:
+                sold_out.append(product)
+            after = before + taken.granted
+        elif after < before:
+            await give_back(product.sku, delivery_date, before - after)
         if after == before:
             continue
-        product = change.product
         if line is None:
             line = await OrderLine.create(
                 order=order, sku=product.sku, name=product.name, unit=product.unit,
-                price=product.price, qty=after, updated_at=now,
+                price=product.price, qty=after, note=note[:128], updated_at=now,
             )
             lines[product.sku] = line
         elif after > 0:
             line.qty, line.updated_at = after, now
-            await line.save(update_fields=["qty", "updated_at"])
+            if note and note not in line.note:
+                line.note = f"{line.note} {note}".strip()[:128]
+            await line.save(update_fields=["qty", "updated_at", "note"])
         else:
             await line.delete()
             del lines[product.sku]
@@ -115,14 +147,7 @@ async def change_order(
         order.status = "placed" if lines else "cancelled"
         order.updated_at = now
         await order.save(update_fields=["status", "updated_at"])
-    return done, await order_view(order.id)
-
-
-async def cancel_order(member: Member, community: Community, delivery_date: date, now: datetime,
-                       products: Iterable[Product]) -> tuple[list[LineChange], OrderView | None]:
-    """Cancel the whole order: every line goes."""
-    return await change_order(member, community, delivery_date,
-                              [Change(p, REMOVE, None) for p in products], now)
+    return OrderResult(done, await order_view(order.id), short, sold_out)
 
 
 async def order_view(order_id: int) -> OrderView | None:

@@ -196,3 +196,18 @@ class ChainVersion(Model):
     class Meta:
         table = "chain_version"
         unique_together = (("room", "title"),)
+
+
+class StockDay(Model):
+    """How much of a limited product is taken for one delivery date. Changed only under a row
+    lock, so concurrent orders can never take more than the stock."""
+
+    id = fields.IntField(primary_key=True)
+    sku = fields.CharField(max_length=32)
+    delivery_date = fields.DateField()
+    taken = fields.DecimalField(**QUANTITY, default=0)
+    sold_out_announced = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "stock_day"
+        unique_together = (("sku", "delivery_date"),)

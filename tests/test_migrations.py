@@ -11,7 +11,8 @@ from tortoise.connection import get_connection
 
 from models.db import apply_migrations, close_database, open_database, tortoise_config
 
-TABLES = {"community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
+MIGRATIONS = ["models.0001_initial", "models.0002_stock_day"]
+TABLES = {"stock_day", "community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
           "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version"}
 
 
@@ -29,9 +30,31 @@ async def test_a_fresh_database_gets_every_table_and_a_second_run_changes_nothin
     await open_database(db_url, migrate=False)
     try:
         applied = await apply_migrations(tortoise_config(db_url))
-        assert applied == ["models.0001_initial"]
+        assert applied == MIGRATIONS
         assert TABLES <= await _tables(db_url)
         assert await apply_migrations(tortoise_config(db_url)) == []
+    finally:
+        await close_database()
+
+
+async def test_a_database_at_an_earlier_migration_is_upgraded_and_keeps_its_data(db_url: str) -> None:
+    from datetime import datetime, timezone
+
+    from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
+
+    from models.tables import Member
+
+    await open_database(db_url, migrate=False)
+    try:
+        config = tortoise_config(db_url)
+        executor = MigrationExecutor(get_connection("default"), config["apps"])
+        await executor.migrate([MigrationTarget(app_label="models", name="0001_initial")])
+        assert "stock_day" not in await _tables(db_url)
+        now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+        await Member.create(id="u1", name="李阿姨", first_seen=now, last_seen=now)
+        assert await apply_migrations(config) == MIGRATIONS[1:]
+        assert "stock_day" in await _tables(db_url)
+        assert (await Member.get(id="u1")).name == "李阿姨"
     finally:
         await close_database()
 
@@ -57,7 +80,7 @@ def test_groupbuy_migrate_command(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "bot", "migrate", "--config", str(config)]
     first = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied: models.0001_initial"
+    assert first.stdout.strip() == "applied: " + ", ".join(MIGRATIONS)
     second = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert second.stdout.strip() == "database is up to date"
     assert (tmp_path / "db.sqlite3").is_file()

@@ -78,6 +78,7 @@ async def test_private_order_goes_to_the_members_home_group(harness: Harness) ->
 
 async def test_unclear_order_is_asked_back_and_changes_nothing(harness: Harness) -> None:
     await harness.say("黄瓜2斤")
+    await harness.flush()
     await harness.say("牛奶3斤")
     await harness.flush()
     assert await OrderLine.all().count() == 0
@@ -138,6 +139,7 @@ async def test_staff_help_lists_every_command_from_the_docstrings(harness: Harne
 
 async def test_staff_close_stops_ordering_and_posts_summaries(harness: Harness) -> None:
     await harness.say("西红柿2斤", name="李阿姨")
+    await harness.flush()
     await harness.say("/截单", sender=STAFF, room=None)
     await harness.say("土豆1斤")
     await harness.say("/截单", sender=STAFF, room=None)

@@ -18,7 +18,7 @@ from tests.conftest import SHANGHAI
 
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=SHANGHAI)
 LIMITS = OutboxConfig(min_interval=1.0, conversation_interval=3.0, max_per_minute=40, jitter=0.0,
-                      quiet_hours=(time(22, 0), time(7, 0)))
+                      merge_max=1, quiet_hours=(time(22, 0), time(7, 0)))
 
 
 def gaps(times: list[datetime]) -> list[float]:
@@ -201,5 +201,32 @@ async def test_a_failing_transport_does_not_stop_the_queue(db_url: str) -> None:
         await drain(outbox, clock)
         assert delivered == ["good"]
         assert (await OutboxMessage.get(text="bad")).status == "failed"
+    finally:
+        await close_database()
+
+
+async def test_replies_waiting_for_one_group_go_out_as_one_message(db_url: str) -> None:
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        transport = MemoryTransport(clock)
+        limits = OutboxConfig(min_interval=1.0, conversation_interval=3.0, max_per_minute=40,
+                              jitter=0.0, merge_max=3, quiet_hours=None)
+        outbox = await _outbox(db_url, clock, transport, limits)
+        await outbox.put(Outgoing("@甲 ✅ 已记下", room="a", mentions=("u1",)))
+        await drain(outbox, clock)  # the first reply goes at once
+        for i, who in enumerate(("乙", "丙", "丁", "戊")):
+            await outbox.put(Outgoing(f"@{who} ✅ 已记下", room="a", mentions=(f"u{i + 2}",)))
+        await outbox.put(Outgoing("今日团购", room="a", broadcast=True))
+        await outbox.put(Outgoing("私聊回复", to="u9"))
+        await drain(outbox, clock)
+        texts = [(s.message.text, s.message.mentions) for s in transport.sent]
+        assert texts[0] == ("@甲 ✅ 已记下", ("u1",))
+        assert ("@乙 ✅ 已记下\n\n@丙 ✅ 已记下\n\n@丁 ✅ 已记下", ("u2", "u3", "u4")) in texts
+        assert ("@戊 ✅ 已记下", ("u5",)) in texts  # at most merge_max in one message
+        assert ("今日团购", ()) in texts and ("私聊回复", ()) in texts  # broadcasts never merge
+        assert len(transport.sent) == 5
+        assert await OutboxMessage.filter(status="sent").count() == 7
+        assert_within_limits(transport.sent, limits)
     finally:
         await close_database()
