@@ -114,11 +114,13 @@ class Bot:
     async def _member_and_community(self, msg: Incoming) -> tuple[Member, Community | None]:
         now = msg.at
         community = await Community.get_or_none(room=msg.room) if msg.room else None
-        member = await Member.get_or_none(id=msg.sender_id)
-        if member is None:
-            member = await Member.create(id=msg.sender_id, name=msg.sender_name[:128], first_seen=now,
-                                         last_seen=now, home=community)
-        else:
+        # get_or_create survives the same new member writing in two groups at once.
+        member, created = await Member.get_or_create(
+            id=msg.sender_id,
+            defaults={"name": msg.sender_name[:128], "first_seen": now, "last_seen": now,
+                      "home": community},
+        )
+        if not created:
             member.name = msg.sender_name[:128] or member.name
             member.last_seen = now
             fields = ["name", "last_seen"]

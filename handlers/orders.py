@@ -121,9 +121,12 @@ async def on_query(member: Member, reply: Any, clock: Clock, config: Config) -> 
 
 
 @router.message(Intent("unclear"))
-async def on_unclear(parsed: Parsed, reply: Any) -> None:
+async def on_unclear(parsed: Parsed, reply: Any, offer: Offer) -> None:
     """看不懂的订单：说明哪里没看懂、怎么写，不记任何东西"""
     text = f"🤔 没看懂，这条没有记下：{parsed.reason}。"
     if parsed.suggestions:
-        text += f"\n今天有：{'、'.join(parsed.suggestions)}。"
+        text += f"\n您是不是要：{'、'.join(parsed.suggestions)}？"
+    else:
+        shown = [f"{offer.number_of(p)}号{p.name}" for p in offer.products[:8]]
+        text += f"\n今天有：{'、'.join(shown)}{'等' if len(offer) > 8 else ''}。"
     await reply(text + "\n" + HOW_TO_ORDER)

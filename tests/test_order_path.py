@@ -195,3 +195,35 @@ async def test_replies_in_one_group_are_paced(harness: Harness) -> None:
     await harness.flush()
     times = [s.at for s in harness.transport.sent]
     assert all(b - a >= timedelta(seconds=3) for a, b in zip(times, times[1:]))
+
+
+async def test_the_same_new_member_in_two_groups_at_once(harness: Harness) -> None:
+    results = await asyncio.gather(harness.say("西红柿1斤", room=ROOM_A), harness.say("土豆1斤", room=ROOM_B))
+    assert all(results)
+    assert await Member.all().count() == 1
+    assert await Order.all().count() == 2
+
+
+async def test_an_unknown_product_is_asked_back_with_the_offer(harness: Harness) -> None:
+    await harness.say("黄瓜2斤")
+    await harness.flush()
+    assert "今天有：1号西红柿、2号土豆、3号黑猪五花肉" in harness.texts()[-1]
+
+
+async def test_fuzzed_messages_through_the_bot_never_crash_or_order_garbage(harness: Harness) -> None:
+    import random
+
+    from tests.test_parse import OFFER
+
+    rng = random.Random(2026)
+    product_chars = {c for p in OFFER.products for n in p.names for c in n} | set("号")
+    fragments = ["2斤", "x3", "+1", "各", "改成", "取消", "不要了", "#接龙\n", "\n1. ", "@团长 ", "「a：b」\n- - -\n",
+                 "3栋502", "？", "🍓", "\x00", "\u200b", "半", "两", "kg", "份", " ", "，", "/", "参团", "开团"]
+    garbage_alphabet = [chr(c) for c in range(0x20, 0x3000) if chr(c) not in product_chars]
+    for i in range(150):
+        text = "".join(rng.choice(fragments) if rng.random() < 0.5 else rng.choice(garbage_alphabet)
+                       for _ in range(rng.randint(0, 40)))
+        await harness.say(text, sender=f"f{i % 7}")
+    await harness.flush()
+    assert all("出了点问题" not in t for t in harness.texts())
+    assert await OrderLine.all().count() == 0  # nothing named a product, so nothing was ordered

@@ -11,8 +11,8 @@ import re
 from decimal import Decimal
 
 from handlers.parsing.items import MAX_QTY, extract, merge, strip_noise
-from handlers.parsing.lexer import CANCEL, MODIFY, PRODUCT, QTY, lex, normalize
-from handlers.parsing.offer import Offer
+from handlers.parsing.lexer import CANCEL, MARK, MODIFY, PRODUCT, QTY, lex, normalize
+from handlers.parsing.offer import Offer, Product
 from handlers.parsing.results import NONE, ChainLine, Item, Parsed
 
 _ONE = Decimal(1)
@@ -104,12 +104,17 @@ def parse_chain(text: str, offer: Offer) -> Parsed:
     return Parsed("chain", lines=chain_lines, title=title)
 
 
-def _chain_line(seq: int, rest: str, offer: Offer, default: object) -> ChainLine:
-    tokens = lex(rest, offer)
-    first_item = next((t.start for t in tokens if t.kind in (PRODUCT, QTY) or t.text == "+"), len(rest))
-    head = rest[:first_item].strip()
-    name = head.split()[0] if head.split() else ""
-    found = extract(lex(rest[len(name):] if name else rest, offer), offer, default)  # type: ignore[arg-type]
+def _chain_line(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
+    """`name items...`: the name is the first word unless that word names a product; with no
+    space after the name ("陈哥五花肉2斤") it ends where the first product or quantity starts."""
+    words = rest.split(maxsplit=1)
+    if len(words) == 2 and not any(t.kind == PRODUCT for t in lex(words[0], offer)):
+        name, items_text = words
+    else:
+        tokens = lex(rest, offer)
+        first = next((t.start for t in tokens if t.kind in (PRODUCT, QTY, MARK)), len(rest))
+        name, items_text = rest[:first].strip(), rest[first:]
+    found = extract(lex(items_text, offer), offer, default)
     items: tuple[Item, ...] = ()
     if not found.problems and found.items:
         items = merge([(p, qty if qty is not None else _ONE) for p, qty in found.items])
