@@ -24,15 +24,16 @@ MAX_QTY = Decimal(999)
 # Words around an order that say nothing about it.
 NOISE = (
     "老板娘", "老板", "团长", "谢谢", "谢了", "多谢", "麻烦了", "麻烦", "你好", "您好", "早上好",
-    "早", "晚上好", "辛苦了", "辛苦", "亲们", "亲", "哈哈", "请", "帮我", "帮忙", "我", "的",
-    "了", "呀", "啊", "哦", "吧", "嗯", "哈", "再", "还", "一下", "明天", "今天", "把", "送",
+    "早", "晚上好", "辛苦了", "辛苦", "亲们", "亲", "哈哈", "请", "帮我", "好", "帮忙", "我", "的",
+    "了", "呀", "啊", "哦", "吧", "嗯", "哈", "再", "还", "一下", "明天", "今天", "把", "送到", "送",
 )
 
 
 def strip_noise(text: str) -> str:
+    """The words left when greetings, thanks, politeness, emoji and symbols are taken out."""
     for word in NOISE:
         text = text.replace(word, "")
-    return text.strip()
+    return "".join(char for char in text if char.isalpha())
 
 
 @dataclass
@@ -90,10 +91,13 @@ def extract(tokens: list[Token], offer: Offer, default_product: Product | None =
                     bound[k] = significant[j]
                 k -= 1
 
+    with_quantity = {significant[i].product.sku for i in bound}  # type: ignore[union-attr]
     for i, token in enumerate(significant):
         if token.kind == PRODUCT and token.product is not None:
             quantity = bound.get(i)
             if quantity is None:
+                if token.product.sku in with_quantity:
+                    continue  # named twice ("山东" + "葱3根"): the quantity is given once
                 out.unbound_products.append(token.product)
                 out.items.append((token.product, None))
                 continue

@@ -99,7 +99,35 @@ def lex(text: str, offer: Offer) -> list[Token]:
         position = match.end()
     if other_start >= 0:
         tokens.append(Token(OTHER, text[other_start:], other_start))
-    return tokens
+    return _name_parts(_merge_others(tokens), offer)
+
+
+def _merge_others(tokens: list[Token]) -> list[Token]:
+    merged: list[Token] = []
+    for token in tokens:
+        if token.kind == OTHER and merged and merged[-1].kind == OTHER:
+            merged[-1] = Token(OTHER, merged[-1].text + token.text, merged[-1].start)
+        else:
+            merged.append(token)
+    return merged
+
+
+# Words that may stand around a product's name without being part of it.
+_AROUND = re.compile(r"^(?:我|请|帮我|给我|还|再|的)+|(?:的|吧|呀|啊)+$")
+
+
+def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
+    """A run of other text that is part of exactly one product's name names that product
+    ("有机" -> 有机青菜, "五常" -> 五常大米)."""
+    out = []
+    for token in tokens:
+        if token.kind == OTHER:
+            core = _AROUND.sub("", token.text.strip())
+            product = offer.by_part(core) if 2 <= len(core) <= 8 else None
+            if product is not None:
+                token = Token(PRODUCT, token.text, token.start, product=product)
+        out.append(token)
+    return out
 
 
 _KINDS = (ADDRESS, BAD_NUMBER, PRODUCT, QTY, MARK, COLON, EACH, CANCEL, MODIFY, WANT, SEP)
@@ -122,7 +150,9 @@ def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
         value = number(written)
         numeral = not written[0].isdigit()
         after_mark = bool(before) and before[-1].kind == MARK
-        if value is None or (numeral and unit is None and half is None and not after_mark):
+        standalone = written in ("俩", "仨")  # never anything but a count
+        if value is None or (numeral and unit is None and half is None and not after_mark
+                             and not standalone):
             # 一 in 一起, 十 in 十分: Chinese numerals are quantities only with a unit.
             return Token(OTHER, text, start)
         if half:

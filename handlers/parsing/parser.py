@@ -11,7 +11,9 @@ import re
 from decimal import Decimal
 
 from handlers.parsing.items import MAX_QTY, extract, merge, strip_noise
-from handlers.parsing.lexer import CANCEL, MARK, MODIFY, PRODUCT, QTY, lex, normalize
+from handlers.parsing.lexer import (
+    BAD_NUMBER, CANCEL, MARK, MODIFY, OTHER, PRODUCT, QTY, SEP, Token, lex, normalize,
+)
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.results import NONE, ChainLine, Item, Parsed
 
@@ -33,6 +35,7 @@ _QUESTION = re.compile(
     r"能不能|可不可以|可以吗|甜不甜|新鲜吗|什么时候|啥时候|几点|哪天|为什么|怎么还"
 )
 _PAST = re.compile(r"昨天|前天|上次|上周|上回|之前|以前|已经|订了|买了|买的|收到|没到|没送|到货了|吃了")
+_COMPLAINT = re.compile(r"坏了|烂了|破了|少了|缺了|漏了|退款|退钱|投诉|不新鲜|有问题|发霉|变质|臭了")
 _OTHER_SHOPS = re.compile(r"超市|菜市场|菜场|别家|外面|拼多多|美团|盒马|叮咚|便宜|太贵|好贵")
 
 
@@ -52,7 +55,7 @@ def parse(text: str, offer: Offer) -> Parsed:
         return Parsed("join_groupbuy", groupbuy=int(match.group(1)) if match.group(1) else None)
     if match := _OPEN.match(text.strip()):
         return _open_groupbuy(match.group(1), offer)
-    if _QUESTION.search(text) or _PAST.search(text) or _OTHER_SHOPS.search(text):
+    if any(p.search(text) for p in (_QUESTION, _PAST, _OTHER_SHOPS, _COMPLAINT)):
         return NONE
     tokens = lex(text, offer)
     kinds = {t.kind for t in tokens}
@@ -73,6 +76,8 @@ def parse(text: str, offer: Offer) -> Parsed:
         return Parsed("modify", items=merge(found.items), address=found.address)
     if not found.items:
         return NONE
+    if MODIFY not in kinds and not found.wanting and _is_talk(tokens):
+        return NONE  # "3斤苹果够吃一周": a sentence about a product, not an order
     if found.unbound_products:
         bound = len(found.unbound_products) < len(found.items)
         if found.wanting and not bound:
@@ -83,6 +88,23 @@ def parse(text: str, offer: Offer) -> Parsed:
             return _unclear([f"{names}要多少？"], [], offer, found.address)
         return NONE  # talk about a product: "土豆不错"
     return Parsed("order", items=merge(found.items), address=found.address)
+
+
+def _is_talk(tokens: list[Token]) -> bool:
+    """Words (other than greetings, thanks, addresses) before or among the items make a
+    sentence; after the items they are a remark only when set off ("苹果2斤 麻烦放门口")."""
+    item_at = [i for i, t in enumerate(tokens) if t.kind in (PRODUCT, QTY, BAD_NUMBER)]
+    if not item_at:
+        return False
+    first, last = item_at[0], item_at[-1]
+    for i, token in enumerate(tokens):
+        if token.kind != OTHER or not strip_noise(token.text):
+            continue
+        if i < last:
+            return True
+        if not any(t.kind == SEP for t in tokens[last + 1 : i]):
+            return True
+    return False
 
 
 def parse_chain(text: str, offer: Offer) -> Parsed:
