@@ -227,3 +227,28 @@ async def test_fuzzed_messages_through_the_bot_never_crash_or_order_garbage(harn
     await harness.flush()
     assert all("出了点问题" not in t for t in harness.texts())
     assert await OrderLine.all().count() == 0  # nothing named a product, so nothing was ordered
+
+
+async def test_modify_sets_a_new_total_and_partial_cancel_takes_some_away(harness: Harness) -> None:
+    await harness.say("西红柿2斤 豆腐4块")
+    await harness.say("西红柿改成5斤")
+    assert await placed_lines("wxid_u1") == {"V01": Decimal(5), "T01": Decimal(4)}
+    await harness.say("取消一块豆腐")
+    assert await placed_lines("wxid_u1") == {"V01": Decimal(5), "T01": Decimal(3)}
+    await harness.say("豆腐不要了")
+    assert await placed_lines("wxid_u1") == {"V01": Decimal(5)}
+    await harness.say("取消草莓")  # nothing to cancel: says so, changes nothing
+    await harness.flush()
+    assert "没有要取消的" in harness.texts()[-1]
+    assert await placed_lines("wxid_u1") == {"V01": Decimal(5)}
+
+
+async def test_confirmations_due_together_in_a_group_are_one_message(harness: Harness) -> None:
+    await harness.say("西红柿1斤", sender="a", name="甲")
+    await harness.say("土豆1斤", sender="b", name="乙")
+    await harness.say("豆腐1块", sender="c", name="丙")
+    await harness.flush()
+    assert len(harness.transport.sent) == 1
+    [sent] = harness.transport.sent
+    assert sent.message.mentions == ("a", "b", "c")
+    assert sent.message.text.count("✅ 已记下") == 3

@@ -10,7 +10,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import CHINESE_NUMERAL_CHARS, UNITS, number
@@ -64,13 +63,12 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
-@lru_cache(maxsize=64)
-def _token_pattern(offer: Offer) -> re.Pattern[str]:
+def token_pattern(offer: Offer) -> re.Pattern[str]:
     parts = [
         (ADDRESS, _ADDRESS),
         (BAD_NUMBER, _NUMBER_REF),  # checked against the offer after matching
         (PRODUCT, offer.name_pattern.pattern),
-        (QTY, rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT})?(?P<half>半)?"),
+        (QTY, rf"(?P<n>{_NUM})(?:\s*(?P<u>{_UNIT}))?(?P<half>半)?"),
         (MARK, _MARKS),
         (COLON, r":"),
         (EACH, r"各"),
@@ -81,7 +79,7 @@ def _token_pattern(offer: Offer) -> re.Pattern[str]:
 
 
 def lex(text: str, offer: Offer) -> list[Token]:
-    pattern = _token_pattern(offer)
+    pattern = offer.token_pattern
     tokens: list[Token] = []
     position = 0
     other_start = -1
@@ -130,12 +128,11 @@ def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
     return out
 
 
-_KINDS = (ADDRESS, BAD_NUMBER, PRODUCT, QTY, MARK, COLON, EACH, CANCEL, MODIFY, WANT, SEP)
-
-
 def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
-    # lastgroup may name an inner group (n, u, half): find the outer one that matched.
-    kind = next(k for k in _KINDS if match.group(k) is not None)
+    # lastgroup names the innermost group that matched last: n, u and half are inside QTY.
+    kind = match.lastgroup or OTHER
+    if kind in ("n", "u", "half"):
+        kind = QTY
     text, start = match.group(0), match.start()
     if kind == BAD_NUMBER:
         value = number(text.rstrip("号").strip())

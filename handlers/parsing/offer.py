@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -66,10 +67,32 @@ class Offer:
 
     def by_part(self, text: str) -> Product | None:
         """The one product whose name or alias contains `text` (two characters at least)."""
-        if len(text) < 2:
-            return None
-        found = {p.sku: p for p in self.products for n in p.names if text in n.lower()}
-        return next(iter(found.values())) if len(found) == 1 else None
+        return self._parts.get(text) if len(text) >= 2 else None
+
+    @cached_property
+    def _parts(self) -> dict[str, Product]:
+        """Every part (2+ characters) of a name or alias that belongs to one product only."""
+        owners: dict[str, set[str]] = {}
+        for product in self.products:
+            for name in product.names:
+                name = name.lower()
+                for start in range(len(name)):
+                    for end in range(start + 2, len(name) + 1):
+                        owners.setdefault(name[start:end], set()).add(product.sku)
+        return {part: self._by_sku[next(iter(skus))] for part, skus in owners.items() if len(skus) == 1}
+
+    @cached_property
+    def line_cache(self) -> dict[tuple[str, str], Any]:
+        """接龙 lines read so far: every version repeats every earlier line word for word, so
+        each line is read once (bounded; see handlers.parsing.parser)."""
+        return {}
+
+    @cached_property
+    def token_pattern(self) -> re.Pattern[str]:
+        """The lexer's pattern for this offer (handlers.parsing.lexer), built once per offer."""
+        from handlers.parsing.lexer import token_pattern
+
+        return token_pattern(self)
 
     def closest(self, text: str, limit: int = 3) -> list[Product]:
         """Products that share characters with `text`, most shared first: for asking back."""

@@ -20,6 +20,7 @@ from handlers.parsing.results import NONE, ChainLine, Item, Parsed
 _ONE = Decimal(1)
 MAX_TEXT = 200_000  # longer messages are not orders; never spend time on them
 
+_SPACE = re.compile(r"\s+")
 _QUOTE_SEPARATOR = re.compile(r"^\s*(?:-\s*){3,}$", re.M)
 _MENTION = re.compile(r"@[^\s@]{1,30}(?:\s+|$)")
 _CHAIN_HEADER = re.compile(r"^\s*#[ \t]*(?:接龙|group[ \t]*note)[ \t]*([^\n]*)")
@@ -122,21 +123,36 @@ def parse_chain(text: str, offer: Offer) -> Parsed:
     title = title_lines[0] if title_lines else ""
     title_products = {t.product.sku: t.product for t in lex(title, offer) if t.product}
     default = next(iter(title_products.values())) if len(title_products) == 1 else None
-    chain_lines = tuple(_chain_line(seq, rest, offer, default) for seq, rest in entries)
+    chain_lines = tuple(_cached_chain_line(seq, rest, offer, default) for seq, rest in entries)
     return Parsed("chain", lines=chain_lines, title=title)
+
+
+LINE_CACHE_MAX = 50_000
+
+
+def _cached_chain_line(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
+    cache = offer.line_cache
+    key = (rest, default.sku if default else "")
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= LINE_CACHE_MAX:
+            cache.clear()
+        found = cache[key] = _chain_line(0, rest, offer, default)
+    return found if found.seq == seq else ChainLine(seq, found.name, found.items, found.text)
 
 
 def _chain_line(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
     """`name items...`: the name is the first word unless that word names a product; with no
     space after the name ("陈哥五花肉2斤") it ends where the first product or quantity starts."""
-    words = rest.split(maxsplit=1)
-    if len(words) == 2 and not any(t.kind == PRODUCT for t in lex(words[0], offer)):
-        name, items_text = words
+    tokens = lex(rest, offer)
+    space = _SPACE.search(rest)
+    if space is not None and not any(t.kind == PRODUCT for t in tokens if t.start < space.start()):
+        name, item_tokens = rest[: space.start()], [t for t in tokens if t.start >= space.end()]
     else:
-        tokens = lex(rest, offer)
-        first = next((t.start for t in tokens if t.kind in (PRODUCT, QTY, MARK)), len(rest))
-        name, items_text = rest[:first].strip(), rest[first:]
-    found = extract(lex(items_text, offer), offer, default)
+        first = next((i for i, t in enumerate(tokens) if t.kind in (PRODUCT, QTY, MARK)), len(tokens))
+        cut = tokens[first].start if first < len(tokens) else len(rest)
+        name, item_tokens = rest[:cut].strip(), tokens[first:]
+    found = extract(item_tokens, offer, default)
     items: tuple[Item, ...] = ()
     if not found.problems and found.items:
         items = merge([(p, qty if qty is not None else _ONE) for p, qty in found.items])

@@ -1,0 +1,30 @@
+"""`python -m bench [--quick] [--json FILE]`: measure, print a table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench import parsing
+from bench.figures import Figure
+
+
+def main() -> None:
+    args = argparse.ArgumentParser(prog="python -m bench")
+    args.add_argument("--quick", action="store_true", help="finish in under a minute")
+    args.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    options = args.parse_args()
+    figures: list[Figure] = []
+    for suite in (parsing,):
+        figures.extend(suite.run(options.quick))
+    print(f"{'figure':<28} {'value':>12} {'unit':<8} {'target':<10} {'limit':<10} ok")
+    for f in figures:
+        print(f"{f.name:<28} {f.value:>12} {f.unit:<8} {f.target:<10} {f.limit:<10} {'yes' if f.ok else 'NO'}")
+    if options.json:
+        options.json.write_text(json.dumps({"figures": [f.to_json() for f in figures]}, indent=1),
+                                encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
