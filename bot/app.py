@@ -178,11 +178,18 @@ async def private_community(member: Member, config: Config) -> Community | None:
 
 
 async def sync_communities(config: Config) -> None:
+    """Communities follow the config. A slot staff changed (/配送) stays in force until the
+    config's own slot for that group changes."""
     rooms = []
     for group in config.groups:
         rooms.append(group.room)
-        await Community.update_or_create(
-            room=group.room,
-            defaults={"name": group.community, "delivery_slot": group.delivery, "active": True},
-        )
+        community = await Community.get_or_none(room=group.room)
+        if community is None:
+            await Community.create(room=group.room, name=group.community, delivery_slot=group.delivery,
+                                   config_slot=group.delivery, active=True)
+            continue
+        community.name, community.active = group.community, True
+        if community.config_slot != group.delivery:
+            community.delivery_slot = community.config_slot = group.delivery
+        await community.save(update_fields=["name", "active", "delivery_slot", "config_slot"])
     await Community.exclude(room__in=rooms).update(active=False)

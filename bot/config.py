@@ -169,6 +169,7 @@ class ScheduleConfig:
     cutoff: time = setting(_clock_time, time(20, 0))
     delivery_days: int = setting(_nonnegative_int, 1)
     delivery_notice: time = setting(_clock_time, time(15, 0))
+    cutoff_reminder: int = setting(_nonnegative_int, 30)  # minutes before cutoff; 0 = none
 
 
 @dataclass(frozen=True)

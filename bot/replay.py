@@ -86,6 +86,7 @@ async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0
     try:
         await bot.open()
         simulation = Simulation(bot, clock)
+        await simulation.start()
         for event in events:
             await simulation.advance_to(event.at)
             await apply_event(bot, transport, event)

@@ -15,6 +15,7 @@ from bot.services import Services
 from handlers.texts import money, offer_lines, qty
 from models.days import close_ordering, delivery_date_for, short_date
 from models.orders import OrderView, orders_for_delivery
+from models.stock import stock_left
 from models.tables import Community, Member
 
 AfterCommit = Callable[[], Awaitable[object]] | None
@@ -24,18 +25,41 @@ async def communities() -> list[Community]:
     return list(await Community.filter(active=True).order_by("id"))
 
 
+LATE = timedelta(minutes=5)
+
+
 async def daily_post(due: datetime, services: Services) -> AfterCommit:
     """Post the day's offer to every group: ordering opens."""
+    await post_offer(due, services, late=services.clock.now() - due > LATE)
+    return None
+
+
+async def post_offer(day: datetime, services: Services, late: bool = False) -> None:
+    """The offer of `day`'s order date to every group: numbered products, prices, what is left
+    of limited stock, the cut-off, each group's delivery slot and date."""
     config = services.config
-    local = due.astimezone(config.timezone)
+    local = day.astimezone(config.timezone)
     delivery = delivery_date_for(local.date(), config.schedule)
-    products = "\n".join(offer_lines(services.offer))
+    products = "\n".join(offer_lines(services.offer, await stock_left(services.offer, delivery)))
+    note = "（今天的团购消息晚发了，抱歉！）\n" if late else ""
     for community in await communities():
-        text = (f"【{config.shop.name}·{short_date(local.date())}今日团购】\n{products}\n"
+        text = (f"{note}【{config.shop.name}·{short_date(local.date())}今日团购】\n{products}\n"
                 f"下单请直接发“商品+数量”，如“西红柿2斤”、“3号x2”。\n"
                 f"{config.schedule.cutoff:%H:%M} 截单，{short_date(delivery)} "
                 f"{community.delivery_slot} 送到{community.name}。")
         await services.outbox.put(Outgoing(text, room=community.room, broadcast=True))
+
+
+async def cutoff_reminder(due: datetime, services: Services) -> AfterCommit:
+    """Remind every group that ordering closes soon."""
+    cutoff_time = services.config.schedule.cutoff
+    if services.clock.now() >= datetime.combine(due.astimezone(services.config.timezone).date(),
+                                                cutoff_time, tzinfo=services.config.timezone):
+        return None  # caught up too late: ordering has closed
+    for community in await communities():
+        await services.outbox.put(Outgoing(
+            f"⏰ 还有{services.config.schedule.cutoff_reminder}分钟截单（{cutoff_time:%H:%M}），"
+            "还没下单的邻居抓紧哦！", room=community.room, broadcast=True))
     return None
 
 
@@ -99,6 +123,7 @@ async def delivery_notice(due: datetime, services: Services) -> AfterCommit:
 
 JOBS: dict[str, Callable[[datetime, Services], Awaitable[AfterCommit]]] = {
     "daily_post": daily_post,
+    "cutoff_reminder": cutoff_reminder,
     "cutoff": cutoff,
     "delivery_notice": delivery_notice,
 }

@@ -1,6 +1,17 @@
-"""Running jobs exactly once per due time: a `job_run` row with a unique (job, due_at) key is
-written in the same transaction as the job's posts. In production APScheduler fires the jobs
-(one cron job per id, in the shop's timezone); in `replay` the virtual clock does.
+"""Running jobs exactly once per due time, on time or caught up after a restart.
+
+Once: a `job_run` row with a unique (job, due_at) key is written in the same transaction as
+the job's posts. Two schedulers (two bot processes on one PostgreSQL database) may both fire;
+the second insert fails, its transaction rolls back with its posts, and the run happens once.
+No leader is needed for that; sending is another matter (bot.leader).
+
+Caught up: on start, each job's most recent due time that has no run is run once, if it falls
+after scheduling first began in this database and the job is still useful then (a late offer
+post says it is late; a missed cut-off still closes; a reminder after cut-off is dropped).
+
+In production APScheduler fires the jobs (one cron job per id, in the shop's timezone, with an
+in-memory job store: the run record, not APScheduler, is the memory across restarts). In
+`replay` and the tests the virtual clock does (bot.simulation).
 """
 
 from __future__ import annotations
@@ -13,10 +24,14 @@ from tortoise.transactions import in_transaction
 
 from bot.services import Services
 from jobs.daily import JOBS
-from jobs.schedule import JobSpec, daily_jobs, next_due
+from jobs.groupbuys import expire_groupbuys
+from jobs.schedule import JobSpec, daily_jobs, latest_due
+from models.state import SCHEDULER_SINCE, set_once
 from models.tables import JobRun
 
 log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 30
 
 
 async def run_job(job_id: str, due: datetime, services: Services) -> bool:
@@ -37,30 +52,58 @@ async def run_job(job_id: str, due: datetime, services: Services) -> bool:
     return True
 
 
-def latest_due(spec: JobSpec, now: datetime, services: Services) -> datetime:
-    """The most recent due time of `spec` at or before `now`."""
-    tz = services.config.timezone
-    due = next_due(spec, now - timedelta(days=1), tz)
-    while (following := next_due(spec, due, tz)) <= now:
-        due = following
-    return due
+def still_useful(spec: JobSpec, due: datetime, now: datetime, services: Services) -> bool:
+    config = services.config
+    day = due.astimezone(config.timezone).date()
+    cutoff = datetime.combine(day, config.schedule.cutoff, tzinfo=config.timezone)
+    if spec.id in ("daily_post", "cutoff_reminder"):
+        return now < cutoff  # once ordering has closed, an offer or a reminder misleads
+    if spec.id == "delivery_notice":
+        return now.astimezone(config.timezone).date() == day
+    return True  # a missed cut-off still closes the day
+
+
+async def catch_up(services: Services) -> list[str]:
+    """Run, once, what was due while the bot was down and is still useful; return job ids."""
+    now = services.clock.now()
+    since = datetime.fromisoformat(await set_once(SCHEDULER_SINCE, now.isoformat(), now))
+    missed = sorted(
+        ((latest_due(spec, now, services.config.timezone), rank, spec)
+         for rank, spec in enumerate(daily_jobs(services.config.schedule))),
+        key=lambda entry: (entry[0], entry[1]),
+    )
+    ran = []
+    for due, _, spec in missed:
+        if due < since or not still_useful(spec, due, now, services):
+            continue
+        if await run_job(spec.id, due, services):
+            ran.append(spec.id)
+    return ran
 
 
 def start_scheduler(services: Services) -> object:
     """APScheduler for the running bot: one cron job per id, in the shop's timezone."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
 
     tz = services.config.timezone
     scheduler = AsyncIOScheduler(timezone=tz)
     for spec in daily_jobs(services.config.schedule):
 
         async def fire(spec: JobSpec = spec) -> None:
-            await run_job(spec.id, latest_due(spec, services.clock.now(), services), services)
+            await run_job(spec.id, latest_due(spec, services.clock.now(), tz), services)
 
         scheduler.add_job(
             fire, CronTrigger(hour=spec.at.hour, minute=spec.at.minute, timezone=tz),
             id=spec.id, name=spec.id, replace_existing=True, coalesce=True, misfire_grace_time=600,
         )
+
+    async def sweep() -> None:
+        await expire_groupbuys(services.clock.now(), services)
+
+    scheduler.add_job(sweep, IntervalTrigger(seconds=SWEEP_SECONDS, timezone=tz), id="groupbuy_expiry",
+                      name="groupbuy_expiry", replace_existing=True, coalesce=True,
+                      next_run_time=services.clock.now() + timedelta(seconds=1))
     scheduler.start()
     return scheduler

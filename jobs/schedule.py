@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from bot.config import ScheduleConfig
 
@@ -15,11 +15,22 @@ class JobSpec:
 
 
 def daily_jobs(schedule: ScheduleConfig) -> tuple[JobSpec, ...]:
-    return (
-        JobSpec("daily_post", schedule.daily_post),
-        JobSpec("cutoff", schedule.cutoff),
-        JobSpec("delivery_notice", schedule.delivery_notice),
-    )
+    """Every daily job, in the order they run on a day with the same due time."""
+    jobs = [JobSpec("daily_post", schedule.daily_post)]
+    if schedule.cutoff_reminder:
+        reminder = datetime.combine(date(2000, 1, 1), schedule.cutoff) - timedelta(minutes=schedule.cutoff_reminder)
+        if reminder.date() == date(2000, 1, 1) and reminder.time() > schedule.daily_post:
+            jobs.append(JobSpec("cutoff_reminder", reminder.time()))
+    jobs += [JobSpec("cutoff", schedule.cutoff), JobSpec("delivery_notice", schedule.delivery_notice)]
+    return tuple(jobs)
+
+
+def latest_due(spec: JobSpec, now: datetime, tz: tzinfo) -> datetime:
+    """The most recent due time of `spec` at or before `now`."""
+    due = next_due(spec, now - timedelta(days=1), tz)
+    while (following := next_due(spec, due, tz)) <= now:
+        due = following
+    return due
 
 
 def next_due(spec: JobSpec, after: datetime, tz: tzinfo) -> datetime:

@@ -22,7 +22,8 @@ class Community(Model):
     id = fields.IntField(primary_key=True)
     room = fields.CharField(max_length=128, unique=True)
     name = fields.CharField(max_length=64)
-    delivery_slot = fields.CharField(max_length=32)
+    delivery_slot = fields.CharField(max_length=32)  # in force: the config, or a staff change
+    config_slot = fields.CharField(max_length=32, default="")  # the config at the last start
     active = fields.BooleanField(default=True)
 
     class Meta:
@@ -211,3 +212,14 @@ class StockDay(Model):
     class Meta:
         table = "stock_day"
         unique_together = (("sku", "delivery_date"),)
+
+
+class BotState(Model):
+    """Small facts that must survive a restart: broadcasts paused, when scheduling began."""
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    value = fields.JSONField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "bot_state"

@@ -147,7 +147,9 @@ async def start_harness(config: Config, start: datetime, run_jobs: bool = False)
     transport = MemoryTransport(clock)
     bot = Bot(config, clock, transport.send, rng=random.Random(1))
     await bot.open()
-    return Harness(bot, clock, transport, Simulation(bot, clock, None if run_jobs else ()))
+    simulation = Simulation(bot, clock, None if run_jobs else ())
+    await simulation.start()
+    return Harness(bot, clock, transport, simulation)
 
 
 MORNING = datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI)
