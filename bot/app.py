@@ -22,11 +22,12 @@ from bot.catalog import load_catalog, sync_products
 from bot.clock import Clock
 from bot.config import Config
 from bot.dispatcher import Dispatcher
+from bot.leader import startup_lock
 from bot.messages import Incoming, Outgoing
 from bot.outbox import Outbox, Send
 from bot.pacing import Pacer
 from bot.services import Services
-from handlers import ROUTERS
+from handlers.routers import ROUTERS
 from handlers.recalls import undo
 from models.db import close_database, open_database
 from models.spreadsheet import export_delivery_date, workbook_path
@@ -49,9 +50,10 @@ class Bot:
 
     async def open(self) -> None:
         """Connect, migrate, bring products and communities in step with the files."""
-        await open_database(self.config.database_url)
-        await sync_products(self.services.products)
-        await sync_communities(self.config)
+        async with startup_lock(self.config.database_url):
+            await open_database(self.config.database_url)
+            await sync_products(self.services.products)
+            await sync_communities(self.config)
         await self.outbox.restore()
 
     async def close(self) -> None:

@@ -87,6 +87,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """The next run of every job, in the shop's time, and the last recorded run."""
+    from bot.clock import SystemClock
+    from jobs.runner import SWEEP_SECONDS
+    from jobs.schedule import daily_jobs, next_due
+    from models.db import close_database, open_database
+    from models.tables import JobRun
+
+    config = _config(args.config)
+    now = SystemClock(config.timezone).now()
+
+    async def last_runs() -> dict[str, str]:
+        await open_database(config.database_url)
+        try:
+            runs = await JobRun.all().order_by("due_at")
+            return {r.job: r.due_at.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M") for r in runs}
+        finally:
+            await close_database()
+
+    last = asyncio.run(last_runs())
+    print(f"{'job':<18} {'next run':<18} last run ({config.shop.timezone.key})")
+    for spec in daily_jobs(config.schedule):
+        due = next_due(spec, now, config.timezone)
+        print(f"{spec.id:<18} {due:%Y-%m-%d %H:%M}   {last.get(spec.id, '-')}")
+    print(f"{'groupbuy_expiry':<18} every {SWEEP_SECONDS} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="groupbuy", description="A community group-buy assistant.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -101,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--config", help="config TOML (default: the embedded demo)")
     migrate.set_defaults(func=cmd_migrate)
+
+    schedule = commands.add_parser("schedule", help="print the next run of every job")
+    schedule.add_argument("--config", help="config TOML (default: the embedded demo)")
+    schedule.set_defaults(func=cmd_schedule)
 
     parse = commands.add_parser("parse", help="JSON Lines of messages in, their meaning out")
     parse.add_argument("--catalog", required=True, help="catalog TOML")

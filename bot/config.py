@@ -101,8 +101,9 @@ def _time_range(value: Any) -> tuple[time, time]:
         raise ValueError(f'expected "HH:MM-HH:MM", got {_show(value)}') from None
 
 
-def _slot(value: Any) -> str:
-    _time_range(value)  # validate, keep the text as staff wrote it
+def parse_slot(value: Any) -> str:
+    """A delivery slot "HH:MM-HH:MM", kept as written; ValueError says why not."""
+    _time_range(value)
     return _str(value).strip()
 
 
@@ -160,7 +161,7 @@ class CatalogConfig:
 class GroupConfig:
     room: str = setting(_nonempty)
     community: str = setting(_nonempty)
-    delivery: str = setting(_slot)
+    delivery: str = setting(parse_slot)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from bot.clock import Clock
 from bot.messages import Outgoing
 from bot.pacing import MINUTE, Pacer
+from models.state import PAUSED, get_state, set_state
 from models.tables import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Outbox:
         self.clock = clock
         self._wake = asyncio.Event()
         self._pending: list[OutboxMessage] | None = None  # None: reload from the database
+        self.paused = False  # staff /暂停: broadcasts wait; replies to members still go
 
     async def put(self, message: Outgoing) -> None:
         """Queue a message (inside the caller's transaction, if there is one)."""
@@ -69,6 +71,7 @@ class Outbox:
     async def restore(self) -> None:
         """On start: pick up the pace where it was left, and set aside interrupted sends."""
         now = self.clock.now()
+        self.paused = bool(await get_state(PAUSED, False))
         interrupted = await OutboxMessage.filter(status="sending").update(status="unknown")
         if interrupted:
             log.warning("%d message(s) were being sent when the bot stopped; not resent", interrupted)
@@ -89,6 +92,8 @@ class Outbox:
         """The message that may go out first, and when; ties go to the oldest."""
         best: tuple[OutboxMessage, datetime] | None = None
         for row in await self.pending():
+            if row.broadcast and self.paused:
+                continue
             at = self.pacer.ready_at(row.id, outgoing_of(row).conversation, row.broadcast, now)
             if best is None or at < best[1]:
                 best = (row, at)
@@ -123,6 +128,13 @@ class Outbox:
             await OutboxMessage.filter(id__in=ids).update(status="failed", sent_at=at)
             return
         await OutboxMessage.filter(id__in=ids).update(status="sent", sent_at=at)
+
+    async def pause(self, paused: bool) -> int:
+        """Hold (or release) broadcasts; the setting survives restarts. Returns how many wait."""
+        self.paused = paused
+        await set_state(PAUSED, paused, self.clock.now())
+        self.changed()
+        return await OutboxMessage.filter(status="pending", broadcast=True).count()
 
     def _merge_with(self, row: OutboxMessage) -> list[OutboxMessage]:
         """Replies waiting for the same group go out with this one, as one message."""

@@ -107,7 +107,7 @@ async def test_commands_and_staff_filters(tmp_path) -> None:
 
 
 def test_help_is_the_first_line_of_the_docstring() -> None:
-    from handlers import ROUTERS
+    from handlers.routers import ROUTERS
 
     dispatcher = Dispatcher(ROUTERS)
     helps = {f.name: h.help for h in dispatcher.handlers for f in h.filters if isinstance(f, Command)}

@@ -25,11 +25,13 @@ from bot.app import Bot
 from bot.clock import Clock
 from bot.config import Config
 from bot.messages import Incoming, Outgoing
-from jobs.runner import start_scheduler
+from bot.leader import Leadership
+from jobs.runner import catch_up, start_scheduler
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 5_000
+LEADER_RETRY_SECONDS = 10
 MAX_ID = 64
 
 
@@ -71,14 +73,29 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True) -> w
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         bot = app[BOT]
         await bot.open()
-        sender = asyncio.create_task(bot.outbox.run(), name="outbox")
-        scheduler = start_scheduler(bot.services) if run_scheduler else None
+        leadership = Leadership(config.database_url)
+        schedulers: list[Any] = []
+
+        async def lead() -> None:
+            """Wait to be the one process that sends; then catch up, schedule and send."""
+            while not await leadership.try_acquire():
+                await asyncio.sleep(LEADER_RETRY_SECONDS)
+            log.info("this process sends and runs the schedule")
+            if run_scheduler:
+                ran = await catch_up(bot.services)
+                if ran:
+                    log.info("caught up on start: %s", ", ".join(ran))
+                schedulers.append(start_scheduler(bot.services))
+            await bot.outbox.run()
+
+        leader = asyncio.create_task(lead(), name="leader")
         yield
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)  # type: ignore[attr-defined]
-        for task in [sender, *app[TASKS]]:
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=False)
+        for task in [leader, *app[TASKS]]:
             task.cancel()
-        await asyncio.gather(sender, *app[TASKS], return_exceptions=True)
+        await asyncio.gather(leader, *app[TASKS], return_exceptions=True)
+        await leadership.release()
         await bot.close()
 
     app.cleanup_ctx.append(lifetime)

@@ -1,0 +1,63 @@
+"""One process sends: WeChat's pace limits are per account, so with two bot processes on one
+PostgreSQL database exactly one runs the outbox sender and the scheduler, the holder of a
+session advisory lock. The lock goes with its connection, so a crashed leader's lock is
+released by PostgreSQL and another process takes over. SQLite: one process, always leader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+log = logging.getLogger(__name__)
+
+LEADER_KEY = 0x67620001
+STARTUP_KEY = 0x67620002
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://"))
+
+
+def _asyncpg_url(url: str) -> str:
+    parts = urlsplit(url)  # tortoise's own query parameters (minsize, ...) mean nothing to asyncpg
+    return urlunsplit(("postgresql", parts.netloc, parts.path, "", ""))
+
+
+class Leadership:
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self._connection: object | None = None
+
+    async def try_acquire(self) -> bool:
+        if not _is_postgres(self.url):
+            return True
+        import asyncpg
+
+        if self._connection is None:
+            self._connection = await asyncpg.connect(_asyncpg_url(self.url))
+        got = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_KEY)  # type: ignore[attr-defined]
+        return bool(got)
+
+    async def release(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()  # type: ignore[attr-defined]
+            self._connection = None
+
+
+@contextlib.asynccontextmanager
+async def startup_lock(database_url: str) -> AsyncIterator[None]:
+    """Start-up (migrations, syncing the config) one process at a time."""
+    if not _is_postgres(database_url):
+        yield
+        return
+    import asyncpg
+
+    connection = await asyncpg.connect(_asyncpg_url(database_url))
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", STARTUP_KEY)
+        yield
+    finally:
+        await connection.close()

@@ -1,0 +1,77 @@
+"""Staff control of what the shop broadcasts: post the offer now, pause and resume
+broadcasts, change a group's delivery slot. /帮助 lists these docstrings too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import parse_slot
+from bot.dispatcher import Router
+from bot.messages import Outgoing
+from bot.outbox import Outbox
+from bot.services import Services
+from handlers.filters import Command, is_staff
+from jobs.daily import post_offer
+from models.tables import Community
+
+router = Router("broadcasts")
+
+
+@router.message(Command("发布"), is_staff)
+async def on_post(clock: Clock, services: Services, outbox: Outbox, reply: Any) -> None:
+    """立即在各群发今天的团购信息"""
+    await post_offer(clock.now(), services)
+    note = "（广播已暂停，发 /恢复 后才会发出）" if outbox.paused else ""
+    await reply(f"今天的团购信息已排队发到各群。{note}")
+
+
+@router.message(Command("暂停"), is_staff)
+async def on_pause(outbox: Outbox, reply: Any) -> None:
+    """暂停所有群发（回复成员的消息照常）"""
+    waiting = await outbox.pause(True)
+    await reply(f"群发已暂停，{waiting}条群发在等待。发 /恢复 继续。")
+
+
+@router.message(Command("恢复"), is_staff)
+async def on_resume(outbox: Outbox, reply: Any) -> None:
+    """恢复群发：暂停期间排队的消息按节奏发出"""
+    waiting = await outbox.pause(False)
+    await reply(f"群发已恢复，{waiting}条排队的群发会按节奏发出。")
+
+
+@router.message(Command("配送"), is_staff)
+async def on_slot(args: str, outbox: Outbox, reply: Any) -> None:
+    """改配送时段并通知该群：/配送 <群或小区> <时段>，如 /配送 阳光花园 17:00-19:00"""
+    where, _, slot = args.rpartition(" ")
+    try:
+        slot = parse_slot(slot.strip())
+    except ValueError:
+        await reply("格式：/配送 <群或小区> <时段>，如 /配送 阳光花园 17:00-19:00")
+        return
+    found = await _community(where.strip())
+    if isinstance(found, str):
+        await reply(found)
+        return
+    old, found.delivery_slot = found.delivery_slot, slot
+    await found.save(update_fields=["delivery_slot"])
+    await outbox.put(Outgoing(f"📢 配送时间调整：{found.name}的配送时段由 {old} 改为 {slot}。",
+                              room=found.room, broadcast=True))
+    await reply(f"{found.name}的配送时段已改为 {slot}，已通知该群。")
+
+
+async def _community(where: str) -> Community | str:
+    """The community named by room id or (part of) its name, or why there is none."""
+    if not where:
+        return "请写明哪个群或小区，如 /配送 阳光花园 17:00-19:00"
+    exact = await Community.filter(active=True).filter(room=where).first() or \
+        await Community.filter(active=True, name=where).first()
+    if exact is not None:
+        return exact
+    matches = [c for c in await Community.filter(active=True) if where in c.name]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        return f"没有找到“{where[:20]}”这个群或小区。"
+    return f"“{where[:20]}”对应多个小区：{'、'.join(c.name for c in matches)}，请写全名。"
+
