@@ -23,7 +23,7 @@ class Community(Model):
     room = fields.CharField(max_length=128, unique=True)
     name = fields.CharField(max_length=64)
     delivery_slot = fields.CharField(max_length=32)  # in force: the config, or a staff change
-    config_slot = fields.CharField(max_length=32, default="")  # the config at the last start
+    config_slot = fields.CharField(max_length=32, default="", db_default="")  # the config at last start
     active = fields.BooleanField(default=True)
 
     class Meta:

@@ -51,10 +51,18 @@ async def test_a_database_at_an_earlier_migration_is_upgraded_and_keeps_its_data
         await executor.migrate([MigrationTarget(app_label="models", name="0001_initial")])
         assert "stock_day" not in await _tables(db_url)
         now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+        # Rows in the tables later migrations change: adding a NOT NULL column to a table
+        # with rows needs a database-side default (SQLite refuses it otherwise).
+        connection = get_connection("default")
+        await connection.execute_query(
+            "INSERT INTO community (room, name, delivery_slot, active) VALUES ('r1', '阳光花园', '16:00-18:00', TRUE)")
         await Member.create(id="u1", name="李阿姨", first_seen=now, last_seen=now)
         assert await apply_migrations(config) == MIGRATIONS[1:]
         assert "stock_day" in await _tables(db_url)
         assert (await Member.get(id="u1")).name == "李阿姨"
+        from models.tables import Community
+
+        assert (await Community.get(room="r1")).config_slot == ""
     finally:
         await close_database()
 

@@ -23,6 +23,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Community',
             name='config_slot',
-            field=fields.CharField(default='', max_length=32),
+            field=fields.CharField(default='', db_default='', max_length=32),
         ),
     ]
