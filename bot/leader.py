@@ -6,9 +6,11 @@ released by PostgreSQL and another process takes over. SQLite: one process, alwa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
@@ -49,9 +51,11 @@ class Leadership:
 
 @contextlib.asynccontextmanager
 async def startup_lock(database_url: str) -> AsyncIterator[None]:
-    """Start-up (migrations, syncing the config) one process at a time."""
+    """Start-up (migrations, syncing the config) one process at a time: a PostgreSQL advisory
+    lock, or for a SQLite file an OS lock on a file beside it."""
     if not _is_postgres(database_url):
-        yield
+        async with _file_lock(database_url):
+            yield
         return
     import asyncpg
 
@@ -61,3 +65,22 @@ async def startup_lock(database_url: str) -> AsyncIterator[None]:
         yield
     finally:
         await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(database_url: str) -> AsyncIterator[None]:
+    path = database_url.removeprefix("sqlite://")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: one process per SQLite file is the rule there
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is None or path == ":memory:":
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "a+b") as handle:
+        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import datetime, time, timedelta, timezone, tzinfo
 
 from bot.config import OutboxConfig
 
@@ -43,8 +43,9 @@ class Pacer:
         self._jitter: dict[int, float] = {}  # drawn once per message, so ready times are stable
 
     def ready_at(self, key: int, conversation: str, broadcast: bool, now: datetime) -> datetime:
-        """The earliest time message `key` into `conversation` may be sent."""
-        at = now
+        """The earliest time message `key` into `conversation` may be sent (in UTC: adding
+        seconds to a local time is wall-clock arithmetic, wrong across a DST change)."""
+        at = now.astimezone(timezone.utc)
         if self.last_sent is not None:
             gap = timedelta(seconds=self.limits.min_interval)
             if conversation != self.last_conversation and self.limits.jitter:
@@ -61,10 +62,11 @@ class Pacer:
         if broadcast:
             held = quiet_until(at, self.limits.quiet_hours, self.tz)
             if held is not None:
-                at = held
+                at = held.astimezone(timezone.utc)
         return at
 
     def record(self, key: int, conversation: str, at: datetime) -> None:
+        at = at.astimezone(timezone.utc)
         self.last_sent = at
         self.last_conversation = conversation
         self.conversation_sent[conversation] = at

@@ -7,6 +7,8 @@ New migrations: change models/tables.py, then `tortoise -c models.db.TORTOISE_OR
 from __future__ import annotations
 
 import logging
+import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,18 @@ from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
 log = logging.getLogger(__name__)
+
+
+def _utc_text(value: datetime) -> str:
+    return (value.astimezone(timezone.utc) if value.tzinfo else value).isoformat(" ")
+
+
+# SQLite keeps datetimes as text, and tortoise writes them with whatever offset they carry;
+# filters compare that text, so "04:00+00:00" and "11:59+08:00" would compare wrongly. Every
+# aware datetime is written as UTC text instead (replacing the adapter tortoise registers).
+import tortoise.backends.sqlite.executor  # noqa: E402,F401  (registers tortoise's adapters first)
+
+sqlite3.register_adapter(datetime, _utc_text)
 
 APP = "models"
 

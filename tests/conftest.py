@@ -78,6 +78,18 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path / 'test.sqlite3'}"
         return
+    async for url in _postgres_database():
+        yield url
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A PostgreSQL database of the test's own (for what only PostgreSQL is meant to do)."""
+    async for url in _postgres_database():
+        yield url
+
+
+async def _postgres_database() -> AsyncIterator[str]:
     name = f"gb_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         await _pg_admin(f'CREATE DATABASE "{name}"')

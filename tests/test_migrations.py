@@ -92,3 +92,22 @@ def test_groupbuy_migrate_command(tmp_path: Path) -> None:
     second = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert second.stdout.strip() == "database is up to date"
     assert (tmp_path / "db.sqlite3").is_file()
+
+
+async def test_times_in_any_offset_compare_correctly(db_url: str) -> None:
+    """SQLite stores times as text: a UTC time and a +08:00 time must still compare as times."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from models.tables import OutboxMessage
+
+    await open_database(db_url)
+    try:
+        noon_utc = datetime(2026, 12, 1, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
+        await OutboxMessage.create(room="a", text="x", status="sent", created_at=noon_utc, sent_at=noon_utc)
+        shanghai = ZoneInfo("Asia/Shanghai")
+        bound = datetime(2026, 12, 1, 11, 59, tzinfo=shanghai)
+        assert await OutboxMessage.filter(sent_at__gte=bound).count() == 1
+        assert await OutboxMessage.filter(sent_at__gte=bound + timedelta(minutes=2)).count() == 0
+    finally:
+        await close_database()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import datetime
 
 from bot.clock import Clock
@@ -16,6 +17,7 @@ class MemoryTransport:
         self.clock = clock
         self.sent: list[Sent] = []
         self._ids = itertools.count(1)
+        self._prefix = f"mem-{uuid.uuid4().hex[:8]}"  # unique across restarts on one database
 
     async def send(self, message: Outgoing) -> None:
         self.sent.append(Sent(message, self.clock.now()))
@@ -24,7 +26,7 @@ class MemoryTransport:
                  message_id: str | None = None, at: datetime | None = None,
                  mentions: tuple[str, ...] = ()) -> Incoming:
         return Incoming(
-            message_id=message_id or f"mem-{next(self._ids)}",
+            message_id=message_id or f"{self._prefix}-{next(self._ids)}",
             sender_id=sender, sender_name=name or sender, text=text,
             at=at or self.clock.now(), room=room, mentions=mentions,
         )
