@@ -340,3 +340,33 @@ def test_groupbuy_schedule_prints_every_job(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     jobs = [line.split()[0] for line in result.stdout.splitlines()[1:]]
     assert jobs == ["daily_post", "cutoff_reminder", "cutoff", "delivery_notice", "groupbuy_expiry"]
+
+
+async def test_apscheduler_gets_one_job_per_id_in_the_shops_timezone(tmp_path: Path) -> None:
+    """The production scheduler: deterministic ids, the shop's timezone, the same next run
+    times as the pure schedule, and no duplicate jobs when started again."""
+    from bot.app import Bot
+    from bot.clock import SystemClock
+    from bot.transports.memory import MemoryTransport
+    from jobs.runner import start_scheduler
+
+    config = make_config(tmp_path, f"sqlite://{tmp_path / 'db.sqlite3'}")
+    clock = SystemClock(config.timezone)
+    bot = Bot(config, clock, MemoryTransport(clock).send)
+    await bot.open()
+    schedulers = []
+    try:
+        for _ in range(2):  # a restart in the same process adds nothing twice
+            schedulers.append(start_scheduler(bot.services))
+        for scheduler in schedulers:
+            jobs = {job.id: job for job in scheduler.get_jobs()}
+            assert sorted(jobs) == sorted([s.id for s in daily_jobs(config.schedule)] + ["groupbuy_expiry"])
+            now = clock.now()
+            for spec in daily_jobs(config.schedule):
+                assert str(jobs[spec.id].trigger.timezone) == "Asia/Shanghai"
+                expected = next_due(spec, now - timedelta(seconds=5), SHANGHAI)
+                assert jobs[spec.id].next_run_time == expected
+    finally:
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=False)
+        await bot.close()
