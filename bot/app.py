@@ -22,6 +22,7 @@ from bot.catalog import load_catalog, sync_products
 from bot.clock import Clock
 from bot.config import Config
 from bot.dispatcher import Dispatcher
+from bot.exporter import Exporter
 from bot.leader import startup_lock
 from bot.messages import Incoming, Outgoing
 from bot.outbox import Outbox, Send
@@ -30,7 +31,6 @@ from bot.services import Services
 from handlers.routers import ROUTERS
 from handlers.recalls import undo
 from models.db import close_database, open_database
-from models.spreadsheet import export_delivery_date, workbook_path
 from models.tables import Community, InboundMessage, Member
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Bot:
         self.clock = clock
         offer, products = load_catalog(config.catalog_path)
         self.outbox = Outbox(send, Pacer(config.outbox, config.timezone, rng), clock)
+        self.exporter = Exporter(config, clock, [p.sku for p in offer.products], self.tell_staff)
         self.services = Services(config, offer, products, clock, self.outbox, self.export)
         self.dispatcher = Dispatcher(ROUTERS, **self.services.as_kwargs())
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -71,7 +72,7 @@ class Bot:
                 return False
             try:
                 handled = await self._handle_once(msg)
-            except Exception:
+            except Exception:  # any handler fault: roll back, apologise, keep serving
                 log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
                 await self._reply(msg, SORRY)
                 handled = False
@@ -88,8 +89,8 @@ class Bot:
                 )
                 member, community = await self._member_and_community(msg)
 
-                async def reply(text: str) -> None:
-                    await self._reply(msg, text)
+                async def reply(text: str, file: str | None = None) -> None:
+                    await self._reply(msg, text, file)
 
                 if routed is not None:
                     handler, found = routed
@@ -104,14 +105,25 @@ class Bot:
             if await InboundMessage.exists(message_id=msg.message_id):
                 return False  # the same message arrived twice at once; the other copy won
             raise
+        self._changed(inbound.effect)
         return True
 
-    async def _reply(self, msg: Incoming, text: str) -> None:
+    def _changed(self, effect: dict[str, Any] | None) -> None:
+        """After a commit that changed orders: the workbook of that delivery date is due."""
+        if effect and effect.get("changes") and effect.get("delivery_date"):
+            self.exporter.mark(date.fromisoformat(effect["delivery_date"]))
+
+    async def tell_staff(self, text: str) -> None:
+        for staff in self.config.shop.staff:
+            await self.outbox.put(Outgoing(text, to=staff))
+        self.outbox.changed()
+
+    async def _reply(self, msg: Incoming, text: str, file: str | None = None) -> None:
         if msg.room is not None:
             await self.outbox.put(Outgoing(f"@{msg.sender_name} {text}", room=msg.room,
-                                           mentions=(msg.sender_id,)))
+                                           mentions=(msg.sender_id,), file=file))
         else:
-            await self.outbox.put(Outgoing(text, to=msg.sender_id))
+            await self.outbox.put(Outgoing(text, to=msg.sender_id, file=file))
 
     async def _member_and_community(self, msg: Incoming) -> tuple[Member, Community | None]:
         now = msg.at
@@ -150,6 +162,8 @@ class Bot:
                                       inbound.text, at, inbound.room)
                     await self._reply(origin, text)
             self.outbox.changed()
+        if text is not None:
+            self._changed(inbound.effect)
         return text is not None
 
     async def member_joined(self, room: str, member_id: str, name: str, inviter: str | None,
@@ -164,10 +178,11 @@ class Bot:
             await Member.create(id=member_id, name=name[:128], first_seen=at, last_seen=at,
                                 home=community, referrer=referrer)
 
-    async def export(self, delivery_date: date) -> Path:
-        path = self.config.resolve(workbook_path(self.config.spreadsheet.path, delivery_date))
-        order = [p.sku for p in self.services.offer.products]
-        return await export_delivery_date(path, delivery_date, self.config.timezone, order)
+    async def export(self, delivery_date: date) -> Path | None:
+        """Write the workbook now; None if the file is locked (it stays due, staff are told)."""
+        self.exporter.due[delivery_date] = self.clock.now()
+        await self.exporter.write_due(self.clock.now())
+        return None if delivery_date in self.exporter.due else self.exporter.path(delivery_date)
 
 
 async def private_community(member: Member, config: Config) -> Community | None:

@@ -181,6 +181,7 @@ class ReferralConfig:
 @dataclass(frozen=True)
 class SpreadsheetConfig:
     path: str = setting(_nonempty, "exports/orders-{date}.xlsx")
+    debounce: float = setting(_seconds, 5.0)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class Outgoing:
     to: str | None = None
     mentions: tuple[str, ...] = ()
     broadcast: bool = False  # broadcasts wait out quiet hours; replies do not
+    file: str | None = None  # a file to send too, where the transport can send files
 
     def __post_init__(self) -> None:
         if (self.room is None) == (self.to is None):

@@ -41,7 +41,7 @@ def merged(rows: list[OutboxMessage]) -> Outgoing:
 def outgoing_of(row: OutboxMessage) -> Outgoing:
     return Outgoing(
         text=row.text, room=row.room, to=row.to,
-        mentions=tuple(row.mentions or ()), broadcast=row.broadcast,
+        mentions=tuple(row.mentions or ()), broadcast=row.broadcast, file=row.file,
     )
 
 
@@ -57,7 +57,7 @@ class Outbox:
     async def put(self, message: Outgoing) -> None:
         """Queue a message (inside the caller's transaction, if there is one)."""
         await OutboxMessage.create(
-            room=message.room, to=message.to, text=message.text,
+            room=message.room, to=message.to, text=message.text, file=message.file,
             mentions=list(message.mentions), broadcast=message.broadcast,
             status="pending", created_at=self.clock.now(),
         )
@@ -139,14 +139,14 @@ class Outbox:
     def _merge_with(self, row: OutboxMessage) -> list[OutboxMessage]:
         """Replies waiting for the same group go out with this one, as one message."""
         assert self._pending is not None
-        if row.broadcast or row.room is None:
+        if row.broadcast or row.room is None or row.file:
             return []
         limit, size = self.pacer.limits.merge_max, len(row.text)
         others = []
         for other in self._pending:
             if len(others) + 1 >= limit or size + len(other.text) > MERGED_TEXT_MAX:
                 break
-            if other.room == row.room and not other.broadcast:
+            if other.room == row.room and not other.broadcast and not other.file:
                 others.append(other)
                 size += len(other.text)
         for other in others:

@@ -20,7 +20,7 @@ class Services:
     products: tuple[Product, ...]  # every catalog product, active or not
     clock: Clock
     outbox: Outbox
-    export: Callable[[date], Awaitable[Path]]  # write the workbook of a delivery date
+    export: Callable[[date], Awaitable[Path | None]]  # write a delivery date's workbook now
 
     def as_kwargs(self) -> dict[str, object]:
         return {"config": self.config, "offer": self.offer, "products": self.products,

@@ -15,7 +15,7 @@ from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.runner import catch_up, run_job
 from jobs.schedule import JobSpec, daily_jobs, next_due
 
-JOB, SWEEP, SEND = 0, 1, 2  # at the same moment: jobs first, then expiry, then sends
+JOB, SWEEP, EXPORT, SEND = 0, 1, 2, 3  # at one moment: jobs, expiry, workbooks, then sends
 
 
 class Simulation:
@@ -44,6 +44,8 @@ class Simulation:
             events.append((job[0], JOB, job[1]))
         if self.jobs and (expiry := await next_expiry()) is not None:
             events.append((max(expiry, self.clock.now()), SWEEP, None))
+        if (write := self.bot.exporter.next_due()) is not None:
+            events.append((max(write, self.clock.now()), EXPORT, None))
         if (send := await self.bot.outbox.next_due(self.clock.now())) is not None:
             events.append((send[1], SEND, None))
         due = [e for e in events if e[0] <= until]
@@ -59,6 +61,8 @@ class Simulation:
                 await run_job(spec.id, at, self.bot.services)
             elif kind == SWEEP:
                 await expire_groupbuys(self.clock.now(), self.bot.services)
+            elif kind == EXPORT:
+                await self.bot.exporter.write_due(self.clock.now())
             else:
                 await self.bot.outbox.send_due(self.clock.now())
         if when > self.clock.now():

@@ -71,11 +71,14 @@ async def on_totals(clock: Clock, config: Config, reply: Any) -> None:
 
 
 @router.message(Command("导出"), is_staff)
-async def on_export(clock: Clock, config: Config, services: Services, reply: Any) -> None:
-    """生成今天的订单表格（订单、拣货单、配送单）并告诉您位置"""
+async def on_export(msg: Any, clock: Clock, config: Config, services: Services, reply: Any) -> None:
+    """生成今天的订单表格（订单、拣货单、配送单），私聊时把文件发给您"""
     _, delivery = _today_delivery(clock, config)
     path = await services.export(delivery)
-    await reply(f"表格已更新：{path}")
+    if path is None:
+        await reply("表格文件正被其他程序打开，暂时写不进去；关闭后会自动重试。")
+        return
+    await reply(f"表格已更新：{path}", file=str(path) if msg.room is None else None)
 
 
 @router.message(any_command)

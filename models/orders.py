@@ -103,7 +103,10 @@ async def change_order(
             member=member, community=community, delivery_date=delivery_date,
             status="placed", created_at=now, updated_at=now,
         )
-    lines = {line.sku: line for line in await OrderLine.filter(order=order)}
+    lines = {line.sku: line for line in await OrderLine.filter(order=order, status__not="out_of_stock")}
+    # An out-of-stock line stays in the table (the workbook shows it) but counts for nothing;
+    # ordering the product again brings the row back.
+    gone = {line.sku: line for line in await OrderLine.filter(order=order, status="out_of_stock")}
     done: list[LineChange] = []
     short: list[Shortfall] = []
     sold_out: list[Product] = []
@@ -128,7 +131,12 @@ async def change_order(
             await give_back(product.sku, delivery_date, before - after)
         if after == before:
             continue
-        if line is None:
+        if line is None and product.sku in gone:
+            line = gone.pop(product.sku)
+            line.qty, line.status, line.price, line.updated_at = after, "placed", product.price, now
+            await line.save(update_fields=["qty", "status", "price", "updated_at"])
+            lines[product.sku] = line
+        elif line is None:
             line = await OrderLine.create(
                 order=order, sku=product.sku, name=product.name, unit=product.unit,
                 price=product.price, qty=after, note=note[:128], updated_at=now,
@@ -183,6 +191,7 @@ async def _views(query: QuerySet[Order]) -> list[OrderView]:
             lines=tuple(
                 LineView(line.sku, line.name, line.unit, line.price, line.qty)
                 for line in sorted(order.lines, key=lambda line: line.id)
+                if line.status != "out_of_stock"
             ),
         )
         for order in orders

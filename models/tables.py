@@ -90,6 +90,9 @@ class OrderLine(Model):
     price = fields.DecimalField(**MONEY)
     qty = fields.DecimalField(**QUANTITY)
     note = fields.CharField(max_length=128, default="")
+    # placed; delivered or out_of_stock when staff mark it so in the workbook (an
+    # out-of-stock line stays, so the workbook keeps showing it, but counts for nothing)
+    status = fields.CharField(max_length=16, default="placed", db_default="placed")
     updated_at = fields.DatetimeField()
 
     class Meta:
@@ -152,6 +155,7 @@ class OutboxMessage(Model):
     to = fields.CharField(max_length=128, null=True)
     text = fields.TextField()
     mentions = fields.JSONField(default=list)
+    file = fields.CharField(max_length=512, null=True)  # a file to send with the text
     broadcast = fields.BooleanField(default=False)
     status = fields.CharField(max_length=16, default="pending", db_index=True)
     created_at = fields.DatetimeField()

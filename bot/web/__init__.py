@@ -17,6 +17,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -44,8 +45,11 @@ class WebChat:
         self.history: deque[dict[str, Any]] = deque(maxlen=history)
 
     async def send(self, message: Outgoing) -> None:
-        await self.publish({"kind": "bot", "room": message.room, "to": message.to,
-                            "text": message.text, "mentions": list(message.mentions)})
+        event = {"kind": "bot", "room": message.room, "to": message.to, "text": message.text,
+                 "mentions": list(message.mentions)}
+        if message.file:
+            event["file"] = "/files/" + Path(message.file).name
+        await self.publish(event)
 
     async def publish(self, event: dict[str, Any]) -> None:
         event = {**event, "at": self.clock.now().isoformat(timespec="seconds")}
@@ -86,7 +90,7 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True) -> w
                 if ran:
                     log.info("caught up on start: %s", ", ".join(ran))
                 schedulers.append(start_scheduler(bot.services))
-            await bot.outbox.run()
+            await asyncio.gather(bot.outbox.run(), bot.exporter.run())
 
         leader = asyncio.create_task(lead(), name="leader")
         yield
@@ -103,6 +107,7 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True) -> w
     app.router.add_get("/api/setup", setup)
     app.router.add_get("/ws", socket)
     app.router.add_get("/health", health)
+    app.router.add_get("/files/{name}", download)
     return app
 
 
@@ -122,6 +127,19 @@ async def page(request: web.Request) -> web.Response:
 TOKEN_PAGE = """<!doctype html><meta charset="utf-8"><title>groupbuy-bot</title>
 <form style="font:16px sans-serif;margin:3em"><p>请输入访问口令 (token):</p>
 <input name="token" type="password" autofocus> <button>进入</button></form>"""
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """A workbook the bot sent (/导出): only files of the workbook folder, by name."""
+    if not _allowed(request):
+        raise web.HTTPUnauthorized()
+    config = request.app[CONFIG]
+    folder = config.resolve(config.spreadsheet.path).parent.resolve()
+    name = request.match_info["name"]
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.name.endswith(".xlsx") or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'})
 
 
 async def health(request: web.Request) -> web.Response:
