@@ -115,6 +115,80 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the workbook of a delivery date (default: the one orders are taken for now)."""
+    from datetime import date
+
+    from bot.clock import SystemClock
+    from models.days import window_at
+
+    config = _config(args.config)
+    if args.date:
+        try:
+            delivery = date.fromisoformat(args.date)
+        except ValueError:
+            print(f"groupbuy export: --date: expected YYYY-MM-DD, got {args.date!r}", file=sys.stderr)
+            return 2
+    else:
+        delivery = window_at(SystemClock(config.timezone).now(), config.schedule, config.timezone).delivery_date
+
+    async def export() -> object:
+        bot = _offline_bot(config)
+        await bot.open()
+        try:
+            return await bot.export(delivery)
+        finally:
+            await bot.close()
+
+    path = asyncio.run(export())
+    if path is None:
+        print("groupbuy export: the workbook is open in another program; close it and try again",
+              file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def cmd_import_status(args: argparse.Namespace) -> int:
+    """Read 已送达 / 缺货 back from a workbook staff edited; members are told by the running bot."""
+    from models.fulfilment import WorkbookError, import_statuses
+
+    config = _config(args.config)
+
+    async def run_import() -> object:
+        bot = _offline_bot(config)
+        await bot.open()
+        try:
+            result = await import_statuses(Path(args.file), bot.outbox, bot.clock.now())
+            for delivery_date in result.delivery_dates:
+                await bot.export(delivery_date)  # the workbook keeps the edits
+            return result
+        finally:
+            await bot.close()
+
+    try:
+        result = asyncio.run(run_import())
+    except WorkbookError as error:
+        print(f"groupbuy import-status: {error}", file=sys.stderr)
+        return 2
+    print(f"delivered {result.delivered}, out of stock {result.out_of_stock}, "  # type: ignore[attr-defined]
+          f"unchanged {result.unchanged}, not found {len(result.unknown)}")  # type: ignore[attr-defined]
+    for row in result.unknown:  # type: ignore[attr-defined]
+        print(f"  not found: {row}")
+    return 0
+
+
+def _offline_bot(config: Config) -> object:
+    """The bot without a chat network: what it sends waits in the outbox for the running bot."""
+    from bot.app import Bot
+    from bot.clock import SystemClock
+
+    async def nowhere(message: object) -> None:
+        raise RuntimeError("an offline command does not send")
+
+    return Bot(config, SystemClock(config.timezone), nowhere)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="groupbuy", description="A community group-buy assistant.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -133,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     schedule = commands.add_parser("schedule", help="print the next run of every job")
     schedule.add_argument("--config", help="config TOML (default: the embedded demo)")
     schedule.set_defaults(func=cmd_schedule)
+
+    export = commands.add_parser("export", help="write the fulfilment workbook of a delivery date")
+    export.add_argument("--config", help="config TOML (default: the embedded demo)")
+    export.add_argument("--date", help="delivery date YYYY-MM-DD (default: the current one)")
+    export.set_defaults(func=cmd_export)
+
+    import_status = commands.add_parser("import-status", help="read 已送达/缺货 back from a workbook")
+    import_status.add_argument("file", help="the workbook staff edited")
+    import_status.add_argument("--config", help="config TOML (default: the embedded demo)")
+    import_status.set_defaults(func=cmd_import_status)
 
     parse = commands.add_parser("parse", help="JSON Lines of messages in, their meaning out")
     parse.add_argument("--catalog", required=True, help="catalog TOML")

@@ -153,8 +153,10 @@ class Outbox:
             self._pending.remove(other)
         return others
 
-    async def run(self) -> None:
-        """The sender loop of the running bot: sleep until the next send is due, or woken."""
+    async def run(self, poll_seconds: float = 15) -> None:
+        """The sender loop of the running bot: sleep until the next send is due or it is woken,
+        and look at the table every `poll_seconds` for rows other processes queued (the
+        `groupbuy import-status` command, a second bot process)."""
         while True:
             self._wake.clear()
             due = await self.next_due(self.clock.now())
@@ -163,8 +165,11 @@ class Outbox:
             )
             waker = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({sleeper, waker}, timeout=poll_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
             finally:
                 sleeper.cancel()
                 waker.cancel()
+            if not waker.done() and not sleeper.done():
+                self._pending = None  # polled: reload what others may have queued
             await self.send_due(self.clock.now())
