@@ -41,7 +41,7 @@ STATUS_OF_TEXT = {text: status for status, text in LINE_STATUS_TEXT.items()}
 HEADER_FONT = Font(bold=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     order_id: int
     ordered_at: datetime
@@ -159,19 +159,23 @@ def _pick_totals(rows: Iterable[Row], sku_order: Sequence[str]) -> list[tuple[st
 
 def safe_text(value: str) -> str:
     """Without the control characters that make a workbook unreadable."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value)
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if value and not value.isprintable() else value
 
 
 def _append(sheet: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
-    cells = []
+    cells: list[Any] = []
     for value in values:
         if isinstance(value, Decimal):
             value = int(value) if value == value.to_integral_value() else float(value)
-        cell = WriteOnlyCell(sheet, value=safe_text(value) if isinstance(value, str) else value)
-        if isinstance(value, str):
-            # openpyxl would store "=..." as a formula; a string cell is never evaluated.
-            cell.data_type = "s"
-        cells.append(cell)
+        elif isinstance(value, str):
+            value = safe_text(value)
+            if value.startswith("="):
+                # openpyxl would store "=..." as a formula; a cell typed as string never is.
+                # ("+", "-" and "@" are written as text cells by openpyxl already.)
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
+                value = cell
+        cells.append(value)
     sheet.append(cells)
 
 
