@@ -9,10 +9,11 @@ Member text is always a text cell: it can never become a formula.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
@@ -26,7 +27,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from models.tables import Order
+from tortoise.expressions import Q
+from tortoise.functions import Sum
+
+from models.tables import OrderLine
 
 ORDER_COLUMNS = ("订单号", "下单时间", "小区", "群", "成员", "成员ID", "商品编码", "商品", "数量", "单位",
                  "单价", "金额", "地址", "配送日期", "配送时段", "状态", "备注")
@@ -72,40 +76,107 @@ def workbook_path(template: str, delivery_date: date) -> str:
     return template.replace("{date}", delivery_date.isoformat())
 
 
+PAGE = 2000  # order lines read per query: memory stays flat whatever the size of the day
+
+_LINE_FIELDS = ("id", "sku", "name", "qty", "unit", "price", "note", "status", "order_id",
+                "order__created_at", "order__delivery_date", "order__member_id", "order__member__name",
+                "order__member__address", "order__member__phone", "order__community__name",
+                "order__community__room", "order__community__delivery_slot")
+
+
+def _row(line: dict[str, Any], tz: tzinfo) -> Row:
+    return Row(
+        order_id=line["order_id"], ordered_at=line["order__created_at"].astimezone(tz),
+        community=line["order__community__name"], room=line["order__community__room"],
+        member=line["order__member__name"], member_id=line["order__member_id"], sku=line["sku"],
+        product=line["name"], qty=line["qty"], unit=line["unit"], price=line["price"],
+        amount=(line["price"] * line["qty"]).quantize(Decimal("0.01")),
+        address=line["order__member__address"], delivery_date=line["order__delivery_date"],
+        slot=line["order__community__delivery_slot"],
+        status=LINE_STATUS_TEXT.get(line["status"], line["status"]), note=line["note"],
+        phone=line["order__member__phone"],
+    )
+
+
+async def _pages(query: Any, tz: tzinfo) -> AsyncIterator[list[Row]]:
+    """Lines in order and line id order, a page at a time, keyset-paged (no OFFSET rescans)."""
+    last_order, last_id = 0, 0
+    while True:
+        page = await (query.filter(Q(order_id__gt=last_order) | Q(order_id=last_order, id__gt=last_id))
+                      .order_by("order_id", "id").limit(PAGE).values(*_LINE_FIELDS))
+        if not page:
+            return
+        yield [_row(line, tz) for line in page]
+        last_order, last_id = page[-1]["order_id"], page[-1]["id"]
+
+
+async def _route_pages(query: Any, tz: tzinfo) -> AsyncIterator[list[Row]]:
+    """Lines in delivery order: community, then building and room in number order, member.
+    One community's sort keys are held at a time; lines come a page at a time."""
+    communities = sorted(set(await query.values_list("order__community__name", flat=True)))
+    for community in communities:
+        keys = await query.filter(order__community__name=community).values_list(
+            "order__member__address", "order__member_id", "order_id", "id")
+        keys.sort(key=lambda k: (address_key(k[0]), k[1], k[2], k[3]))
+        for start in range(0, len(keys), PAGE):
+            ids = [k[3] for k in keys[start : start + PAGE]]
+            by_id = {line["id"]: line for line in await OrderLine.filter(id__in=ids).values(*_LINE_FIELDS)}
+            yield [_row(by_id[i], tz) for i in ids]
+
+
 async def collect_rows(delivery_date: date, tz: tzinfo) -> list[Row]:
-    """Every line of every order of the delivery date, out-of-stock ones included."""
-    orders = await (Order.filter(delivery_date=delivery_date).order_by("id")
-                    .select_related("community", "member").prefetch_related("lines"))
-    rows = []
-    for order in orders:
-        member, community = order.member, order.community
-        for line in sorted(order.lines, key=lambda line: line.id):
-            rows.append(Row(
-                order_id=order.id, ordered_at=order.created_at.astimezone(tz),
-                community=community.name, room=community.room, member=member.name,
-                member_id=member.id, sku=line.sku, product=line.name, qty=line.qty, unit=line.unit,
-                price=line.price, amount=(line.price * line.qty).quantize(Decimal("0.01")),
-                address=member.address, delivery_date=order.delivery_date, slot=community.delivery_slot,
-                status=LINE_STATUS_TEXT.get(line.status, line.status), note=line.note, phone=member.phone,
-            ))
-    return rows
+    """Every line of every order of the delivery date, out-of-stock ones included (for tests
+    and small days; the export itself streams)."""
+    return [row async for page in _pages(OrderLine.filter(order__delivery_date=delivery_date), tz)
+            for row in page]
 
 
 async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
                                sku_order: Sequence[str] = ()) -> Path:
-    """Write the workbook of `delivery_date` to `path` (atomically); return the path."""
-    rows = await collect_rows(delivery_date, tz)
-    await asyncio.to_thread(write_workbook, path, rows, sku_order)
+    """Write the workbook of `delivery_date` to `path` (atomically), reading the orders page by
+    page: openpyxl's write-only sheets stream their rows to temporary files as they come."""
+    lines = OrderLine.filter(order__delivery_date=delivery_date)
+    counting = lines.filter(status__not="out_of_stock")
+    book = Workbook(write_only=True)
+    orders = _sheet(book, "订单", ORDER_COLUMNS, ORDER_WIDTHS, await lines.count(), landscape=True)
+    async for page in _pages(lines, tz):
+        for r in page:
+            _append(orders, _order_values(r))
+        await asyncio.sleep(0)  # let messages through between pages
+    totals = await counting.group_by("sku", "name", "unit").annotate(total=Sum("qty")) \
+        .values_list("sku", "name", "total", "unit")
+    rank = {sku: i for i, sku in enumerate(sku_order)}
+    totals = sorted(totals, key=lambda t: (rank.get(t[0], len(rank)), t[0]))
+    pick = _sheet(book, "拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals))
+    for sku, name, qty, unit in totals:
+        _append(pick, (sku, name, qty, unit))
+    delivery = _sheet(book, "配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count())
+    async for page in _route_pages(counting, tz):
+        for r in page:
+            _append(delivery, _delivery_values(r))
+        await asyncio.sleep(0)
+    await asyncio.to_thread(_save_atomically, book, path)
     return path
 
 
+
+def _order_values(r: Row) -> tuple[Any, ...]:
+    return (r.order_id, r.ordered_at.replace(tzinfo=None), r.community, r.room, r.member, r.member_id,
+            r.sku, r.product, r.qty, r.unit, r.price, r.amount, r.address, r.delivery_date, r.slot,
+            r.status, r.note)
+
+
+def _delivery_values(r: Row) -> tuple[Any, ...]:
+    return (r.community, r.slot, r.address, r.member, r.phone, r.product, r.qty, r.unit, r.amount,
+            r.note, "")
+
+
 def write_workbook(path: Path, rows: Sequence[Row], sku_order: Sequence[str] = ()) -> None:
+    """The same workbook from rows in memory (tests, and the benchmark of the writer alone)."""
     book = Workbook(write_only=True)
     orders = _sheet(book, "订单", ORDER_COLUMNS, ORDER_WIDTHS, len(rows), landscape=True)
     for r in rows:
-        _append(orders, (r.order_id, r.ordered_at.replace(tzinfo=None), r.community, r.room, r.member,
-                         r.member_id, r.sku, r.product, r.qty, r.unit, r.price, r.amount, r.address,
-                         r.delivery_date, r.slot, r.status, r.note))
+        _append(orders, _order_values(r))
     totals = _pick_totals((r for r in rows if r.counts), sku_order)
     pick = _sheet(book, "拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals))
     for sku, name, qty, unit in totals:
@@ -114,8 +185,7 @@ def write_workbook(path: Path, rows: Sequence[Row], sku_order: Sequence[str] = (
                         key=lambda r: (r.community, address_key(r.address), r.member_id, r.order_id))
     delivery = _sheet(book, "配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, len(to_deliver))
     for r in to_deliver:
-        _append(delivery, (r.community, r.slot, r.address, r.member, r.phone, r.product, r.qty, r.unit,
-                           r.amount, r.note, ""))
+        _append(delivery, _delivery_values(r))
     _save_atomically(book, path)
 
 
@@ -168,8 +238,8 @@ def _append(sheet: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
         if isinstance(value, Decimal):
             value = int(value) if value == value.to_integral_value() else float(value)
         elif isinstance(value, str):
-            value = safe_text(value)
-            if value.startswith("="):
+            value = safe_text(value) or None  # an empty cell costs nothing to write
+            if value is not None and value.startswith("="):
                 # openpyxl would store "=..." as a formula; a cell typed as string never is.
                 # ("+", "-" and "@" are written as text cells by openpyxl already.)
                 cell = WriteOnlyCell(sheet, value=value)
@@ -188,4 +258,7 @@ def _save_atomically(book: Workbook, path: Path) -> None:
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
+        for sheet in book.worksheets:  # close the sheets' streams, or they fail at collection
+            with contextlib.suppress(Exception):
+                sheet.close()
         raise
