@@ -68,3 +68,18 @@ class VirtualClock:
         from datetime import timedelta
 
         self.advance_to(self._now + timedelta(seconds=seconds))
+
+
+async def sleep_until_or_woken(clock: Clock, when: datetime | None, woken: asyncio.Event,
+                               timeout: float | None = None) -> str:
+    """Wait until `when` (None: no time set), until `woken` is set, or `timeout` seconds;
+    say which ("due", "woken" or "timeout"). The loops of the outbox and the exporter use it."""
+    sleeper = asyncio.ensure_future(clock.sleep_until(when) if when else asyncio.Event().wait())
+    waker = asyncio.ensure_future(woken.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waker.cancel()
+    return "woken" if waker.done() and not waker.cancelled() else \
+        "due" if sleeper.done() and not sleeper.cancelled() else "timeout"

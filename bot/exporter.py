@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bot.clock import Clock
+from bot.clock import Clock, sleep_until_or_woken
 from bot.config import Config
 from models.spreadsheet import export_delivery_date, workbook_path
 
@@ -79,12 +79,5 @@ class Exporter:
         """The running bot's loop: sleep until a write is due, or woken by a new change."""
         while True:
             self._wake.clear()
-            due = self.next_due()
-            sleeper = asyncio.ensure_future(self.clock.sleep_until(due) if due else asyncio.Event().wait())
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waker.cancel()
+            await sleep_until_or_woken(self.clock, self.next_due(), self._wake)
             await self.write_due(self.clock.now())

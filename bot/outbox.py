@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from bot.clock import Clock
+from bot.clock import Clock, sleep_until_or_woken
 from bot.messages import Outgoing
 from bot.pacing import MINUTE, Pacer
 from models.state import PAUSED, get_state, set_state
@@ -160,16 +160,7 @@ class Outbox:
         while True:
             self._wake.clear()
             due = await self.next_due(self.clock.now())
-            sleeper = asyncio.ensure_future(
-                self.clock.sleep_until(due[1]) if due else asyncio.Event().wait()
-            )
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, timeout=poll_seconds,
-                                   return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waker.cancel()
-            if not waker.done() and not sleeper.done():
+            why = await sleep_until_or_woken(self.clock, due[1] if due else None, self._wake, poll_seconds)
+            if why == "timeout":
                 self._pending = None  # polled: reload what others may have queued
             await self.send_due(self.clock.now())

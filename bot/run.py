@@ -24,7 +24,7 @@ async def run(config: Config, host: str, port: int) -> None:
         site = web.TCPSite(runner, host, port)
         await site.start()
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
-        log.info("%s is open: %s", config.shop.name, url + (f"?token=…" if config.web.token else ""))
+        log.info("%s is open: %s", config.shop.name, url + ("?token=…" if config.web.token else ""))
         print(f"groupbuy-bot is running: open {url} in a browser (Ctrl+C stops it)", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -230,3 +230,21 @@ async def test_replies_waiting_for_one_group_go_out_as_one_message(db_url: str) 
         assert_within_limits(transport.sent, limits)
     finally:
         await close_database()
+
+
+async def test_sleep_until_or_woken_says_why() -> None:
+    import asyncio
+
+    from bot.clock import sleep_until_or_woken
+
+    clock = VirtualClock(NOON)
+    woken = asyncio.Event()
+    waiting = asyncio.ensure_future(sleep_until_or_woken(clock, NOON + timedelta(seconds=5), woken))
+    await asyncio.sleep(0)
+    clock.advance(5)
+    assert await waiting == "due"
+    waiting = asyncio.ensure_future(sleep_until_or_woken(clock, None, woken))
+    await asyncio.sleep(0)
+    woken.set()
+    assert await waiting == "woken"
+    assert await sleep_until_or_woken(clock, None, asyncio.Event(), timeout=0) == "timeout"

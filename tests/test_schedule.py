@@ -11,7 +11,6 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from bot.config import ScheduleConfig
 from jobs.runner import run_job

@@ -97,7 +97,7 @@ def _is_talk(tokens: list[Token]) -> bool:
     item_at = [i for i, t in enumerate(tokens) if t.kind in (PRODUCT, QTY, BAD_NUMBER)]
     if not item_at:
         return False
-    first, last = item_at[0], item_at[-1]
+    last = item_at[-1]
     for i, token in enumerate(tokens):
         if token.kind != OTHER or not strip_noise(token.text):
             continue
