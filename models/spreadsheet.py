@@ -79,26 +79,26 @@ def workbook_path(template: str, delivery_date: date) -> str:
 PAGE = 2000  # order lines read per query: memory stays flat whatever the size of the day
 
 _LINE_FIELDS = ("id", "sku", "name", "qty", "unit", "price", "note", "status", "order_id",
-                "order__created_at", "order__delivery_date", "order__member_id", "order__member__name",
+                "order__created_at", "order__member_id", "order__member__name",
                 "order__member__address", "order__member__phone", "order__community__name",
                 "order__community__room", "order__community__delivery_slot")
 
 
-def _row(line: dict[str, Any], tz: tzinfo) -> Row:
+def _row(line: dict[str, Any], tz: tzinfo, delivery_date: date) -> Row:
     return Row(
         order_id=line["order_id"], ordered_at=line["order__created_at"].astimezone(tz),
         community=line["order__community__name"], room=line["order__community__room"],
         member=line["order__member__name"], member_id=line["order__member_id"], sku=line["sku"],
         product=line["name"], qty=line["qty"], unit=line["unit"], price=line["price"],
         amount=(line["price"] * line["qty"]).quantize(Decimal("0.01")),
-        address=line["order__member__address"], delivery_date=line["order__delivery_date"],
+        address=line["order__member__address"], delivery_date=delivery_date,
         slot=line["order__community__delivery_slot"],
         status=LINE_STATUS_TEXT.get(line["status"], line["status"]), note=line["note"],
         phone=line["order__member__phone"],
     )
 
 
-async def _pages(query: Any, tz: tzinfo) -> AsyncIterator[list[Row]]:
+async def _pages(query: Any, tz: tzinfo, delivery_date: date) -> AsyncIterator[list[Row]]:
     """Lines in order and line id order, a page at a time, keyset-paged (no OFFSET rescans)."""
     last_order, last_id = 0, 0
     while True:
@@ -106,11 +106,24 @@ async def _pages(query: Any, tz: tzinfo) -> AsyncIterator[list[Row]]:
                       .order_by("order_id", "id").limit(PAGE).values(*_LINE_FIELDS))
         if not page:
             return
-        yield [_row(line, tz) for line in page]
+        yield [_row(line, tz, delivery_date) for line in page]
         last_order, last_id = page[-1]["order_id"], page[-1]["id"]
 
 
-async def _route_pages(query: Any, tz: tzinfo) -> AsyncIterator[list[Row]]:
+_ROUTE_FIELDS = ("id", "name", "qty", "unit", "price", "note", "order__member__name",
+                 "order__member__address", "order__member__phone", "order__community__name",
+                 "order__community__delivery_slot")
+
+
+def _route_values(line: dict[str, Any]) -> tuple[Any, ...]:
+    """A 配送单 row straight from the database (no order times to parse: it has none)."""
+    return (line["order__community__name"], line["order__community__delivery_slot"],
+            line["order__member__address"], line["order__member__name"], line["order__member__phone"],
+            line["name"], line["qty"], line["unit"], (line["price"] * line["qty"]).quantize(Decimal("0.01")),
+            line["note"], "")
+
+
+async def _route_pages(query: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
     """Lines in delivery order: community, then building and room in number order, member.
     One community's sort keys are held at a time; lines come a page at a time."""
     communities = sorted(set(await query.values_list("order__community__name", flat=True)))
@@ -120,15 +133,15 @@ async def _route_pages(query: Any, tz: tzinfo) -> AsyncIterator[list[Row]]:
         keys.sort(key=lambda k: (address_key(k[0]), k[1], k[2], k[3]))
         for start in range(0, len(keys), PAGE):
             ids = [k[3] for k in keys[start : start + PAGE]]
-            by_id = {line["id"]: line for line in await OrderLine.filter(id__in=ids).values(*_LINE_FIELDS)}
-            yield [_row(by_id[i], tz) for i in ids]
+            by_id = {line["id"]: line for line in await OrderLine.filter(id__in=ids).values(*_ROUTE_FIELDS)}
+            yield [_route_values(by_id[i]) for i in ids]
 
 
 async def collect_rows(delivery_date: date, tz: tzinfo) -> list[Row]:
     """Every line of every order of the delivery date, out-of-stock ones included (for tests
     and small days; the export itself streams)."""
-    return [row async for page in _pages(OrderLine.filter(order__delivery_date=delivery_date), tz)
-            for row in page]
+    return [row async for page in _pages(OrderLine.filter(order__delivery_date=delivery_date), tz,
+                                         delivery_date) for row in page]
 
 
 async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
@@ -139,7 +152,7 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
     counting = lines.filter(status__not="out_of_stock")
     book = Workbook(write_only=True)
     orders = _sheet(book, "订单", ORDER_COLUMNS, ORDER_WIDTHS, await lines.count(), landscape=True)
-    async for page in _pages(lines, tz):
+    async for page in _pages(lines, tz, delivery_date):
         for r in page:
             _append(orders, _order_values(r))
         await asyncio.sleep(0)  # let messages through between pages
@@ -151,9 +164,9 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
     for sku, name, qty, unit in totals:
         _append(pick, (sku, name, qty, unit))
     delivery = _sheet(book, "配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count())
-    async for page in _route_pages(counting, tz):
-        for r in page:
-            _append(delivery, _delivery_values(r))
+    async for page in _route_pages(counting):
+        for values in page:
+            _append(delivery, values)
         await asyncio.sleep(0)
     await asyncio.to_thread(_save_atomically, book, path)
     return path
