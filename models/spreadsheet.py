@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import re
 import tempfile
@@ -147,30 +148,131 @@ async def collect_rows(delivery_date: date, tz: tzinfo) -> list[Row]:
 async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
                                sku_order: Sequence[str] = ()) -> Path:
     """Write the workbook of `delivery_date` to `path` (atomically), reading the orders page by
-    page: openpyxl's write-only sheets stream their rows to temporary files as they come."""
+    page: openpyxl's write-only sheets stream their rows to temporary files as they come. A
+    large day is written by a worker process, so reading overlaps writing and the bot's event
+    loop is never held up by the writing."""
     lines = OrderLine.filter(order__delivery_date=delivery_date)
     counting = lines.filter(status__not="out_of_stock")
-    book = Workbook(write_only=True)
-    orders = _sheet(book, "订单", ORDER_COLUMNS, ORDER_WIDTHS, await lines.count(), landscape=True)
-    async for page in _pages(lines, tz, delivery_date):
-        for r in page:
-            _append(orders, _order_values(r))
-        await asyncio.sleep(0)  # let messages through between pages
-    totals = await counting.group_by("sku", "name", "unit").annotate(total=Sum("qty")) \
-        .values_list("sku", "name", "total", "unit")
-    rank = {sku: i for i, sku in enumerate(sku_order)}
-    totals = sorted(totals, key=lambda t: (rank.get(t[0], len(rank)), t[0]))
-    pick = _sheet(book, "拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals))
-    for sku, name, qty, unit in totals:
-        _append(pick, (sku, name, qty, unit))
-    delivery = _sheet(book, "配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count())
-    async for page in _route_pages(counting):
-        for values in page:
-            _append(delivery, values)
-        await asyncio.sleep(0)
-    await asyncio.to_thread(_save_atomically, book, path)
+    total = await lines.count()
+    writer: SheetWriter = ProcessWriter(path) if total >= PROCESS_LINES else LocalWriter(path)
+    try:
+        await writer.sheet("订单", ORDER_COLUMNS, ORDER_WIDTHS, total, True)
+        async for page in _pages(lines, tz, delivery_date):
+            await writer.rows([_order_values(r) for r in page])
+        totals = await counting.group_by("sku", "name", "unit").annotate(total=Sum("qty")) \
+            .values_list("sku", "name", "total", "unit")
+        rank = {sku: i for i, sku in enumerate(sku_order)}
+        totals = sorted(totals, key=lambda t: (rank.get(t[0], len(rank)), t[0]))
+        await writer.sheet("拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals), False)
+        await writer.rows([tuple(t) for t in totals])
+        await writer.sheet("配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count(), False)
+        async for values in _route_pages(counting):
+            await writer.rows(values)
+        await writer.save()
+    finally:
+        await writer.close()
     return path
 
+
+PROCESS_LINES = 5000  # from this many lines a day's workbook is written by a worker process
+
+
+class SheetWriter:
+    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
+                    landscape: bool) -> None: ...
+
+    async def rows(self, rows: list[tuple[Any, ...]]) -> None: ...
+
+    async def save(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalWriter(SheetWriter):
+    """In this process: small days, where starting a process would cost more than it saves."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.book = Workbook(write_only=True)
+        self.current: WriteOnlyWorksheet | None = None
+
+    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
+                    landscape: bool) -> None:
+        self.current = _sheet(self.book, title, columns, widths, rows, landscape)
+
+    async def rows(self, rows: list[tuple[Any, ...]]) -> None:
+        assert self.current is not None
+        for values in rows:
+            _append(self.current, values)
+        await asyncio.sleep(0)  # let messages through between pages
+
+    async def save(self) -> None:
+        await asyncio.to_thread(_save_atomically, self.book, self.path)
+
+    async def close(self) -> None:
+        return None
+
+
+class ProcessWriter(SheetWriter):
+    """A worker process writes; this one reads the database and hands it pages of values
+    through a bounded queue (so neither side ever holds the whole day)."""
+
+    def __init__(self, path: Path) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.inbox: Any = context.Queue(maxsize=4)
+        self.outbox: Any = context.Queue()
+        self.process = context.Process(target=_write_worker, args=(str(path), self.inbox, self.outbox),
+                                       daemon=True)
+        self.process.start()
+
+    async def _put(self, message: tuple[Any, ...]) -> None:
+        await asyncio.to_thread(self.inbox.put, message)
+
+    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
+                    landscape: bool) -> None:
+        await self._put(("sheet", title, tuple(columns), tuple(widths), rows, landscape))
+
+    async def rows(self, rows: list[tuple[Any, ...]]) -> None:
+        await self._put(("rows", rows))
+
+    async def save(self) -> None:
+        await self._put(("save",))
+        kind, message = await asyncio.to_thread(self.outbox.get)
+        if kind == "PermissionError":
+            raise PermissionError(message)
+        if kind != "ok":
+            raise OSError(f"writing the workbook failed: {kind}: {message}")
+
+    async def close(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(Exception):
+                self.inbox.put_nowait(("stop",))
+            await asyncio.to_thread(self.process.join, 30)
+            if self.process.is_alive():
+                self.process.kill()
+
+
+def _write_worker(path: str, inbox: Any, outbox: Any) -> None:
+    """The worker process: build the workbook from the messages, save it atomically."""
+    book = Workbook(write_only=True)
+    current: WriteOnlyWorksheet | None = None
+    try:
+        while True:
+            message = inbox.get()
+            if message[0] == "sheet":
+                current = _sheet(book, *message[1:])
+            elif message[0] == "rows":
+                assert current is not None
+                for values in message[1]:
+                    _append(current, values)
+            elif message[0] == "save":
+                _save_atomically(book, Path(path))
+                outbox.put(("ok", ""))
+                return
+            else:
+                return
+    except BaseException as error:  # report it to the bot rather than die silently
+        outbox.put((type(error).__name__, str(error)))
 
 
 def _order_values(r: Row) -> tuple[Any, ...]:

@@ -212,3 +212,32 @@ def test_addresses_sort_by_building_then_room() -> None:
     addresses = ["10栋1202", "2栋301", "", "2栋1101", "3-2-502", "3-10-101"]
     assert sorted(addresses, key=spreadsheet.address_key) == \
         ["2栋301", "2栋1101", "3-2-502", "3-10-101", "10栋1202", ""]
+
+
+async def test_a_large_day_is_written_by_a_worker_process_with_the_same_result(harness: Harness,
+                                                                                monkeypatch) -> None:
+    await busy_day(harness)
+    here = load_workbook(await harness.bot.export(DELIVERY))
+    local = {name: [list(r) for r in here[name].iter_rows(values_only=True)] for name in here.sheetnames}
+    monkeypatch.setattr(spreadsheet, "PROCESS_LINES", 1)
+    started = []
+    real_init = spreadsheet.ProcessWriter.__init__
+
+    def spy(self: spreadsheet.ProcessWriter, path: Path) -> None:
+        started.append(path)
+        real_init(self, path)
+
+    monkeypatch.setattr(spreadsheet.ProcessWriter, "__init__", spy)
+    there = load_workbook(await harness.bot.export(DELIVERY))
+    assert started, "the worker process was not used"
+    assert {name: [list(r) for r in there[name].iter_rows(values_only=True)] for name in there.sheetnames} == local
+    assert there["配送单"].freeze_panes == "A2"
+
+
+async def test_a_worker_that_cannot_write_reports_it(tmp_path: Path, harness: Harness, monkeypatch) -> None:
+    await harness.say("西红柿1斤")
+    monkeypatch.setattr(spreadsheet, "PROCESS_LINES", 1)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(OSError, match="writing the workbook failed"):
+        await spreadsheet.export_delivery_date(blocker / "orders.xlsx", DELIVERY, harness.bot.config.timezone)
