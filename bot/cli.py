@@ -12,7 +12,12 @@ import logging
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from bot.config import Config, ConfigError, demo_config, load_config
+
+if TYPE_CHECKING:
+    from bot.app import Bot
 
 
 def _config(path: str | None) -> Config:
@@ -151,11 +156,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import_status(args: argparse.Namespace) -> int:
     """Read 已送达 / 缺货 back from a workbook staff edited; members are told by the running bot."""
-    from models.fulfilment import WorkbookError, import_statuses
+    from models.fulfilment import Imported, WorkbookError, import_statuses
 
     config = _config(args.config)
 
-    async def run_import() -> object:
+    async def run_import() -> Imported:
         bot = _offline_bot(config)
         await bot.open()
         try:
@@ -171,14 +176,14 @@ def cmd_import_status(args: argparse.Namespace) -> int:
     except WorkbookError as error:
         print(f"groupbuy import-status: {error}", file=sys.stderr)
         return 2
-    print(f"delivered {result.delivered}, out of stock {result.out_of_stock}, "  # type: ignore[attr-defined]
-          f"unchanged {result.unchanged}, not found {len(result.unknown)}")  # type: ignore[attr-defined]
-    for row in result.unknown:  # type: ignore[attr-defined]
+    print(f"delivered {result.delivered}, out of stock {result.out_of_stock}, "
+          f"unchanged {result.unchanged}, not found {len(result.unknown)}")
+    for row in result.unknown:
         print(f"  not found: {row}")
     return 0
 
 
-def _offline_bot(config: Config) -> object:
+def _offline_bot(config: Config) -> Bot:
     """The bot without a chat network: what it sends waits in the outbox for the running bot."""
     from bot.app import Bot
     from bot.clock import SystemClock

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def _asyncpg_url(url: str) -> str:
 class Leadership:
     def __init__(self, database_url: str) -> None:
         self.url = database_url
-        self._connection: object | None = None
+        self._connection: Any = None
 
     async def try_acquire(self) -> bool:
         if not _is_postgres(self.url):
@@ -40,12 +41,12 @@ class Leadership:
 
         if self._connection is None:
             self._connection = await asyncpg.connect(_asyncpg_url(self.url))
-        got = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_KEY)  # type: ignore[attr-defined]
+        got = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_KEY)
         return bool(got)
 
     async def release(self) -> None:
         if self._connection is not None:
-            await self._connection.close()  # type: ignore[attr-defined]
+            await self._connection.close()
             self._connection = None
 
 

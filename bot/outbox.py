@@ -142,7 +142,7 @@ class Outbox:
         if row.broadcast or row.room is None or row.file:
             return []
         limit, size = self.pacer.limits.merge_max, len(row.text)
-        others = []
+        others: list[OutboxMessage] = []
         for other in self._pending:
             if len(others) + 1 >= limit or size + len(other.text) > MERGED_TEXT_MAX:
                 break

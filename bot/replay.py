@@ -7,7 +7,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,8 @@ async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0
             await simulation.advance_to(event.at)
             await apply_event(bot, transport, event)
         await simulation.drain()
-        for delivery_date in sorted(set(await Order.all().values_list("delivery_date", flat=True))):
+        dates: set[date] = {d for d in await Order.all().values_list("delivery_date", flat=True)}  # type: ignore[misc]
+        for delivery_date in sorted(dates):
             await bot.export(delivery_date)
         state = await snapshot()
     finally:

@@ -24,8 +24,8 @@ async def expire_groupbuys(now: datetime, services: Services) -> int:
         if not await GroupBuy.filter(id=groupbuy.id, state="open").update(state="failed"):
             continue  # another sweep had it
         expired += 1
-        participants = list(await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id)
-                            .values_list("member_id", flat=True))
+        participants = [str(m) for m in await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id)
+                        .values_list("member_id", flat=True)]
         product = services.offer.by_sku(groupbuy.sku)
         name = product.name if product else groupbuy.sku
         text = (f"拼团#{groupbuy.id}（{name}，{groupbuy.size}人团）到截止时间还差"

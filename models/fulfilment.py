@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zipfile import BadZipFile
 
@@ -36,7 +36,7 @@ class Imported:
     out_of_stock: int = 0
     unchanged: int = 0
     unknown: list[str] = field(default_factory=list)  # rows naming no order line
-    delivery_dates: set[object] = field(default_factory=set)
+    delivery_dates: set[date] = field(default_factory=set)
 
 
 def read_statuses(path: Path) -> list[tuple[int, str, str, int]]:

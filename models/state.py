@@ -16,7 +16,7 @@ SCHEDULER_SINCE = "scheduler_since"
 
 async def get_state(key: str, default: Any = None) -> Any:
     row = await BotState.get_or_none(key=key)
-    return default if row is None else row.value["v"]
+    return default if row is None or row.value is None else row.value["v"]
 
 
 async def set_state(key: str, value: Any, now: datetime) -> None:
@@ -26,4 +26,4 @@ async def set_state(key: str, value: Any, now: datetime) -> None:
 async def set_once(key: str, value: Any, now: datetime) -> Any:
     """Set `key` unless it is set; return the value in force."""
     row, _ = await BotState.get_or_create(key=key, defaults={"value": {"v": value}, "updated_at": now})
-    return row.value["v"]
+    return value if row.value is None else row.value["v"]

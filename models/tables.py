@@ -9,11 +9,13 @@ choke on quotes: keep both out of model docstrings.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
-MONEY = {"max_digits": 12, "decimal_places": 2}
-QUANTITY = {"max_digits": 12, "decimal_places": 3}
+MONEY_DIGITS, MONEY_PLACES = 12, 2
+QUANTITY_DIGITS, QUANTITY_PLACES = 12, 3
 
 
 class Community(Model):
@@ -36,10 +38,10 @@ class Member(Model):
     address = fields.CharField(max_length=128, default="")
     phone = fields.CharField(max_length=32, default="")
     points = fields.IntField(default=0)
-    referrer = fields.ForeignKeyField(
+    referrer: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
         "models.Member", related_name="invited", null=True, on_delete=fields.SET_NULL
     )
-    home = fields.ForeignKeyField(
+    home: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="members", null=True, on_delete=fields.SET_NULL
     )
     first_seen = fields.DatetimeField()
@@ -55,11 +57,11 @@ class Product(Model):
     sku = fields.CharField(max_length=32, primary_key=True)
     name = fields.CharField(max_length=64)
     unit = fields.CharField(max_length=16)
-    price = fields.DecimalField(**MONEY)
-    stock = fields.DecimalField(**QUANTITY, null=True)
+    price = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    stock = fields.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES, null=True)
     active = fields.BooleanField(default=True)
     position = fields.IntField(default=0)
-    aliases = fields.JSONField(default=list)
+    aliases: fields.JSONField[list[str]] = fields.JSONField(default=list)
 
     class Meta:
         table = "product"
@@ -69,8 +71,10 @@ class Order(Model):
     """The order of a member for one delivery date in one community."""
 
     id = fields.IntField(primary_key=True)
-    member = fields.ForeignKeyField("models.Member", related_name="orders")
-    community = fields.ForeignKeyField("models.Community", related_name="orders")
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="orders")
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="orders")
+    lines: fields.ReverseRelation[OrderLine]
     delivery_date = fields.DateField()
     status = fields.CharField(max_length=16, default="placed")  # placed, cancelled, delivered
     created_at = fields.DatetimeField()
@@ -83,12 +87,12 @@ class Order(Model):
 
 class OrderLine(Model):
     id = fields.IntField(primary_key=True)
-    order = fields.ForeignKeyField("models.Order", related_name="lines")
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField("models.Order", related_name="lines")
     sku = fields.CharField(max_length=32)
     name = fields.CharField(max_length=64)
     unit = fields.CharField(max_length=16)
-    price = fields.DecimalField(**MONEY)
-    qty = fields.DecimalField(**QUANTITY)
+    price = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    qty = fields.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES)
     note = fields.CharField(max_length=128, default="")
     # placed; delivered or out_of_stock when staff mark it so in the workbook (an
     # out-of-stock line stays, so the workbook keeps showing it, but counts for nothing)
@@ -106,10 +110,10 @@ class GroupBuy(Model):
     id = fields.IntField(primary_key=True)
     sku = fields.CharField(max_length=32)
     size = fields.IntField()
-    price = fields.DecimalField(**MONEY)
+    price = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
     state = fields.CharField(max_length=16, default="open")
     deadline = fields.DatetimeField()
-    community = fields.ForeignKeyField(
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="groupbuys", null=True, on_delete=fields.SET_NULL
     )
     opened_by = fields.CharField(max_length=128)
@@ -121,8 +125,9 @@ class GroupBuy(Model):
 
 class GroupBuyParticipant(Model):
     id = fields.IntField(primary_key=True)
-    groupbuy = fields.ForeignKeyField("models.GroupBuy", related_name="participants")
-    member = fields.ForeignKeyField("models.Member", related_name="groupbuys")
+    groupbuy: fields.ForeignKeyRelation[GroupBuy] = fields.ForeignKeyField(
+        "models.GroupBuy", related_name="participants")
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="groupbuys")
     joined_at = fields.DatetimeField()
 
     class Meta:
@@ -140,7 +145,7 @@ class InboundMessage(Model):
     text = fields.TextField()
     received_at = fields.DatetimeField()
     intent = fields.CharField(max_length=32, default="")
-    effect = fields.JSONField(null=True)  # what it changed, so that a recall can undo it
+    effect: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # what it changed, so that a recall can undo it
 
     class Meta:
         table = "inbound_message"
@@ -154,7 +159,7 @@ class OutboxMessage(Model):
     room = fields.CharField(max_length=128, null=True)
     to = fields.CharField(max_length=128, null=True)
     text = fields.TextField()
-    mentions = fields.JSONField(default=list)
+    mentions: fields.JSONField[list[str]] = fields.JSONField(default=list)
     file = fields.CharField(max_length=512, null=True)  # a file to send with the text
     broadcast = fields.BooleanField(default=False)
     status = fields.CharField(max_length=16, default="pending", db_index=True)
@@ -194,7 +199,7 @@ class ChainVersion(Model):
     id = fields.IntField(primary_key=True)
     room = fields.CharField(max_length=128)
     title = fields.CharField(max_length=256)
-    lines = fields.JSONField(default=list)  # [{seq, name, text, items, owner}]
+    lines: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)  # OwnedLine.to_json
     message_id = fields.CharField(max_length=128)
     updated_at = fields.DatetimeField()
 
@@ -210,7 +215,7 @@ class StockDay(Model):
     id = fields.IntField(primary_key=True)
     sku = fields.CharField(max_length=32)
     delivery_date = fields.DateField()
-    taken = fields.DecimalField(**QUANTITY, default=0)
+    taken = fields.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES, default=0)
     sold_out_announced = fields.BooleanField(default=False)
 
     class Meta:
@@ -222,7 +227,7 @@ class BotState(Model):
     """Small facts that must survive a restart: broadcasts paused, when scheduling began."""
 
     key = fields.CharField(max_length=64, primary_key=True)
-    value = fields.JSONField(null=True)
+    value: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     updated_at = fields.DatetimeField()
 
     class Meta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -139,7 +140,7 @@ def _adjacent_other(significant: list[Token], i: int) -> str:
     return ""
 
 
-def merge(items: list[tuple[Product, Decimal | None]]) -> tuple[Item, ...]:
+def merge(items: Sequence[tuple[Product, Decimal | None]]) -> tuple[Item, ...]:
     """One item per product, in order of first mention; quantities of repeats add up."""
     totals: dict[str, Decimal | None] = {}
     for product, qty in items:
