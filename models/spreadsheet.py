@@ -8,12 +8,7 @@ Member text is always a text cell: it can never become a formula.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import multiprocessing
-import os
 import re
-import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -22,16 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from tortoise.expressions import Q
 from tortoise.functions import Sum
 
 from models.tables import OrderLine
+from models.xlsx import LocalWriter, ProcessWriter, SheetWriter, append_row, new_sheet, save_atomically
 
 ORDER_COLUMNS = ("订单号", "下单时间", "小区", "群", "成员", "成员ID", "商品编码", "商品", "数量", "单位",
                  "单价", "金额", "地址", "配送日期", "配送时段", "状态", "备注")
@@ -43,7 +34,6 @@ PICK_WIDTHS = (10, 18, 10, 6)
 DELIVERY_WIDTHS = (12, 12, 18, 12, 13, 14, 7, 6, 9, 14, 8)
 LINE_STATUS_TEXT = {"placed": "已下单", "delivered": "已送达", "out_of_stock": "缺货"}
 STATUS_OF_TEXT = {text: status for status, text in LINE_STATUS_TEXT.items()}
-HEADER_FONT = Font(bold=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,104 +167,6 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
 PROCESS_LINES = 5000  # from this many lines a day's workbook is written by a worker process
 
 
-class SheetWriter:
-    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
-                    landscape: bool) -> None: ...
-
-    async def rows(self, rows: list[tuple[Any, ...]]) -> None: ...
-
-    async def save(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class LocalWriter(SheetWriter):
-    """In this process: small days, where starting a process would cost more than it saves."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.book = Workbook(write_only=True)
-        self.current: WriteOnlyWorksheet | None = None
-
-    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
-                    landscape: bool) -> None:
-        self.current = _sheet(self.book, title, columns, widths, rows, landscape)
-
-    async def rows(self, rows: list[tuple[Any, ...]]) -> None:
-        assert self.current is not None
-        for values in rows:
-            _append(self.current, values)
-        await asyncio.sleep(0)  # let messages through between pages
-
-    async def save(self) -> None:
-        await asyncio.to_thread(_save_atomically, self.book, self.path)
-
-    async def close(self) -> None:
-        return None
-
-
-class ProcessWriter(SheetWriter):
-    """A worker process writes; this one reads the database and hands it pages of values
-    through a bounded queue (so neither side ever holds the whole day)."""
-
-    def __init__(self, path: Path) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.inbox: Any = context.Queue(maxsize=4)
-        self.outbox: Any = context.Queue()
-        self.process = context.Process(target=_write_worker, args=(str(path), self.inbox, self.outbox),
-                                       daemon=True)
-        self.process.start()
-
-    async def _put(self, message: tuple[Any, ...]) -> None:
-        await asyncio.to_thread(self.inbox.put, message)
-
-    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
-                    landscape: bool) -> None:
-        await self._put(("sheet", title, tuple(columns), tuple(widths), rows, landscape))
-
-    async def rows(self, rows: list[tuple[Any, ...]]) -> None:
-        await self._put(("rows", rows))
-
-    async def save(self) -> None:
-        await self._put(("save",))
-        kind, message = await asyncio.to_thread(self.outbox.get)
-        if kind == "PermissionError":
-            raise PermissionError(message)
-        if kind != "ok":
-            raise OSError(f"writing the workbook failed: {kind}: {message}")
-
-    async def close(self) -> None:
-        if self.process.is_alive():
-            with contextlib.suppress(Exception):
-                self.inbox.put_nowait(("stop",))
-            await asyncio.to_thread(self.process.join, 30)
-            if self.process.is_alive():
-                self.process.kill()
-
-
-def _write_worker(path: str, inbox: Any, outbox: Any) -> None:
-    """The worker process: build the workbook from the messages, save it atomically."""
-    book = Workbook(write_only=True)
-    current: WriteOnlyWorksheet | None = None
-    try:
-        while True:
-            message = inbox.get()
-            if message[0] == "sheet":
-                current = _sheet(book, *message[1:])
-            elif message[0] == "rows":
-                assert current is not None
-                for values in message[1]:
-                    _append(current, values)
-            elif message[0] == "save":
-                _save_atomically(book, Path(path))
-                outbox.put(("ok", ""))
-                return
-            else:
-                return
-    except BaseException as error:  # report it to the bot rather than die silently
-        outbox.put((type(error).__name__, str(error)))
-
-
 def _order_values(r: Row) -> tuple[Any, ...]:
     return (r.order_id, r.ordered_at.replace(tzinfo=None), r.community, r.room, r.member, r.member_id,
             r.sku, r.product, r.qty, r.unit, r.price, r.amount, r.address, r.delivery_date, r.slot,
@@ -289,47 +181,25 @@ def _delivery_values(r: Row) -> tuple[Any, ...]:
 def write_workbook(path: Path, rows: Sequence[Row], sku_order: Sequence[str] = ()) -> None:
     """The same workbook from rows in memory (tests, and the benchmark of the writer alone)."""
     book = Workbook(write_only=True)
-    orders = _sheet(book, "订单", ORDER_COLUMNS, ORDER_WIDTHS, len(rows), landscape=True)
+    orders = new_sheet(book, "订单", ORDER_COLUMNS, ORDER_WIDTHS, len(rows), landscape=True)
     for r in rows:
-        _append(orders, _order_values(r))
+        append_row(orders, _order_values(r))
     totals = _pick_totals((r for r in rows if r.counts), sku_order)
-    pick = _sheet(book, "拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals))
+    pick = new_sheet(book, "拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals))
     for sku, name, qty, unit in totals:
-        _append(pick, (sku, name, qty, unit))
+        append_row(pick, (sku, name, qty, unit))
     to_deliver = sorted((r for r in rows if r.counts),
                         key=lambda r: (r.community, address_key(r.address), r.member_id, r.order_id))
-    delivery = _sheet(book, "配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, len(to_deliver))
+    delivery = new_sheet(book, "配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, len(to_deliver))
     for r in to_deliver:
-        _append(delivery, _delivery_values(r))
-    _save_atomically(book, path)
+        append_row(delivery, _delivery_values(r))
+    save_atomically(book, path)
 
 
 def address_key(address: str) -> tuple[object, ...]:
     """Buildings, units and rooms in number order: 2栋 before 10栋, 3-2-502 by its parts."""
     numbers = tuple(int(n) for n in re.findall(r"\d+", address))
     return (not address, numbers, address)
-
-
-def _sheet(book: Workbook, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
-           landscape: bool = False) -> WriteOnlyWorksheet:
-    """A sheet ready to print: widths, frozen header, header on every page, filters."""
-    sheet = book.create_sheet(title)
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    sheet.print_title_rows = "1:1"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{rows + 1}"
-    sheet.page_setup.orientation = "landscape" if landscape else "portrait"
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    header = []
-    for name in columns:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = HEADER_FONT
-        header.append(cell)
-    sheet.append(header)
-    return sheet
 
 
 def _pick_totals(rows: Iterable[Row], sku_order: Sequence[str]) -> list[tuple[str, str, Decimal, str]]:
@@ -342,38 +212,3 @@ def _pick_totals(rows: Iterable[Row], sku_order: Sequence[str]) -> list[tuple[st
     return [tuple(e) for e in ordered]  # type: ignore[misc]
 
 
-def safe_text(value: str) -> str:
-    """Without the control characters that make a workbook unreadable."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if value and not value.isprintable() else value
-
-
-def _append(sheet: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
-    cells: list[Any] = []
-    for value in values:
-        if isinstance(value, Decimal):
-            value = int(value) if value == value.to_integral_value() else float(value)
-        elif isinstance(value, str):
-            value = safe_text(value) or None  # an empty cell costs nothing to write
-            if value is not None and value.startswith("="):
-                # openpyxl would store "=..." as a formula; a cell typed as string never is.
-                # ("+", "-" and "@" are written as text cells by openpyxl already.)
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.data_type = "s"
-                value = cell
-        cells.append(value)
-    sheet.append(cells)
-
-
-def _save_atomically(book: Workbook, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        book.save(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        for sheet in book.worksheets:  # close the sheets' streams, or they fail at collection
-            with contextlib.suppress(Exception):
-                sheet.close()
-        raise

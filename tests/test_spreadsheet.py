@@ -12,6 +12,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 import models.spreadsheet as spreadsheet
+import models.xlsx as xlsx
 from models.orders import member_orders
 from models.tables import Order, OrderLine, StockDay
 from tests.conftest import ROOM_A, ROOM_B, STAFF, Harness
@@ -122,7 +123,7 @@ async def test_a_burst_of_orders_makes_one_write(harness: Harness, monkeypatch) 
 
 
 async def test_a_locked_workbook_is_retried_and_staff_are_told_once(harness: Harness, monkeypatch) -> None:
-    real_replace = spreadsheet.os.replace
+    real_replace = xlsx.os.replace
     failures = iter([PermissionError("locked by EXCEL.EXE")] * 3)
 
     def locked_replace(source: str, target: str) -> None:
@@ -131,7 +132,7 @@ async def test_a_locked_workbook_is_retried_and_staff_are_told_once(harness: Har
             raise error
         real_replace(source, target)
 
-    monkeypatch.setattr(spreadsheet.os, "replace", locked_replace)
+    monkeypatch.setattr(xlsx.os, "replace", locked_replace)
     await harness.say("西红柿1斤")
     await harness.advance_to(harness.clock.now() + dt.timedelta(minutes=10))
     staff = harness.texts(to=STAFF)

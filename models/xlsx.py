@@ -1,0 +1,182 @@
+"""Writing xlsx with openpyxl's write-only mode: sheets ready to print, cells that never
+become formulas, saves that never leave a half-written file, and a worker process for big days.
+What goes into the fulfilment workbook is models.spreadsheet's business; how it is written is
+this module's."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+HEADER_FONT = Font(bold=True)
+
+
+class SheetWriter:
+    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
+                    landscape: bool) -> None: ...
+
+    async def rows(self, rows: list[tuple[Any, ...]]) -> None: ...
+
+    async def save(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalWriter(SheetWriter):
+    """In this process: small days, where starting a process would cost more than it saves."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.book = Workbook(write_only=True)
+        self.current: WriteOnlyWorksheet | None = None
+
+    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
+                    landscape: bool) -> None:
+        self.current = new_sheet(self.book, title, columns, widths, rows, landscape)
+
+    async def rows(self, rows: list[tuple[Any, ...]]) -> None:
+        assert self.current is not None
+        for values in rows:
+            append_row(self.current, values)
+        await asyncio.sleep(0)  # let messages through between pages
+
+    async def save(self) -> None:
+        await asyncio.to_thread(save_atomically, self.book, self.path)
+
+    async def close(self) -> None:
+        return None
+
+
+class ProcessWriter(SheetWriter):
+    """A worker process writes; this one reads the database and hands it pages of values
+    through a bounded queue (so neither side ever holds the whole day)."""
+
+    def __init__(self, path: Path) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.inbox: Any = context.Queue(maxsize=4)
+        self.outbox: Any = context.Queue()
+        self.process = context.Process(target=_write_worker, args=(str(path), self.inbox, self.outbox),
+                                       daemon=True)
+        self.process.start()
+
+    async def _put(self, message: tuple[Any, ...]) -> None:
+        await asyncio.to_thread(self.inbox.put, message)
+
+    async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
+                    landscape: bool) -> None:
+        await self._put(("sheet", title, tuple(columns), tuple(widths), rows, landscape))
+
+    async def rows(self, rows: list[tuple[Any, ...]]) -> None:
+        await self._put(("rows", rows))
+
+    async def save(self) -> None:
+        await self._put(("save",))
+        kind, message = await asyncio.to_thread(self.outbox.get)
+        if kind == "PermissionError":
+            raise PermissionError(message)
+        if kind != "ok":
+            raise OSError(f"writing the workbook failed: {kind}: {message}")
+
+    async def close(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(Exception):
+                self.inbox.put_nowait(("stop",))
+            await asyncio.to_thread(self.process.join, 30)
+            if self.process.is_alive():
+                self.process.kill()
+
+
+def _write_worker(path: str, inbox: Any, outbox: Any) -> None:
+    """The worker process: build the workbook from the messages, save it atomically."""
+    book = Workbook(write_only=True)
+    current: WriteOnlyWorksheet | None = None
+    try:
+        while True:
+            message = inbox.get()
+            if message[0] == "sheet":
+                current = new_sheet(book, *message[1:])
+            elif message[0] == "rows":
+                assert current is not None
+                for values in message[1]:
+                    append_row(current, values)
+            elif message[0] == "save":
+                save_atomically(book, Path(path))
+                outbox.put(("ok", ""))
+                return
+            else:
+                return
+    except BaseException as error:  # report it to the bot rather than die silently
+        outbox.put((type(error).__name__, str(error)))
+
+
+def new_sheet(book: Workbook, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
+           landscape: bool = False) -> WriteOnlyWorksheet:
+    """A sheet ready to print: widths, frozen header, header on every page, filters."""
+    sheet = book.create_sheet(title)
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.print_title_rows = "1:1"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{rows + 1}"
+    sheet.page_setup.orientation = "landscape" if landscape else "portrait"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    header = []
+    for name in columns:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = HEADER_FONT
+        header.append(cell)
+    sheet.append(header)
+    return sheet
+
+
+def safe_text(value: str) -> str:
+    """Without the control characters that make a workbook unreadable."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if value and not value.isprintable() else value
+
+
+def append_row(sheet: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
+    cells: list[Any] = []
+    for value in values:
+        if isinstance(value, Decimal):
+            value = int(value) if value == value.to_integral_value() else float(value)
+        elif isinstance(value, str):
+            value = safe_text(value) or None  # an empty cell costs nothing to write
+            if value is not None and value.startswith("="):
+                # openpyxl would store "=..." as a formula; a cell typed as string never is.
+                # ("+", "-" and "@" are written as text cells by openpyxl already.)
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
+                value = cell
+        cells.append(value)
+    sheet.append(cells)
+
+
+def save_atomically(book: Workbook, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        book.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        for sheet in book.worksheets:  # close the sheets' streams, or they fail at collection
+            with contextlib.suppress(Exception):
+                sheet.close()
+        raise
