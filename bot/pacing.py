@@ -2,7 +2,8 @@
 
 Limits (docs/PRODUCT.md, facts from the field): at most one send per `min_interval` overall,
 one per `conversation_interval` into one conversation, `max_per_minute` in any 60 s, a random
-extra delay of up to `jitter` seconds when switching conversation, and broadcasts held during
+extra delay of up to `jitter` seconds when switching conversation (spending only the time a
+busy minute has to spare, so a long broadcast is not stretched), and broadcasts held during
 quiet hours. `Pacer` only computes times; the outbox decides what to send and sends it.
 """
 
@@ -40,7 +41,9 @@ class Pacer:
         self.last_conversation: str | None = None
         self.conversation_sent: dict[str, datetime] = {}
         self.recent: deque[datetime] = deque()  # send times within the last minute
+        self.recent_jitter: deque[float] = deque()  # the jitter each of those sends waited
         self._jitter: dict[int, float] = {}  # drawn once per message, so ready times are stable
+        self._granted: dict[int, float] = {}  # the part of it the budget allowed
 
     def ready_at(self, key: int, conversation: str, broadcast: bool, now: datetime) -> datetime:
         """The earliest time message `key` into `conversation` may be sent (in UTC: adding
@@ -51,7 +54,8 @@ class Pacer:
             if conversation != self.last_conversation and self.limits.jitter:
                 if key not in self._jitter:
                     self._jitter[key] = self.rng.uniform(0, self.limits.jitter)
-                gap += timedelta(seconds=self._jitter[key])
+                self._granted[key] = min(self._jitter[key], self._jitter_budget())
+                gap += timedelta(seconds=self._granted[key])
             at = max(at, self.last_sent + gap)
         previous = self.conversation_sent.get(conversation)
         if previous is not None:
@@ -65,14 +69,26 @@ class Pacer:
                 at = held.astimezone(timezone.utc)
         return at
 
+    def _jitter_budget(self) -> float:
+        """Random delay must not stretch a busy minute: with `max_per_minute` sends at
+        `min_interval`, a minute has (60 - cap * interval) s to spare, and jitter spends only
+        what of that the last 60 s left (no cap: no budget to keep)."""
+        cap = self.limits.max_per_minute
+        if not cap:
+            return self.limits.jitter
+        slack = 60 - cap * self.limits.min_interval
+        return max(0.0, slack - sum(self.recent_jitter))
+
     def record(self, key: int, conversation: str, at: datetime) -> None:
         at = at.astimezone(timezone.utc)
         self.last_sent = at
         self.last_conversation = conversation
         self.conversation_sent[conversation] = at
         self.recent.append(at)
+        self.recent_jitter.append(self._granted.pop(key, 0.0))
         while self.recent and self.recent[0] <= at - MINUTE:
             self.recent.popleft()
+            self.recent_jitter.popleft()
         self._jitter.pop(key, None)
         # Conversations idle for longer than the interval no longer constrain anything.
         horizon = at - timedelta(seconds=max(self.limits.conversation_interval, 1))

@@ -248,3 +248,24 @@ async def test_sleep_until_or_woken_says_why() -> None:
     woken.set()
     assert await waiting == "woken"
     assert await sleep_until_or_woken(clock, None, asyncio.Event(), timeout=0) == "timeout"
+
+
+async def test_jitter_spends_only_the_spare_time_of_a_busy_minute(db_url: str) -> None:
+    """200 groups with the shipped jitter: random gaps, every limit held, and the broadcast
+    ends near the limit-bound minimum (279 s): the spare 20 s of its last minute, plus a
+    little drift because the 60 s window slides (without the budget it took 404 s)."""
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        transport = MemoryTransport(clock)
+        limits = OutboxConfig(jitter=2.0, quiet_hours=None)
+        outbox = await _outbox(db_url, clock, transport, limits)
+        for i in range(200):
+            await outbox.put(Outgoing(f"offer {i}", room=f"g{i}@chatroom", broadcast=True))
+        await drain(outbox, clock)
+        assert_within_limits(transport.sent, limits)
+        span = (transport.sent[-1].at - transport.sent[0].at).total_seconds()
+        assert 279 <= span <= 279 + 25
+        assert len({round(g, 3) for g in gaps([s.at for s in transport.sent])}) > 10  # not a metronome
+    finally:
+        await close_database()
