@@ -128,10 +128,6 @@ async def apply_event(bot: Bot, transport: MemoryTransport, event: Event) -> Non
     # "leave" keeps the member and their orders; "tick" only moves the clock.
 
 
-def _number(value: Decimal) -> int | float | None:
-    return json_number(value)
-
-
 async def snapshot() -> dict[str, Any]:
     """state.json: orders, group-buys and members as docs/CONTRACTS.md section 3 lists them."""
     orders = []
@@ -142,8 +138,8 @@ async def snapshot() -> dict[str, Any]:
             "id": order.id, "member": order.member_id,  # type: ignore[attr-defined]
             "room": order.community.room, "community": order.community.name,
             "status": order.status, "delivery_date": order.delivery_date.isoformat(),
-            "items": [{"sku": l.sku, "qty": _number(l.qty), "price": _number(l.price)} for l in lines],
-            "total": _number(total),
+            "items": [{"sku": l.sku, "qty": json_number(l.qty), "price": json_number(l.price)} for l in lines],
+            "total": json_number(total),
         })
     groupbuys = []
     for groupbuy in await GroupBuy.all().order_by("id"):
@@ -151,7 +147,7 @@ async def snapshot() -> dict[str, Any]:
             "member_id", flat=True)
         groupbuys.append({
             "id": groupbuy.id, "sku": groupbuy.sku, "size": groupbuy.size,
-            "price": _number(groupbuy.price), "state": groupbuy.state,
+            "price": json_number(groupbuy.price), "state": groupbuy.state,
             "participants": list(participants), "deadline": groupbuy.deadline.isoformat(),
         })
     members = [
