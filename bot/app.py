@@ -94,10 +94,8 @@ class Bot:
 
                 if routed is not None:
                     handler, found = routed
-                    effect = await handler.call({
-                        **self.dispatcher.services, "msg": msg, **found, "member": member,
-                        "community": community, "reply": reply, "dispatcher": self.dispatcher,
-                    })
+                    effect = await self.dispatcher.call(handler, msg, found, member=member,
+                                                        community=community, reply=reply)
                     inbound.intent = handler.callback.__name__[:32]
                     inbound.effect = effect if isinstance(effect, dict) else None
                     await inbound.save(update_fields=["intent", "effect"])
@@ -180,9 +178,7 @@ class Bot:
 
     async def export(self, delivery_date: date) -> Path | None:
         """Write the workbook now; None if the file is locked (it stays due, staff are told)."""
-        self.exporter.due[delivery_date] = self.clock.now()
-        await self.exporter.write_due(self.clock.now())
-        return None if delivery_date in self.exporter.due else self.exporter.path(delivery_date)
+        return await self.exporter.write_now(delivery_date)
 
 
 async def private_community(member: Member, config: Config) -> Community | None:

@@ -97,9 +97,14 @@ class Dispatcher:
                 return handler, found
         return None
 
+    async def call(self, handler: Handler, msg: Incoming, found: Mapping[str, Any], **extra: Any) -> Any:
+        """Run `handler` with what it asks for: services, `extra`, the message, what its filters
+        parsed, and this dispatcher."""
+        return await handler.call({**self.services, **extra, "msg": msg, **found, "dispatcher": self})
+
     async def feed(self, msg: Incoming, **extra: Any) -> Any:
         routed = self.route(msg, **extra)
         if routed is None:
             return None
         handler, found = routed
-        return await handler.call({**self.services, **extra, "msg": msg, **found, "dispatcher": self})
+        return await self.call(handler, msg, found, **extra)

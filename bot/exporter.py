@@ -48,13 +48,21 @@ class Exporter:
         return min(self.due.values()) if self.due else None
 
     async def write(self, delivery_date: date) -> Path:
-        """Write now (cut-off, /导出, `groupbuy export`); raises OSError if the file is locked."""
+        """Write now; raises OSError if the file is locked (write_due and write_now handle that)."""
         path = await export_delivery_date(self.path(delivery_date), delivery_date, self.config.timezone,
                                           self.sku_order)
         self.due.pop(delivery_date, None)
         if self._retry.pop(delivery_date, None) is not None:
             await self.tell_staff(f"表格 {path.name} 已经更新好了。")
         return path
+
+    async def write_now(self, delivery_date: date) -> Path | None:
+        """Write at once (cut-off, /导出, `groupbuy export`); None if the file is locked (it
+        stays due, retried like any other write, and staff are told)."""
+        now = self.clock.now()
+        self.due[delivery_date] = now
+        await self.write_due(now)
+        return None if delivery_date in self.due else self.path(delivery_date)
 
     async def write_due(self, now: datetime) -> int:
         written = 0

@@ -14,7 +14,7 @@ from handlers.filters import Command, any_command, is_staff
 from handlers.texts import money, qty
 from jobs.daily import post_summaries
 from models.days import close_ordering, delivery_date_for, short_date
-from models.orders import orders_for_delivery
+from models.orders import orders_for_delivery, product_totals
 
 router = Router("staff")
 
@@ -53,17 +53,12 @@ async def on_totals(clock: Clock, config: Config, reply: Any) -> None:
     if not orders:
         await reply(f"{short_date(delivery)}配送的订单还没有。")
         return
-    by_product: dict[str, list[Any]] = {}
     by_community: dict[str, list[Any]] = {}
     for order in orders:
         entry = by_community.setdefault(order.community, [0, Decimal(0)])
         entry[0] += 1
         entry[1] += order.total
-        for line in order.lines:
-            item = by_product.setdefault(line.sku, [line.name, Decimal(0), line.unit, Decimal(0)])
-            item[1] += line.qty
-            item[3] += line.amount
-    products = "\n".join(f"{n} {qty(q)}{u} {money(a)}" for n, q, u, a in by_product.values())
+    products = "\n".join(f"{t.name} {qty(t.qty)}{t.unit} {money(t.amount)}" for t in product_totals(orders))
     communities = "\n".join(f"{c}：{n}单 {money(t)}" for c, (n, t) in by_community.items())
     revenue = sum((o.total for o in orders), Decimal(0))
     await reply(f"【{short_date(delivery)}配送 汇总】\n按商品：\n{products}\n按小区：\n{communities}\n"

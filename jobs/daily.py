@@ -14,7 +14,7 @@ from bot.messages import Outgoing
 from bot.services import Services
 from handlers.texts import money, offer_lines, qty
 from models.days import close_ordering, delivery_date_for, short_date
-from models.orders import OrderView, orders_for_delivery
+from models.orders import OrderView, orders_for_delivery, product_totals
 from models.stock import stock_left
 from models.tables import Community, Member
 
@@ -96,12 +96,7 @@ def summary_text(community: Community, delivery: date, orders: list[OrderView],
         + " ".join(f"{l.name}{qty(l.qty)}{l.unit}" for l in o.lines)
         for i, o in enumerate(orders, start=1)
     ]
-    totals: dict[str, list[object]] = {}
-    for order in orders:
-        for line in order.lines:
-            entry = totals.setdefault(line.sku, [line.name, Decimal(0), line.unit])
-            entry[1] = entry[1] + line.qty  # type: ignore[operator]
-    total_text = "、".join(f"{n} {qty(q)}{u}" for n, q, u in totals.values())  # type: ignore[arg-type]
+    total_text = "、".join(f"{t.name} {qty(t.qty)}{t.unit}" for t in product_totals(orders))
     revenue = sum((o.total for o in orders), Decimal(0))
     return (f"{head}\n" + "\n".join(lines) + f"\n合计：{total_text}；共{len(orders)}单 {money(revenue)}\n"
             f"配送：{short_date(delivery)} {community.delivery_slot}")

@@ -61,9 +61,5 @@ def delivery_date_for(order_date: date, schedule: ScheduleConfig) -> date:
     return order_date + timedelta(days=schedule.delivery_days)
 
 
-def order_date_for(delivery_date: date, schedule: ScheduleConfig) -> date:
-    return delivery_date - timedelta(days=schedule.delivery_days)
-
-
 def short_date(day: date) -> str:
     return f"{day.month}月{day.day}日"

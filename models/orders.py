@@ -7,7 +7,7 @@ message), so an order change, the message record and the reply commit together o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -156,6 +156,28 @@ async def change_order(
         order.updated_at = now
         await order.save(update_fields=["status", "updated_at"])
     return OrderResult(done, await order_view(order.id), short, sold_out)
+
+
+@dataclass(frozen=True)
+class ProductTotal:
+    sku: str
+    name: str
+    unit: str
+    qty: Decimal
+    amount: Decimal
+
+
+def product_totals(orders: Sequence[OrderView]) -> list[ProductTotal]:
+    """Quantity and amount per product over some orders, in order of first appearance."""
+    totals: dict[str, ProductTotal] = {}
+    for order in orders:
+        for line in order.lines:
+            seen = totals.get(line.sku)
+            if seen is None:
+                totals[line.sku] = ProductTotal(line.sku, line.name, line.unit, line.qty, line.amount)
+            else:
+                totals[line.sku] = replace(seen, qty=seen.qty + line.qty, amount=seen.amount + line.amount)
+    return list(totals.values())
 
 
 async def order_view(order_id: int) -> OrderView | None:

@@ -9,20 +9,19 @@ Member text is always a text cell: it can never become a formula.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 
 from tortoise.expressions import Q
 from tortoise.functions import Sum
 
 from models.tables import OrderLine
-from models.xlsx import LocalWriter, ProcessWriter, SheetWriter, append_row, new_sheet, save_atomically
+from models.xlsx import LocalWriter, ProcessWriter, SheetWriter
 
 ORDER_COLUMNS = ("订单号", "下单时间", "小区", "群", "成员", "成员ID", "商品编码", "商品", "数量", "单位",
                  "单价", "金额", "地址", "配送日期", "配送时段", "状态", "备注")
@@ -55,12 +54,6 @@ class Row:
     slot: str
     status: str  # the line's status in words (LINE_STATUS_TEXT)
     note: str = ""
-    phone: str = ""
-
-    @property
-    def counts(self) -> bool:
-        """Picked and delivered: every line but an out-of-stock one."""
-        return self.status != LINE_STATUS_TEXT["out_of_stock"]
 
 
 def workbook_path(template: str, delivery_date: date) -> str:
@@ -71,7 +64,7 @@ PAGE = 2000  # order lines read per query: memory stays flat whatever the size o
 
 _LINE_FIELDS = ("id", "sku", "name", "qty", "unit", "price", "note", "status", "order_id",
                 "order__created_at", "order__member_id", "order__member__name",
-                "order__member__address", "order__member__phone", "order__community__name",
+                "order__member__address", "order__community__name",
                 "order__community__room", "order__community__delivery_slot")
 
 
@@ -85,7 +78,6 @@ def _row(line: dict[str, Any], tz: tzinfo, delivery_date: date) -> Row:
         address=line["order__member__address"], delivery_date=delivery_date,
         slot=line["order__community__delivery_slot"],
         status=LINE_STATUS_TEXT.get(line["status"], line["status"]), note=line["note"],
-        phone=line["order__member__phone"],
     )
 
 
@@ -128,13 +120,6 @@ async def _route_pages(query: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
             yield [_route_values(by_id[i]) for i in ids]
 
 
-async def collect_rows(delivery_date: date, tz: tzinfo) -> list[Row]:
-    """Every line of every order of the delivery date, out-of-stock ones included (for tests
-    and small days; the export itself streams)."""
-    return [row async for page in _pages(OrderLine.filter(order__delivery_date=delivery_date), tz,
-                                         delivery_date) for row in page]
-
-
 async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
                                sku_order: Sequence[str] = ()) -> Path:
     """Write the workbook of `delivery_date` to `path` (atomically), reading the orders page by
@@ -173,42 +158,7 @@ def _order_values(r: Row) -> tuple[Any, ...]:
             r.status, r.note)
 
 
-def _delivery_values(r: Row) -> tuple[Any, ...]:
-    return (r.community, r.slot, r.address, r.member, r.phone, r.product, r.qty, r.unit, r.amount,
-            r.note, "")
-
-
-def write_workbook(path: Path, rows: Sequence[Row], sku_order: Sequence[str] = ()) -> None:
-    """The same workbook from rows in memory (tests, and the benchmark of the writer alone)."""
-    book = Workbook(write_only=True)
-    orders = new_sheet(book, "订单", ORDER_COLUMNS, ORDER_WIDTHS, len(rows), landscape=True)
-    for r in rows:
-        append_row(orders, _order_values(r))
-    totals = _pick_totals((r for r in rows if r.counts), sku_order)
-    pick = new_sheet(book, "拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals))
-    for sku, name, qty, unit in totals:
-        append_row(pick, (sku, name, qty, unit))
-    to_deliver = sorted((r for r in rows if r.counts),
-                        key=lambda r: (r.community, address_key(r.address), r.member_id, r.order_id))
-    delivery = new_sheet(book, "配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, len(to_deliver))
-    for r in to_deliver:
-        append_row(delivery, _delivery_values(r))
-    save_atomically(book, path)
-
-
 def address_key(address: str) -> tuple[object, ...]:
     """Buildings, units and rooms in number order: 2栋 before 10栋, 3-2-502 by its parts."""
     numbers = tuple(int(n) for n in re.findall(r"\d+", address))
     return (not address, numbers, address)
-
-
-def _pick_totals(rows: Iterable[Row], sku_order: Sequence[str]) -> list[tuple[str, str, Decimal, str]]:
-    totals: dict[str, list[Any]] = {}
-    for r in rows:
-        entry = totals.setdefault(r.sku, [r.sku, r.product, Decimal(0), r.unit])
-        entry[2] += r.qty
-    rank = {sku: i for i, sku in enumerate(sku_order)}
-    ordered = sorted(totals.values(), key=lambda e: (rank.get(e[0], len(rank)), e[0]))
-    return [tuple(e) for e in ordered]  # type: ignore[misc]
-
-
