@@ -31,6 +31,8 @@ from bot.services import Services
 from handlers.routers import ROUTERS
 from handlers.recalls import undo
 from models.db import close_database, open_database
+from models.points import Rewards
+from models.referrals import member_joined
 from models.tables import Community, InboundMessage, Member
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ class Bot:
         offer, products = load_catalog(config.catalog_path)
         self.outbox = Outbox(send, Pacer(config.outbox, config.timezone, rng), clock)
         self.exporter = Exporter(config, clock, [p.sku for p in offer.products], self.tell_staff)
-        self.services = Services(config, offer, products, clock, self.outbox, self.export)
+        rewards = Rewards(config.points.per_yuan, config.referral.inviter_points)
+        self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards)
         self.dispatcher = Dispatcher(ROUTERS, **self.services.as_kwargs())
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -166,15 +169,11 @@ class Bot:
 
     async def member_joined(self, room: str, member_id: str, name: str, inviter: str | None,
                             at: Any) -> None:
-        """A member joined a group: known from now on, with that group as home."""
-        community = await Community.get_or_none(room=room)
-        if community is None:
-            return
-        member = await Member.get_or_none(id=member_id)
-        if member is None:
-            referrer = await Member.get_or_none(id=inviter) if inviter and inviter != member_id else None
-            await Member.create(id=member_id, name=name[:128], first_seen=at, last_seen=at,
-                                home=community, referrer=referrer)
+        """A member joined a group: known from now on, with that group as home, and attributed
+        to the member who invited them when the shop did not know them before."""
+        async with self._locks[room]:
+            async with in_transaction():
+                await member_joined(room, member_id, name, inviter, at, self.config.shop.staff)
 
     async def export(self, delivery_date: date) -> Path | None:
         """Write the workbook now; None if the file is locked (it stays due, staff are told)."""

@@ -164,7 +164,7 @@ def cmd_import_status(args: argparse.Namespace) -> int:
         bot = _offline_bot(config)
         await bot.open()
         try:
-            result = await import_statuses(Path(args.file), bot.outbox, bot.clock.now())
+            result = await import_statuses(Path(args.file), bot.outbox, bot.clock.now(), bot.services.rewards)
             for delivery_date in result.delivery_dates:
                 await bot.export(delivery_date)  # the workbook keeps the edits
             return result

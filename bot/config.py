@@ -10,7 +10,8 @@ import dataclasses
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -114,6 +115,23 @@ def _timezone(value: Any) -> ZoneInfo:
         raise ValueError(f"unknown timezone {_show(value)}") from None
 
 
+def _duration(value: Any) -> timedelta:
+    from handlers.parsing.groupbuys import MAX_DURATION, parse_duration
+
+    duration = parse_duration(_str(value))
+    if duration is None or not timedelta(minutes=1) <= duration <= MAX_DURATION:
+        raise ValueError(f'expected a duration of 1 minute to 30 days like "24小时", got {_show(value)}')
+    return duration
+
+
+def _rate(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {_show(value)}")
+    if not 0 <= value <= 1000:
+        raise ValueError(f"must be 0-1000, got {value}")
+    return Decimal(str(value))
+
+
 def _transport_kind(value: Any) -> str:
     kind = _str(value)
     if kind != "web":
@@ -174,8 +192,20 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class GroupBuyConfig:
+    duration: timedelta = setting(_duration, timedelta(hours=24))  # of a group-buy a member opens
+    followup: str = setting(_str, "")  # sent privately to each member of a failed group-buy; "" = none
+
+
+@dataclass(frozen=True)
 class ReferralConfig:
     inviter_points: int = setting(_nonnegative_int, 50)
+    new_member_days: int = setting(_nonnegative_int, 7)  # a code counts within this many days of first being seen
+
+
+@dataclass(frozen=True)
+class PointsConfig:
+    per_yuan: Decimal = setting(_rate, Decimal(1))  # points per yuan placed
 
 
 @dataclass(frozen=True)
@@ -203,6 +233,7 @@ class WebConfig:
     host: str = setting(_nonempty, "127.0.0.1")
     port: int = setting(_port, 8080)
     token: str = setting(_str, "")
+    public_url: str = setting(_str, "")  # where members reach /r/<code> links; "" = http://host:port
 
 
 @dataclass(frozen=True)
@@ -217,7 +248,9 @@ class Config:
     catalog: CatalogConfig
     groups: tuple[GroupConfig, ...]
     schedule: ScheduleConfig
+    groupbuy: GroupBuyConfig
     referral: ReferralConfig
+    points: PointsConfig
     spreadsheet: SpreadsheetConfig
     outbox: OutboxConfig
     web: WebConfig
@@ -247,6 +280,10 @@ class Config:
                 return prefix + str(self.resolve(path))
         return url
 
+    @property
+    def public_url(self) -> str:
+        return (self.web.public_url or f"http://{self.web.host}:{self.web.port}").rstrip("/")
+
     def group(self, room: str | None) -> GroupConfig | None:
         return next((g for g in self.groups if g.room == room), None)
 
@@ -259,7 +296,9 @@ _SECTIONS: dict[str, type] = {
     "database": DatabaseConfig,
     "catalog": CatalogConfig,
     "schedule": ScheduleConfig,
+    "groupbuy": GroupBuyConfig,
     "referral": ReferralConfig,
+    "points": PointsConfig,
     "spreadsheet": SpreadsheetConfig,
     "outbox": OutboxConfig,
     "web": WebConfig,

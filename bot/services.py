@@ -1,4 +1,4 @@
-"""What handlers and jobs are given: the shop's config, its offer, the clock, the outbox."""
+"""What handlers and jobs are given: the shop's config, its offer, the clock, the outbox, rewards."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.outbox import Outbox
 from handlers.parsing import Offer, Product
+from models.points import Rewards
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,9 @@ class Services:
     clock: Clock
     outbox: Outbox
     export: Callable[[date], Awaitable[Path | None]]  # write a delivery date's workbook now
+    rewards: Rewards  # points for orders and referrals
 
     def as_kwargs(self) -> dict[str, object]:
         return {"config": self.config, "offer": self.offer, "products": self.products,
                 "clock": self.clock, "outbox": self.outbox, "export": self.export,
-                "services": self}
+                "rewards": self.rewards, "services": self}

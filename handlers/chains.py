@@ -15,10 +15,11 @@ from bot.dispatcher import Router
 from bot.messages import Incoming
 from bot.outbox import Outbox
 from handlers.filters import Intent
-from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders
+from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders, settle
 from handlers.parsing import Offer, Parsed
 from handlers.parsing.chains import OwnedLine, diff_chain
 from models.orders import ADD, REMOVE, Change, change_order
+from models.points import Rewards
 from models.tables import ChainVersion, Community, Member
 
 router = Router("chains")
@@ -50,7 +51,7 @@ async def save_chain(version: ChainVersion | None, room: str, title: str, lines:
 @router.message(Intent("chain"))
 async def on_chain(
     msg: Incoming, parsed: Parsed, member: Member, community: Community | None,
-    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox,
+    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox, rewards: Rewards,
 ) -> dict[str, Any] | None:
     """接龙：复制整个接龙、在最后加一行自己的订单；改自己那行就是改单，删掉就是取消"""
     now = clock.now()
@@ -70,6 +71,7 @@ async def on_chain(
     names = diff.notes(member.name)
     result = await change_order(member, community, window.delivery_date, changes, now,
                                 note=f"代接:{'、'.join(names)}" if names else "")
+    await settle(result, rewards, now)
     notes = [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in diff.unreadable]
     if diff.others_changed:
         notes.append("别人的接龙行只能本人修改，这次没有改动。")

@@ -17,6 +17,7 @@ from models.days import Window, current_window, short_date
 from models.orders import (
     ADD, REMOVE, SET, Change, LineChange, OrderResult, change_order, member_orders,
 )
+from models.points import Rewards
 from models.tables import Community, Member
 
 router = Router("orders")
@@ -53,7 +54,7 @@ def effect(done: list[LineChange], window: Window, community: Community) -> dict
 @router.message(Intent("order", "modify", "cancel"))
 async def on_order_change(
     parsed: Parsed, member: Member, community: Community | None,
-    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox,
+    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox, rewards: Rewards,
 ) -> dict[str, Any] | None:
     """下单、改单、取消：西红柿2斤 / 西红柿改成3斤 / 取消西红柿 / 取消订单"""
     now = clock.now()
@@ -70,10 +71,17 @@ async def on_order_change(
         await reply("您今天还没有这些商品的订单，没有要取消的。" if parsed.intent == "cancel"
                     else "订单没有变化。")
         return None
+    await settle(result, rewards, now)
     verb = {"order": "已记下", "modify": "已修改", "cancel": "已取消"}[parsed.intent]
     await reply(confirmation(verb, result, window))
     await announce_sold_out(result, outbox, config)
     return effect(result.changes, window, community)
+
+
+async def settle(result: OrderResult, rewards: Rewards, now: datetime) -> None:
+    """Points for the order as it now is (and the inviter's reward for a first order)."""
+    if result.changes and result.order is not None:
+        await rewards.settle([result.order.id], now)
 
 
 def confirmation(verb: str, result: OrderResult, window: Window) -> str:

@@ -24,6 +24,8 @@ def money(value: Decimal) -> str:
 def order_text(order: OrderView, with_delivery: bool = True) -> str:
     lines = [f"{l.name} {qty(l.qty)}{l.unit} {money(l.amount)}" for l in order.lines]
     text = "；".join(lines) + f"，合计 {money(order.total)}"
+    if order.groupbuy_no:
+        text = f"拼团#{order.groupbuy_no} {text}"
     if with_delivery:
         text += f"\n配送：{short_date(order.delivery_date)} {order.delivery_slot}（{order.community}）"
     return text

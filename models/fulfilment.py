@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from bot.messages import Outgoing
 from bot.outbox import Outbox
+from models.points import Rewards
 from models.spreadsheet import STATUS_OF_TEXT
 from models.stock import give_back
 from models.tables import Order, OrderLine
@@ -67,7 +68,7 @@ def read_statuses(path: Path) -> list[tuple[int, str, str, int]]:
     return found
 
 
-async def import_statuses(path: Path, outbox: Outbox, now: datetime) -> Imported:
+async def import_statuses(path: Path, outbox: Outbox, now: datetime, rewards: Rewards | None = None) -> Imported:
     result = Imported()
     delivered: dict[int, list[str]] = defaultdict(list)
     missing: dict[int, list[str]] = defaultdict(list)
@@ -93,6 +94,8 @@ async def import_statuses(path: Path, outbox: Outbox, now: datetime) -> Imported
                 missing[order_id].append(f"{line.name} {line.qty.normalize():f}{line.unit}")
         for order_id in set(delivered) | set(missing):
             await _settle(order_id, delivered.get(order_id, []), missing.get(order_id, []), outbox, now)
+        if rewards is not None:  # an out-of-stock line is not charged, so it earns nothing
+            await rewards.settle(set(delivered) | set(missing), now)
     outbox.changed()
     return result
 

@@ -63,6 +63,7 @@ class OrderView:
     delivery_date: date
     status: str
     lines: tuple[LineView, ...]
+    groupbuy_no: int = 0  # made by the success of this group-buy; 0: the member's own order
 
     @property
     def total(self) -> Decimal:
@@ -95,7 +96,8 @@ async def change_order(
     note: str = "",
 ) -> OrderResult:
     """Apply changes to the member's order of `delivery_date`, within the stock."""
-    order = await Order.get_or_none(member=member, community=community, delivery_date=delivery_date)
+    order = await Order.get_or_none(member=member, community=community, delivery_date=delivery_date,
+                                    groupbuy_no=0)
     if order is None:
         if not any(c.mode in (ADD, SET) and c.qty for c in changes):
             return OrderResult([], None)
@@ -210,6 +212,7 @@ async def _views(query: QuerySet[Order]) -> list[OrderView]:
             delivery_slot=order.community.delivery_slot,
             delivery_date=order.delivery_date,
             status=order.status,
+            groupbuy_no=order.groupbuy_no,
             lines=tuple(
                 LineView(line.sku, line.name, line.unit, line.price, line.qty)
                 for line in sorted(order.lines, key=lambda line: line.id)

@@ -46,6 +46,9 @@ class Member(Model):
     )
     first_seen = fields.DatetimeField()
     last_seen = fields.DatetimeField()
+    code = fields.CharField(max_length=16, null=True, unique=True)  # referral code, made on request
+    referred_via = fields.CharField(max_length=8, default="", db_default="")  # join or code
+    referred_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "member"
@@ -77,12 +80,15 @@ class Order(Model):
     lines: fields.ReverseRelation[OrderLine]
     delivery_date = fields.DateField()
     status = fields.CharField(max_length=16, default="placed")  # placed, cancelled, delivered
+    # 0: the member's own order of the day. Else the group-buy whose success made this order,
+    # kept apart (its own price, not changed by chat) and still unique per group-buy.
+    groupbuy_no = fields.IntField(default=0, db_default=0)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 
     class Meta:
         table = "orders"
-        unique_together = (("member", "community", "delivery_date"),)
+        unique_together = (("member", "community", "delivery_date", "groupbuy_no"),)
 
 
 class OrderLine(Model):
@@ -117,7 +123,12 @@ class GroupBuy(Model):
         "models.Community", related_name="groupbuys", null=True, on_delete=fields.SET_NULL
     )
     opened_by = fields.CharField(max_length=128)
+    name = fields.CharField(max_length=64, default="", db_default="")
+    unit = fields.CharField(max_length=16, default="", db_default="")
+    delivery_date = fields.DateField(null=True)  # orders made on success are for this date
+    progress_shown = fields.BooleanField(default=False, db_default=False)  # one place left, announced
     created_at = fields.DatetimeField()
+    closed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "groupbuy"
@@ -128,11 +139,41 @@ class GroupBuyParticipant(Model):
     groupbuy: fields.ForeignKeyRelation[GroupBuy] = fields.ForeignKeyField(
         "models.GroupBuy", related_name="participants")
     member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="groupbuys")
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="groupbuy_joins", null=True, on_delete=fields.SET_NULL
+    )  # where the member joined: the order goes there, with that group slot
     joined_at = fields.DatetimeField()
 
     class Meta:
         table = "groupbuy_participant"
         unique_together = (("groupbuy", "member"),)
+
+
+class PointEntry(Model):
+    """One change of a member points: the ledger. The balance on the member is its sum."""
+
+    id = fields.IntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="point_entries")
+    delta = fields.IntField()
+    balance = fields.IntField()  # after this entry
+    reason = fields.CharField(max_length=64)
+    source = fields.CharField(max_length=64, db_index=True)  # order:12 or referral:wxid
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "point_entry"
+
+
+class ReferralVisit(Model):
+    """Someone opened a referral link."""
+
+    id = fields.IntField(primary_key=True)
+    inviter: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="link_visits")
+    at = fields.DatetimeField()
+    agent = fields.CharField(max_length=200, default="")
+
+    class Meta:
+        table = "referral_visit"
 
 
 class InboundMessage(Model):

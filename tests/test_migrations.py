@@ -6,15 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tortoise import Tortoise
+from tortoise.exceptions import IntegrityError
 from tortoise.connection import get_connection
 
 from models.db import apply_migrations, close_database, open_database, tortoise_config
 
 MIGRATIONS = ["models.0001_initial", "models.0002_stock_day", "models.0003_schedule_state",
-              "models.0004_lines_and_files"]
+              "models.0004_lines_and_files", "models.0005_groupbuys_referrals"]
 TABLES = {"bot_state", "stock_day", "community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
-          "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version"}
+          "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version", "point_entry", "referral_visit"}
 
 
 async def _tables(db_url: str) -> set[str]:
@@ -57,13 +59,27 @@ async def test_a_database_at_an_earlier_migration_is_upgraded_and_keeps_its_data
         connection = get_connection("default")
         await connection.execute_query(
             "INSERT INTO community (room, name, delivery_slot, active) VALUES ('r1', '阳光花园', '16:00-18:00', TRUE)")
-        await Member.create(id="u1", name="李阿姨", first_seen=now, last_seen=now)
+        stamp = "'2026-12-01T00:00:00+00:00'"
+        await connection.execute_query(
+            f"INSERT INTO member (id, name, address, phone, points, first_seen, last_seen) "
+            f"VALUES ('u1', '李阿姨', '', '', 0, {stamp}, {stamp})")
+        await connection.execute_query(
+            f"INSERT INTO orders (member_id, community_id, delivery_date, status, created_at, updated_at) "
+            f"VALUES ('u1', 1, '2026-12-02', 'placed', {stamp}, {stamp})")
         assert await apply_migrations(config) == MIGRATIONS[1:]
         assert "stock_day" in await _tables(db_url)
         assert (await Member.get(id="u1")).name == "李阿姨"
-        from models.tables import Community
+        from models.tables import Community, Order
 
         assert (await Community.get(room="r1")).config_slot == ""
+        kept = await Order.get(member_id="u1")
+        assert (kept.groupbuy_no, kept.delivery_date.isoformat()) == (0, "2026-12-02")
+        # The rebuilt unique key still holds: a second own order for that day is refused.
+        with pytest.raises(IntegrityError):
+            await Order.create(member_id="u1", community_id=kept.community_id,  # type: ignore[attr-defined]
+                               delivery_date=kept.delivery_date, created_at=now, updated_at=now)
+        await Order.create(member_id="u1", community_id=kept.community_id,  # type: ignore[attr-defined]
+                           delivery_date=kept.delivery_date, groupbuy_no=7, created_at=now, updated_at=now)
     finally:
         await close_database()
 

@@ -23,6 +23,8 @@ class Product:
     aliases: tuple[str, ...] = ()
     stock: Decimal | None = None  # units per delivery day; None = unlimited
     active: bool = True
+    group_price: Decimal | None = None  # a member may open a group-buy (开团) of it at this price
+    group_size: int | None = None  # ... which succeeds with this many members
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -113,7 +115,23 @@ def _decimal(value: Any, where: str, key: str) -> Decimal:
     return number
 
 
-_PRODUCT_KEYS = {"sku", "name", "aliases", "unit", "price", "stock", "active"}
+_PRODUCT_KEYS = {"sku", "name", "aliases", "unit", "price", "stock", "active", "group_price", "group_size"}
+
+
+def _group_terms(entry: Mapping[str, Any], where: str) -> tuple[Decimal | None, int | None]:
+    """`group_price` and `group_size` come together, or not at all."""
+    if ("group_price" in entry) != ("group_size" in entry):
+        missing = "group_size" if "group_price" in entry else "group_price"
+        raise CatalogError(f"{where} {missing}: missing (group_price and group_size go together)")
+    if "group_price" not in entry:
+        return None, None
+    price = _decimal(entry["group_price"], where, "group_price")
+    if price <= 0:
+        raise CatalogError(f"{where} group_price: must be more than 0")
+    size = entry["group_size"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= 100:
+        raise CatalogError(f"{where} group_size: expected a whole number 2-100, got {size!r}")
+    return price, size
 
 
 def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ...]]:
@@ -146,6 +164,7 @@ def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ..
         if not isinstance(active, bool):
             raise CatalogError(f"{where} active: expected true or false")
         stock = entry.get("stock")
+        group_price, group_size = _group_terms(entry, where)
         products.append(
             Product(
                 sku=sku,
@@ -155,6 +174,8 @@ def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ..
                 aliases=tuple(a.strip() for a in aliases),
                 stock=None if stock is None else _decimal(stock, where, "stock"),
                 active=active,
+                group_price=group_price,
+                group_size=group_size,
             )
         )
     return Offer(tuple(p for p in products if p.active)), tuple(products)

@@ -1,0 +1,79 @@
+"""Staff's `/开团 <product> <N>人 <price>元 <duration>` and durations ("2小时", "1天半"): pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from handlers.parsing.lexer import lex, normalize
+from handlers.parsing.offer import Offer, Product
+from handlers.parsing.quantities import CHINESE_NUMERAL_CHARS, number
+
+_NUM = rf"(\d+(?:\.\d+)?|[{CHINESE_NUMERAL_CHARS}]+)"
+_DURATION_UNITS = {"分钟": 1, "分": 1, "min": 1, "m": 1, "小时": 60, "个小时": 60, "钟头": 60, "个钟头": 60,
+                   "h": 60, "天": 1440, "d": 1440}
+_UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _DURATION_UNITS), key=len, reverse=True))
+_DURATION = re.compile(rf"{_NUM}\s*({_UNIT_PATTERN})(半)?(?![a-z])", re.I)
+_SIZE = re.compile(rf"{_NUM}\s*人(?:团)?")
+_PRICE = re.compile(r"(?:¥|￥)?\s*(\d+(?:\.\d+)?)\s*(?:元|块)|(?:¥|￥)\s*(\d+(?:\.\d+)?)")
+
+MAX_SIZE = 100
+MAX_DURATION = timedelta(days=30)
+USAGE = "格式：/开团 <商品> <人数>人 <价格>元 <时长>，如 /开团 榴莲 3人 150元 2小时"
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """"2小时" -> 2 h, "30分钟" -> 30 min, "1天半" -> 36 h; None if it is not one duration."""
+    match = _DURATION.fullmatch(normalize(text).strip())
+    return _duration(match) if match else None
+
+
+def _duration(match: re.Match[str]) -> timedelta | None:
+    amount = number(match.group(1))
+    if amount is None:
+        return None
+    minutes = _DURATION_UNITS[match.group(2).lower()]
+    if match.group(3):
+        amount += Decimal("0.5")
+    return timedelta(minutes=float(amount * minutes))
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What staff asked for; None where they left it to the product's catalog defaults."""
+
+    product: Product
+    size: int | None
+    price: Decimal | None
+    duration: timedelta | None
+
+
+def parse_open_command(args: str, offer: Offer) -> OpenRequest | str:
+    """The request, or what is wrong with it (a reply in Chinese)."""
+    text = normalize(args).strip()
+    size = price = duration = None
+    if match := _SIZE.search(text):
+        found = number(match.group(1))
+        if found is None or found != found.to_integral_value() or not 2 <= found <= MAX_SIZE:
+            return f"人数要在2到{MAX_SIZE}之间。{USAGE}"
+        size = int(found)
+        text = text[: match.start()] + " " + text[match.end():]
+    if match := _DURATION.search(text):
+        duration = _duration(match)
+        if duration is None or not timedelta(minutes=1) <= duration <= MAX_DURATION:
+            return f"时长要在1分钟到30天之间。{USAGE}"
+        text = text[: match.start()] + " " + text[match.end():]
+    if match := _PRICE.search(text):
+        price = Decimal(match.group(1) or match.group(2))
+        if price <= 0 or price > 100_000:
+            return f"价格不对。{USAGE}"
+        text = text[: match.start()] + " " + text[match.end():]
+    rest = text.strip()
+    if not rest:
+        return f"要开哪个商品的团？{USAGE}"
+    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product}
+    if len(products) != 1:
+        return f"没有找到商品“{rest[:20]}”。{USAGE}"
+    return OpenRequest(next(iter(products.values())), size, price, duration)
