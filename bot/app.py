@@ -111,7 +111,7 @@ class Bot:
 
     def _changed(self, effect: dict[str, Any] | None) -> None:
         """After a commit that changed orders: the workbook of that delivery date is due."""
-        if effect and effect.get("changes") and effect.get("delivery_date"):
+        if effect and (effect.get("changes") or effect.get("orders")) and effect.get("delivery_date"):
             self.exporter.mark(date.fromisoformat(effect["delivery_date"]))
 
     async def tell_staff(self, text: str) -> None:

@@ -1,16 +1,22 @@
 """Group-buy expiry: one idempotent sweep, not a job per group-buy.
 
-An open group-buy whose deadline has passed fails; a guarded UPDATE (state still "open")
-decides who tells the members, so two sweeps at once announce it once.
+An open group-buy whose deadline has passed fails (models.groupbuys.fail_expired decides with
+a guarded UPDATE, so two sweeps at once announce it once): no orders, the stock its members
+held is given back, every group it was shown in is told, and each member who joined gets the
+shop's follow-up ([groupbuy] followup) privately.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from tortoise.transactions import in_transaction
+
 from bot.messages import Outgoing
 from bot.services import Services
-from models.tables import Community, GroupBuy, GroupBuyParticipant
+from handlers.groupbuys import announce
+from models.groupbuys import fail_expired
+from models.tables import GroupBuy
 
 
 async def next_expiry() -> datetime | None:
@@ -19,22 +25,18 @@ async def next_expiry() -> datetime | None:
 
 
 async def expire_groupbuys(now: datetime, services: Services) -> int:
-    expired = 0
-    for groupbuy in await GroupBuy.filter(state="open", deadline__lte=now).order_by("id"):
-        if not await GroupBuy.filter(id=groupbuy.id, state="open").update(state="failed"):
-            continue  # another sweep had it
-        expired += 1
-        participants = [str(m) for m in await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id)
-                        .values_list("member_id", flat=True)]
-        product = services.offer.by_sku(groupbuy.sku)
-        name = product.name if product else groupbuy.sku
-        text = (f"拼团#{groupbuy.id}（{name}，{groupbuy.size}人团）到截止时间还差"
-                f"{groupbuy.size - len(participants)}人，未能成团，不会扣款下单。谢谢大家参与！")
-        rooms = ([c.room for c in await Community.filter(id=groupbuy.community_id)]  # type: ignore[attr-defined]
-                 if groupbuy.community_id else [g.room for g in services.config.groups])  # type: ignore[attr-defined]
-        for room in rooms:
-            await services.outbox.put(Outgoing(text, room=room, mentions=tuple(participants),
-                                               broadcast=True))
-    if expired:
-        services.outbox.changed()
-    return expired
+    config, outbox = services.config, services.outbox
+    async with in_transaction():
+        failed = await fail_expired(now)
+        for closed in failed:
+            groupbuy = closed.groupbuy
+            missing = groupbuy.size - len(closed.participants)
+            await announce(groupbuy, f"拼团#{groupbuy.id}（{groupbuy.name}，{groupbuy.size}人团）到截止时间还差"
+                           f"{missing}人，未能成团，不会下单扣款。谢谢大家参与！", outbox, config,
+                           mention=True)
+            if config.groupbuy.followup:
+                for member in closed.participants:
+                    await outbox.put(Outgoing(config.groupbuy.followup, to=member))
+    if failed:
+        outbox.changed()
+    return len(failed)

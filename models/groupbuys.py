@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import cast
 
 from handlers.parsing.offer import Product
 from models.stock import give_back, take
@@ -58,7 +59,7 @@ async def join_groupbuy(groupbuy_id: int, member: Member, community: Community, 
     participants = await participant_ids(groupbuy.id)
     if member.id in participants:
         return Joined(ALREADY, groupbuy, participants)
-    delivery_date = groupbuy.delivery_date or now.date()
+    delivery_date = delivery_of(groupbuy)
     taken = await take(product, delivery_date, ONE)
     if taken.granted < ONE:
         return Joined(SOLD_OUT, groupbuy, participants)
@@ -111,8 +112,8 @@ async def cancel_groupbuy(groupbuy_id: int, now: datetime) -> Closed | None:
         return Closed(groupbuy, was, participants, [])
     groupbuy.state, groupbuy.closed_at = "cancelled", now
     await groupbuy.save(update_fields=["state", "closed_at"])
-    orders = [int(i) for i in await Order.filter(groupbuy_no=groupbuy.id, status="placed")
-              .values_list("id", flat=True)]
+    orders = cast(list[int], await Order.filter(groupbuy_no=groupbuy.id, status="placed")
+                  .values_list("id", flat=True))
     await Order.filter(id__in=orders).update(status="cancelled", updated_at=now)
     await _give_back(groupbuy, len(participants))
     return Closed(groupbuy, was, participants, orders)
@@ -134,6 +135,11 @@ async def fail_expired(now: datetime) -> list[Closed]:
 async def _give_back(groupbuy: GroupBuy, units: int) -> None:
     if units and groupbuy.delivery_date is not None:
         await give_back(groupbuy.sku, groupbuy.delivery_date, ONE * units)
+
+
+def delivery_of(groupbuy: GroupBuy) -> date:
+    """The delivery date of a group-buy's orders (set when it opens)."""
+    return groupbuy.delivery_date or groupbuy.created_at.date()
 
 
 async def participant_ids(groupbuy_id: int) -> list[str]:

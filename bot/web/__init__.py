@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import uuid
+from html import escape
 from collections import deque
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -28,6 +29,7 @@ from bot.config import Config
 from bot.messages import Incoming, Outgoing
 from bot.leader import Leadership
 from jobs.runner import catch_up, start_scheduler
+from models.referrals import record_visit
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True) -> w
     app.router.add_get("/ws", socket)
     app.router.add_get("/health", health)
     app.router.add_get("/files/{name}", download)
+    app.router.add_get("/r/{code}", referral)
     return app
 
 
@@ -140,6 +143,30 @@ async def download(request: web.Request) -> web.StreamResponse:
     if path.parent != folder or not path.name.endswith(".xlsx") or not path.is_file():
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'})
+
+
+async def referral(request: web.Request) -> web.Response:
+    """A member's referral link: public (no token), says which group and how to join, and
+    counts the visit for the inviter's funnel."""
+    config = request.app[CONFIG]
+    code = request.match_info["code"].strip().upper()[:16]
+    found = await record_visit(code, request.headers.get("User-Agent", ""), request.app[BOT].clock.now())
+    if found is None:
+        return web.Response(status=404, content_type="text/html", charset="utf-8",
+                            text=REFERRAL_PAGE.format(shop=escape(config.shop.name), body="这个邀请链接无效，请向邀请您的邻居核对。"))
+    inviter, home = found
+    who = escape(inviter.name or "您的邻居")
+    group = f"「{escape(home.name)}」小区群" if home else "我们的小区群"
+    body = (f"<b>{who}</b> 邀请您加入{group}，每天团购新鲜果蔬、送货到小区。</p>"
+            f"<p>怎么加入：请在微信里让{who}把您拉进群；进群后发送邀请码 <b>{escape(code)}</b>，"
+            f"然后就可以在群里下单了。")
+    return web.Response(text=REFERRAL_PAGE.format(shop=escape(config.shop.name), body=body),
+                        content_type="text/html", charset="utf-8")
+
+
+REFERRAL_PAGE = """<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{shop}</title><div style="font:17px/1.6 sans-serif;margin:2em auto;max-width:30em;padding:0 1em">
+<h2>{shop}</h2><p>{body}</p></div>"""
 
 
 async def health(request: web.Request) -> web.Response:

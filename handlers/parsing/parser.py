@@ -29,6 +29,10 @@ _QUERY = re.compile(r"^(?:我的订单|查订单|查询订单|订单查询|查�
                     r"我订了什么|我买了什么|我的单|订单)$")
 _JOIN = re.compile(r"^(?:我要)?参团\s*(?:#|第|号)?\s*(\d{1,6})?\s*(?:号|团)?$")
 _OPEN = re.compile(r"^(?:我要)?开团\s*(.+)$")
+_INVITE = re.compile(r"^(?:我的|我要|给我|发我|查看?)?(?:邀请码?|邀请链接|推荐码|邀请好友|拉新)$")
+# A referral code (models.referrals: six of 2-9 and A-Z without I, L, O), alone or after 邀请码.
+_CODE = re.compile(r"^(?:邀请码|推荐码)?[:：]?([2-9A-HJKMNP-Z]{6})$", re.I)
+_POINTS = re.compile(r"^(?:我的|查|查询|看看|看下)?积分(?:查询|多少|余额|呢)?$")
 _CANCEL_ALL = re.compile(r"取消订单|订单取消|全部取消|取消全部|全取消|取消所有|都不要了|全都不要|全部不要|"
                          r"整单取消|取消整单|我不要了$|^不要了$")
 _QUESTION = re.compile(
@@ -52,6 +56,12 @@ def parse(text: str, offer: Offer) -> Parsed:
         return NONE
     if _QUERY.match(compact):
         return Parsed("query_orders")
+    if _INVITE.match(compact):
+        return Parsed("invite")
+    if _POINTS.match(compact):
+        return Parsed("query_points")
+    if (match := _CODE.match(compact)) and _is_code(match.group(1)):
+        return Parsed("use_code", code=match.group(1).upper())
     if match := _JOIN.match(compact):
         return Parsed("join_groupbuy", groupbuy=int(match.group(1)) if match.group(1) else None)
     if match := _OPEN.match(text.strip()):
@@ -157,6 +167,10 @@ def _chain_line(seq: int, rest: str, offer: Offer, default: Product | None) -> C
     if not found.problems and found.items:
         items = merge([(p, qty if qty is not None else _ONE) for p, qty in found.items])
     return ChainLine(seq=seq, name=name, items=items, text=rest)
+
+
+def _is_code(text: str) -> bool:
+    return any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
 
 
 def _cancel(tokens: list, offer: Offer) -> Parsed:

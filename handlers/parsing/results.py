@@ -33,6 +33,7 @@ class Parsed:
     reason: str = ""
     address: str = ""  # an address written with the order ("3栋502"), kept on the member
     suggestions: tuple[str, ...] = ()  # closest product names, for asking back
+    code: str = ""  # a referral code the member sent (intent use_code)
 
     @property
     def changes_state(self) -> bool:
@@ -52,6 +53,8 @@ class Parsed:
                 {"seq": line.seq, "name": line.name, "items": [_item_json(i) for i in line.items]}
                 for line in self.lines
             ]
+        elif self.intent == "use_code":
+            out["code"] = self.code
         elif self.intent == "unclear":
             out["reason"] = self.reason
             if self.suggestions:

@@ -1,0 +1,84 @@
+"""The growth funnel staff read: per group-buy and per inviter, reached -> joined -> succeeded
+(or failed) -> orders and revenue. Read-only."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import cast
+
+from models.points import COUNTING, order_total
+from models.tables import GroupBuy, GroupBuyParticipant, Member, Order, PointEntry, ReferralVisit
+
+
+@dataclass(frozen=True)
+class GroupBuyFigures:
+    id: int
+    name: str
+    size: int
+    state: str
+    reached: int  # members of the groups it was shown in
+    joined: int
+    orders: int
+    revenue: Decimal
+
+
+async def groupbuy_figures(limit: int = 20) -> list[GroupBuyFigures]:
+    """The latest group-buys, newest first."""
+    groupbuys = await GroupBuy.all().order_by("-id").limit(limit)
+    members_by_home: dict[int | None, int] = defaultdict(int)
+    for home in await Member.all().values_list("home_id", flat=True):
+        members_by_home[home] += 1  # type: ignore[index]
+    everyone = sum(members_by_home.values())
+    figures = []
+    for groupbuy in groupbuys:
+        community = groupbuy.community_id  # type: ignore[attr-defined]
+        orders = await Order.filter(groupbuy_no=groupbuy.id, status__in=COUNTING).values_list("id", flat=True)
+        revenue = sum([await order_total(o) for o in cast(list[int], orders)], Decimal(0))
+        figures.append(GroupBuyFigures(
+            groupbuy.id, groupbuy.name, groupbuy.size, groupbuy.state,
+            everyone if community is None else members_by_home[community],
+            await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id).count(), len(orders), revenue,
+        ))
+    return figures
+
+
+@dataclass(frozen=True)
+class InviterFigures:
+    id: str
+    name: str
+    code: str
+    reached: int  # visits of their link
+    joined: int  # members attributed to them
+    succeeded: int  # of those, members with an order
+    failed: int  # of those, members without one (yet)
+    orders: int  # orders of the members they brought
+    revenue: Decimal
+    points: int  # referral points they hold
+
+
+async def inviter_figures(limit: int = 20) -> list[InviterFigures]:
+    """Inviters with the most members brought first."""
+    invited: dict[str, list[str]] = defaultdict(list)
+    for member, referrer in await Member.filter(referrer_id__not_isnull=True).values_list("id", "referrer_id"):
+        invited[str(referrer)].append(str(member))
+    visits: dict[str, int] = defaultdict(int)
+    for visitor_of in await ReferralVisit.all().values_list("inviter_id", flat=True):
+        visits[str(visitor_of)] += 1
+    inviters = await Member.filter(id__in=list(set(invited) | set(visits)))
+    figures = []
+    for inviter in inviters:
+        brought = invited.get(inviter.id, [])
+        orders = cast(list[tuple[int, str]], await Order.filter(member_id__in=brought, status__in=COUNTING)
+                      .values_list("id", "member_id"))
+        buyers = {str(m) for _, m in orders}
+        revenue = sum([await order_total(int(o)) for o, _ in orders], Decimal(0))
+        deltas = cast(list[int], await PointEntry.filter(member_id=inviter.id, source__startswith="referral:")
+                      .values_list("delta", flat=True))
+        points = sum(deltas)
+        figures.append(InviterFigures(inviter.id, inviter.name or inviter.id, inviter.code or "",
+                                      visits.get(inviter.id, 0), len(brought), len(buyers),
+                                      len(brought) - len(buyers), len(orders), revenue, points))
+    figures.sort(key=lambda f: (-f.joined, -f.reached, f.id))
+    return figures[:limit]
