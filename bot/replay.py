@@ -139,20 +139,23 @@ async def snapshot() -> dict[str, Any]:
             "room": order.community.room, "community": order.community.name,
             "status": order.status, "delivery_date": order.delivery_date.isoformat(),
             "items": [{"sku": l.sku, "qty": json_number(l.qty), "price": json_number(l.price)} for l in lines],
-            "total": json_number(total),
+            "total": json_number(total), "groupbuy": order.groupbuy_no or None,
         })
     groupbuys = []
-    for groupbuy in await GroupBuy.all().order_by("id"):
+    for groupbuy in await GroupBuy.all().order_by("id").select_related("community"):
         participants = await GroupBuyParticipant.filter(groupbuy=groupbuy).order_by("id").values_list(
             "member_id", flat=True)
         groupbuys.append({
             "id": groupbuy.id, "sku": groupbuy.sku, "size": groupbuy.size,
             "price": json_number(groupbuy.price), "state": groupbuy.state,
             "participants": list(participants), "deadline": groupbuy.deadline.isoformat(),
+            "name": groupbuy.name, "room": groupbuy.community.room if groupbuy.community else None,
+            "delivery_date": groupbuy.delivery_date.isoformat() if groupbuy.delivery_date else None,
         })
     members = [
         {"id": m.id, "name": m.name, "points": m.points,
-         "referrer": m.referrer_id, "address": m.address}  # type: ignore[attr-defined]
+         "referrer": m.referrer_id, "address": m.address,  # type: ignore[attr-defined]
+         "code": m.code, "referred_via": m.referred_via or None}
         for m in await Member.all().order_by("first_seen", "id")
     ]
     return {"orders": orders, "groupbuys": groupbuys, "members": members}

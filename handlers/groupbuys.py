@@ -56,8 +56,10 @@ async def announce(groupbuy: GroupBuy, text: str, outbox: Outbox, config: Config
     joined there. Broadcasts wait out quiet hours; results of a member's own action do not."""
     joined: list[tuple[str, str, str]] = []
     if mention:
-        joined = [(str(m), str(r), str(n)) for m, r, n in await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id)
-                  .order_by("id").values_list("member_id", "community__room", "member__name")]
+        # Where they joined; rows from before migration 0005 have no group: their home group.
+        joined = [(str(m), str(r or h), str(n)) for m, r, h, n in await GroupBuyParticipant
+                  .filter(groupbuy_id=groupbuy.id).order_by("id")
+                  .values_list("member_id", "community__room", "member__home__room", "member__name")]
     for room in await rooms_of(groupbuy, config):
         if room == skip:
             continue
@@ -239,9 +241,9 @@ def _stocked(product: Product, services: Services) -> Product:
 
 
 @router.message(Command("拼团统计"), is_staff)
-async def on_stats(reply: Any) -> None:
+async def on_stats(config: Config, reply: Any) -> None:
     """拼团漏斗：最近拼团的触达、参团、成团/失败、订单和金额"""
-    figures = await groupbuy_figures()
+    figures = await groupbuy_figures(config.shop.staff)
     if not figures:
         await reply("还没有拼团。")
         return

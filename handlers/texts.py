@@ -50,5 +50,7 @@ def offer_lines(offer: Offer, left: dict[str, Decimal] | None = None) -> list[st
         if product.stock is not None:
             remaining = (left or {}).get(product.sku, product.stock)
             row += f"（剩{qty(remaining)}{product.unit}）" if remaining > 0 else "（已售完）"
+        if product.group_price is not None:
+            row += f"【{product.group_size}人拼团{money(product.group_price)}，发“开团 {product.names[-1]}”】"
         rows.append(row)
     return rows

@@ -18,17 +18,17 @@ class GroupBuyFigures:
     name: str
     size: int
     state: str
-    reached: int  # members of the groups it was shown in
+    reached: int  # members (not staff) of the groups it was shown in
     joined: int
     orders: int
     revenue: Decimal
 
 
-async def groupbuy_figures(limit: int = 20) -> list[GroupBuyFigures]:
-    """The latest group-buys, newest first."""
+async def groupbuy_figures(staff: tuple[str, ...], limit: int = 20) -> list[GroupBuyFigures]:
+    """The latest group-buys, newest first. Staff are not counted as reached."""
     groupbuys = await GroupBuy.all().order_by("-id").limit(limit)
     members_by_home: dict[int | None, int] = defaultdict(int)
-    for home in await Member.all().values_list("home_id", flat=True):
+    for home in await Member.exclude(id__in=list(staff)).values_list("home_id", flat=True):
         members_by_home[home] += 1  # type: ignore[index]
     everyone = sum(members_by_home.values())
     figures = []

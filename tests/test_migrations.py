@@ -66,12 +66,21 @@ async def test_a_database_at_an_earlier_migration_is_upgraded_and_keeps_its_data
         await connection.execute_query(
             f"INSERT INTO orders (member_id, community_id, delivery_date, status, created_at, updated_at) "
             f"VALUES ('u1', 1, '2026-12-02', 'placed', {stamp}, {stamp})")
+        await connection.execute_query(
+            "INSERT INTO product (sku, name, unit, price, active, position, aliases) "
+            "VALUES ('F01', '丹东草莓', '盒', 39.9, TRUE, 1, '[]')")
+        await connection.execute_query(
+            f"INSERT INTO groupbuy (sku, size, price, state, deadline, opened_by, created_at) "
+            f"VALUES ('F01', 3, 29.9, 'open', {stamp}, 'u1', {stamp})")
         assert await apply_migrations(config) == MIGRATIONS[1:]
         assert "stock_day" in await _tables(db_url)
         assert (await Member.get(id="u1")).name == "李阿姨"
         from models.tables import Community, Order
 
         assert (await Community.get(room="r1")).config_slot == ""
+        from models.tables import GroupBuy
+
+        assert [(g.name, g.unit) for g in await GroupBuy.all()] == [("丹东草莓", "盒")]  # filled in
         kept = await Order.get(member_id="u1")
         assert (kept.groupbuy_no, kept.delivery_date.isoformat()) == (0, "2026-12-02")
         # The rebuilt unique key still holds: a second own order for that day is refused.

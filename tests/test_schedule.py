@@ -318,9 +318,10 @@ async def test_an_expired_group_buy_fails_once_and_its_members_are_told(tmp_path
     try:
         community = await Community.get(room=ROOM_A)
         member = await Member.create(id="u1", name="李阿姨", first_seen=day(1, 9), last_seen=day(1, 9))
-        groupbuy = await GroupBuy.create(sku="F01", size=3, price=99, deadline=day(1, 11, 0),
-                                         community=community, opened_by=STAFF, created_at=day(1, 9))
-        await GroupBuyParticipant.create(groupbuy=groupbuy, member=member, joined_at=day(1, 9))
+        groupbuy = await GroupBuy.create(sku="F01", name="丹东草莓", unit="盒", size=3, price=99,
+                                         deadline=day(1, 11, 0), community=community, opened_by=STAFF,
+                                         created_at=day(1, 9))
+        await GroupBuyParticipant.create(groupbuy=groupbuy, member=member, community=community, joined_at=day(1, 9))
         await h.advance_to(day(1, 10, 59))
         assert (await GroupBuy.get(id=groupbuy.id)).state == "open"
         await h.advance_to(day(1, 12, 0))

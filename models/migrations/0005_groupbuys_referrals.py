@@ -102,6 +102,11 @@ class Migration(migrations.Migration):
             name='groupbuy_no',
             field=fields.IntField(default=0, db_default=0),
         ),
+        # Group-buys opened before this migration: their product name and unit from the catalog.
+        ops.RunSQL([
+            "UPDATE groupbuy SET name = COALESCE((SELECT p.name FROM product p WHERE p.sku = groupbuy.sku), sku), "
+            "unit = COALESCE((SELECT p.unit FROM product p WHERE p.sku = groupbuy.sku), '') WHERE name = ''",
+        ], reverse_sql=[]),
         ops.AddConstraint(
             model_name='Order',
             constraint=UniqueConstraint(fields=('member', 'community', 'delivery_date', 'groupbuy_no'), name=None),
