@@ -86,7 +86,7 @@ def invitation(groupbuy: GroupBuy, product: Product | None, config: Config) -> s
 @router.message(Command("开团"), is_staff)
 async def on_staff_open(msg: Incoming, args: str, member: Member, offer: Offer, config: Config,
                         clock: Clock, outbox: Outbox, reply: Any) -> None:
-    """开团：/开团 <商品> <人数>人 <价格>元 <时长>，如 /开团 榴莲 3人 150元 2小时（在群里发只在该群，私聊发到所有群）"""
+    """开拼团，如 /开团 榴莲 3人 150元 2小时（在群里发只在该群，私聊发到所有群）"""
     request = parse_open_command(args, offer)
     if isinstance(request, str):
         await reply(request)
@@ -110,7 +110,7 @@ async def on_staff_open(msg: Incoming, args: str, member: Member, offer: Offer, 
 @router.message(Command("取消拼团"), is_staff)
 async def on_cancel(args: str, clock: Clock, config: Config, outbox: Outbox, rewards: Rewards,
                     reply: Any) -> dict[str, Any] | None:
-    """取消拼团：/取消拼团 <编号>；已成团的订单一并取消"""
+    """取消拼团，如 /取消拼团 3（已成团的订单一并取消）"""
     number = args.lstrip("#").strip()
     if not number.isdigit():
         await reply("格式：/取消拼团 <编号>，如 /取消拼团 3")

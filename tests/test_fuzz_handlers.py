@@ -43,7 +43,10 @@ def test_garbage_conversations_change_nothing(tmp_path_factory, messages) -> Non
 
 ORDERISH = st.lists(st.sampled_from(["西红柿", "2斤", "x3", "取消", "改成", "各", "#接龙\n团\n1. 甲 ", "\n2. 乙 ",
                                       "土豆", "半", "两", "/截单", "/汇总", "我的订单", "豆腐", "3号", "12号", " ",
-                                      "，", "？", "😀", "\x00", "不要了", "参团", "开团 "]), max_size=15).map("".join)
+                                      "，", "？", "😀", "\x00", "不要了", "参团", "开团 ", "/开团 ", "草莓",
+                                      " 3人", "150元", "2小时", "0人", "99999元", "/取消拼团 ", "1", "#",
+                                      "积分", "邀请码", "K4QDDN", "/拼团统计", "/邀请统计", "参团 1"]),
+                     max_size=15).map("".join)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -52,3 +55,13 @@ def test_order_like_conversations_never_crash(tmp_path_factory, messages) -> Non
     tmp = tmp_path_factory.mktemp("fuzz")
     texts, _ = asyncio.run(_converse(tmp, messages))
     assert all("出了点问题" not in t for t in texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_the_open_command_always_answers(text: str) -> None:
+    from handlers.parsing.groupbuys import OpenRequest, parse_open_command
+
+    result = parse_open_command(text, OFFER)
+    assert isinstance(result, str) or (isinstance(result, OpenRequest) and
+                                       (result.size is None or 2 <= result.size <= 100))

@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 import models.spreadsheet as spreadsheet
 import models.xlsx as xlsx
 from models.orders import member_orders
-from models.tables import Order, OrderLine, StockDay
+from models.tables import Member, Order, OrderLine, StockDay
 from tests.conftest import ROOM_A, ROOM_B, STAFF, Harness
 from tests.test_chains import chain
 
@@ -157,8 +157,10 @@ async def test_staff_edits_come_back_and_stay(harness: Harness) -> None:
         sheet.cell(row, status).value = {"V01": "已送达", "F01": "缺货", "V02": "已送达"}[code]
     book.save(path)
 
-    result = await import_statuses(path, harness.bot.outbox, harness.clock.now())
+    assert (await Member.get(id="u1")).points == 48  # 9 + 39.9 yuan
+    result = await import_statuses(path, harness.bot.outbox, harness.clock.now(), harness.bot.services.rewards)
     assert (result.delivered, result.out_of_stock) == (2, 1)
+    assert (await Member.get(id="u1")).points == 9  # the out-of-stock strawberries are not charged
     assert {l.sku: l.status for l in await OrderLine.all()} == \
         {"V01": "delivered", "F01": "out_of_stock", "V02": "delivered"}
     orders = {o.member_id: o.status for o in await Order.all()}  # type: ignore[attr-defined]
