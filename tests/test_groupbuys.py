@@ -260,6 +260,9 @@ async def test_staff_cancel_open_and_successful_group_buys(shop: Harness) -> Non
     assert "没有拼团#9" in staff and "格式：/取消拼团" in staff
     assert "已被店家取消" in said(shop, ROOM_A) and "订单已取消，不收费" in said(shop, ROOM_B)
     assert "只有店员可以用" in said(shop, ROOM_A)
+    await shop.say("参团 1", sender="z")
+    await shop.flush()
+    assert "拼团#1已被取消，不能再参加了" in said(shop, ROOM_A)
     assert (await stock_left(shop.bot.services.offer, (await GroupBuy.get(id=2)).delivery_date))["D01"] == 2
 
 
