@@ -45,7 +45,8 @@ class Bot:
         self.config = config
         self.clock = clock
         offer, products = load_catalog(config.catalog_path)
-        self.outbox = Outbox(send, Pacer(config.outbox, config.timezone, rng), clock)
+        self.outbox = Outbox(send, Pacer(config.outbox, config.timezone, rng), clock,
+                             attempts=config.transport.send_attempts, staff=config.shop.staff)
         self.exporter = Exporter(config, clock, [p.sku for p in offer.products], self.tell_staff)
         rewards = Rewards(config.points.per_yuan, config.referral.inviter_points)
         self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards)

@@ -7,6 +7,7 @@ section, and every mistake names its key: ``[schedule] cutoff: expected "HH:MM",
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -134,9 +135,8 @@ def _rate(value: Any) -> Decimal:
 
 def _transport_kind(value: Any) -> str:
     kind = _str(value)
-    if kind != "web":
-        # The wechaty transport for real WeChat is issue 7; until it lands, say so plainly.
-        raise ValueError(f'expected "web" (the only transport so far), got {_show(value)}')
+    if kind not in ("web", "wechaty"):
+        raise ValueError(f'expected "web" (the local browser chat) or "wechaty" (real WeChat), got {_show(value)}')
     return kind
 
 
@@ -238,7 +238,14 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class TransportConfig:
+    """How the bot reaches its groups. "wechaty": a Wechaty puppet service (PadLocal token, or a
+    puppet-xp gateway endpoint); empty token/endpoint fall back to the usual environment
+    variables WECHATY_PUPPET_SERVICE_TOKEN / WECHATY_PUPPET_SERVICE_ENDPOINT."""
+
     kind: str = setting(_transport_kind, "web")
+    token: str = setting(_str, "")
+    endpoint: str = setting(_str, "")
+    send_attempts: int = setting(_positive_int, 4)  # a failed send is retried, then staff are told
 
 
 @dataclass(frozen=True)
@@ -349,6 +356,14 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
         raise ConfigError(
             f'[web] host: "{web.host}" is not loopback; set [web] token to let others in'
         )
+    transport: TransportConfig = sections["transport"]
+    if transport.kind == "wechaty":
+        token = transport.token or os.environ.get("WECHATY_PUPPET_SERVICE_TOKEN", "")
+        endpoint = transport.endpoint or os.environ.get("WECHATY_PUPPET_SERVICE_ENDPOINT", "")
+        if not token and not endpoint:
+            raise ConfigError('[transport] token: "wechaty" needs a token or an endpoint (or '
+                              "WECHATY_PUPPET_SERVICE_TOKEN / WECHATY_PUPPET_SERVICE_ENDPOINT)")
+        sections["transport"] = dataclasses.replace(transport, token=token, endpoint=endpoint)
     return Config(groups=groups, base_dir=base_dir, **sections)
 
 

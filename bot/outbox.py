@@ -26,6 +26,8 @@ Send = Callable[[Outgoing], Awaitable[None]]
 
 
 MERGED_TEXT_MAX = 1500  # characters in one merged message; WeChat folds longer ones
+FIRST_RETRY = timedelta(seconds=10)  # then 30 s, 90 s, ... (x3 each time)
+GAVE_UP = "⚠️ 消息发送失败"  # the start of the note staff get when a send is given up
 
 
 def merged(rows: list[OutboxMessage]) -> Outgoing:
@@ -46,10 +48,13 @@ def outgoing_of(row: OutboxMessage) -> Outgoing:
 
 
 class Outbox:
-    def __init__(self, send: Send, pacer: Pacer, clock: Clock) -> None:
+    def __init__(self, send: Send, pacer: Pacer, clock: Clock, *, attempts: int = 4,
+                 staff: tuple[str, ...] = ()) -> None:
         self._send = send
         self.pacer = pacer
         self.clock = clock
+        self.attempts = attempts  # tries per message before giving up and telling `staff`
+        self.staff = staff
         self._wake = asyncio.Event()
         self._pending: list[OutboxMessage] | None = None  # None: reload from the database
         self.paused = False  # staff /暂停: broadcasts wait; replies to members still go
@@ -95,6 +100,8 @@ class Outbox:
             if row.broadcast and self.paused:
                 continue
             at = self.pacer.ready_at(row.id, outgoing_of(row).conversation, row.broadcast, now)
+            if row.retry_at is not None:
+                at = max(at, row.retry_at)
             if best is None or at < best[1]:
                 best = (row, at)
         return best
@@ -125,9 +132,29 @@ class Outbox:
             await self._send(message)
         except Exception:  # a transport error must not stop the queue; the rows say what happened
             log.exception("sending outbox message(s) %s failed", ids)
-            await OutboxMessage.filter(id__in=ids).update(status="failed", sent_at=at)
+            await self._failed(claimed, at)
             return
         await OutboxMessage.filter(id__in=ids).update(status="sent", sent_at=at)
+
+    async def _failed(self, rows: list[OutboxMessage], at: datetime) -> None:
+        """Try again later with growing pauses; after the last try, mark it failed and tell
+        staff (never about a failed note to staff itself, which would loop)."""
+        for row in rows:
+            row.attempts += 1
+            if row.attempts < self.attempts:
+                row.status, row.retry_at = "pending", at + FIRST_RETRY * 3 ** (row.attempts - 1)
+                await row.save(update_fields=["status", "attempts", "retry_at"])
+                continue
+            row.status, row.sent_at = "failed", at
+            await row.save(update_fields=["status", "attempts", "sent_at"])
+            log.error("gave up sending outbox message %s after %d tries", row.id, row.attempts)
+            if row.text.startswith(GAVE_UP):
+                continue
+            where = f"群 {row.room}" if row.room else f"联系人 {row.to}"
+            for staff in self.staff:
+                await self.put(Outgoing(f"{GAVE_UP}（试了{row.attempts}次）：发往{where}的“{row.text[:60]}”没有发出，请手动处理。",
+                                        to=staff))
+        self.changed()
 
     async def pause(self, paused: bool) -> int:
         """Hold (or release) broadcasts; the setting survives restarts. Returns how many wait."""

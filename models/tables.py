@@ -206,6 +206,8 @@ class OutboxMessage(Model):
     status = fields.CharField(max_length=16, default="pending", db_index=True)
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0, db_default=0)  # failed sends so far
+    retry_at = fields.DatetimeField(null=True)  # after a failed send: not before this
 
     class Meta:
         table = "outbox_message"

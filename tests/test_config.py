@@ -55,6 +55,7 @@ def test_relative_paths_are_relative_to_the_config_folder(tmp_path: Path) -> Non
         ({"web": {"host": "0.0.0.0"}}, '[web] host: "0.0.0.0" is not loopback; set [web] token'),
         ({"web": {"port": 70000}}, "[web] port: expected a port 0-65535"),
         ({"transport": {"kind": "carrier-pigeon"}}, "[transport] kind: expected"),
+        ({"transport": {"kind": "wechaty"}}, '[transport] token: "wechaty" needs a token or an endpoint'),
         ({"group": []}, "[[group]]: missing"),
         ({"group": [{"room": "a@chatroom", "community": "x"}]}, "[[group]] #1 delivery: missing"),
         ({"group": [{"room": "a", "community": "x", "delivery": "soon"}]}, "[[group]] #1 delivery: expected"),

@@ -194,13 +194,43 @@ async def test_a_failing_transport_does_not_stop_the_queue(db_url: str) -> None:
                 raise ConnectionError("puppet went away")
             delivered.append(message.text)
 
-        outbox = Outbox(flaky, Pacer(LIMITS, SHANGHAI), clock)
+        outbox = Outbox(flaky, Pacer(LIMITS, SHANGHAI), clock, attempts=3, staff=("boss",))
         await outbox.restore()
         await outbox.put(Outgoing("bad", room="a"))
         await outbox.put(Outgoing("good", room="b"))
         await drain(outbox, clock)
-        assert delivered == ["good"]
-        assert (await OutboxMessage.get(text="bad")).status == "failed"
+        assert delivered[0] == "good"
+        bad = await OutboxMessage.get(text="bad")
+        assert (bad.status, bad.attempts) == ("failed", 3)
+        # Tried at 0 s, then 10 s and 30 s later; then staff are told, once.
+        assert bad.sent_at == NOON + timedelta(seconds=40)
+        [note] = delivered[1:]
+        assert note.startswith("⚠️ 消息发送失败（试了3次）") and "群 a" in note and "“bad”" in note
+    finally:
+        await close_database()
+
+
+async def test_a_send_that_fails_then_works_is_sent_once(db_url: str) -> None:
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        tries: list[datetime] = []
+        delivered: list[str] = []
+
+        async def reconnecting(message: Outgoing) -> None:
+            tries.append(clock.now())
+            if len(tries) < 3:
+                raise ConnectionError("puppet service reconnecting")
+            delivered.append(message.text)
+
+        outbox = Outbox(reconnecting, Pacer(LIMITS, SHANGHAI), clock, attempts=4, staff=("boss",))
+        await outbox.restore()
+        await outbox.put(Outgoing("hello", to="u1"))
+        await drain(outbox, clock)
+        assert delivered == ["hello"]
+        assert [t - NOON for t in tries] == [timedelta(0), timedelta(seconds=10), timedelta(seconds=40)]
+        row = await OutboxMessage.get(text="hello")
+        assert (row.status, row.attempts) == ("sent", 2)
     finally:
         await close_database()
 
