@@ -23,6 +23,8 @@ class Incoming:
     at: datetime
     room: str | None = None  # None: a private chat with the bot
     mentions: tuple[str, ...] = ()
+    # WeChat's built-in 接龙 (app message type 53): the author (wxid) of each entry, in order
+    chain_authors: tuple[str, ...] = ()
 
     @property
     def conversation(self) -> str:

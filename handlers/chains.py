@@ -12,12 +12,13 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Config
 from bot.dispatcher import Router
-from bot.messages import Incoming
+from bot.messages import Incoming, Outgoing
 from bot.outbox import Outbox
 from handlers.filters import Intent
 from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders, settle
 from handlers.parsing import Offer, Parsed
-from handlers.parsing.chains import OwnedLine, diff_chain
+from handlers.parsing.chains import ChainDiff, OwnedLine, diff_by_author, diff_chain
+from models.days import Window
 from models.orders import ADD, REMOVE, Change, change_order
 from models.points import Rewards
 from models.tables import ChainVersion, Community, Member
@@ -60,6 +61,9 @@ async def on_chain(
         return None
     version = await load_chain(community.room, parsed.title, now, config)
     previous = [OwnedLine.from_json(line) for line in version.lines] if version else None
+    if msg.chain_authors:
+        return await _by_authors(msg, parsed, member, community, version, previous, window, reply,
+                                 offer, outbox, config, rewards, now)
     diff = diff_chain(previous, parsed.lines, member.id, member.name)
     before_mine = [line for line in previous or [] if line.owner == member.id]
     await save_chain(version, community.room, parsed.title, list(diff.state), msg.message_id, now)
@@ -88,3 +92,44 @@ async def on_chain(
                          "before": [line.to_json() for line in before_mine],
                          "after": [line.to_json() for line in diff.sender_lines(member.id)]}
     return recorded
+
+
+def _changes_of(diff: ChainDiff, offer: Offer) -> list[Change]:
+    return [Change(product, ADD if delta > 0 else REMOVE, abs(delta))
+            for sku, delta in diff.deltas().items() if (product := offer.by_sku(sku)) is not None]
+
+
+async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: Community,
+                      version: ChainVersion | None, previous: list[OwnedLine] | None, window: Window,
+                      reply: Any, offer: Offer, outbox: Outbox, config: Config, rewards: Rewards,
+                      now: datetime) -> dict[str, Any] | None:
+    """WeChat's built-in 接龙: every entry is its author's order (the wxid on the entry), so a
+    version relayed by one member changes each author's own order and nobody else's."""
+    state, diffs = diff_by_author(previous, parsed.lines, msg.chain_authors)
+    await save_chain(version, community.room, parsed.title, list(state), msg.message_id, now)
+    recorded: dict[str, Any] = {"delivery_date": window.delivery_date.isoformat(), "orders": []}
+    for author, diff in diffs.items():
+        changes = _changes_of(diff, offer)
+        if not changes and not diff.unreadable:
+            continue
+        if author == member.id:
+            who = member
+        else:
+            name = next((line.name for line in diff.state if line.name), "") or author
+            who, _ = await Member.get_or_create(
+                id=author, defaults={"name": name[:128], "first_seen": now, "last_seen": now, "home": community})
+        result = await change_order(who, community, window.delivery_date, changes, now)
+        await settle(result, rewards, now)
+        if result.changes and result.order is not None:
+            recorded["orders"].append(result.order.id)
+        notes = [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in diff.unreadable]
+        text = "\n".join([confirmation("接龙已记下", result, window)] if result.changes or result.short else [])
+        text = "\n".join(t for t in (text, *notes) if t)
+        if author == member.id:
+            if text:
+                await reply(text)
+            recorded.update(effect(result.changes, window, community))  # the sender's: a recall undoes it
+        elif text:
+            await outbox.put(Outgoing(f"@{who.name} {text}", room=community.room, mentions=(who.id,)))
+        await announce_sold_out(result, outbox, config)
+    return recorded if recorded["orders"] else None

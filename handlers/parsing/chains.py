@@ -143,6 +143,28 @@ def _counterpart(line: ChainLine, candidates: list[OwnedLine], same_name_only: b
     return next(iter(same_seq or same_name), None)
 
 
+def diff_by_author(previous: Sequence[OwnedLine] | None, lines: Sequence[ChainLine],
+                   authors: Sequence[str]) -> tuple[tuple[OwnedLine, ...], dict[str, ChainDiff]]:
+    """WeChat's built-in 接龙 names the author (wxid) of every entry, in entry order: each entry
+    is its author's, whoever sent this version, and the wxid wins over the name written on the
+    line. Per author: their entries now against their entries before. Entries without an
+    author are kept and never ordered. Returns the merged list and each author's diff."""
+    author_of = [authors[i] if i < len(authors) else UNKNOWN for i in range(len(lines))]
+    before = list(previous or [])
+    everyone = sorted({a for a in author_of if a} | {line.owner for line in before if line.owner})
+    state: list[OwnedLine] = []
+    diffs: dict[str, ChainDiff] = {}
+    for author in everyone:
+        now = [line for line, owner in zip(lines, author_of) if owner == author]
+        diff = diff_chain([line for line in before if line.owner == author], now, author, "")
+        diffs[author] = diff
+        state.extend(diff.state)
+    state.extend(OwnedLine(line.seq, line.name, line.text, UNKNOWN, line.items)
+                 for line, owner in zip(lines, author_of) if not owner)
+    state.sort(key=lambda line: line.seq)
+    return tuple(state), diffs
+
+
 def _first_version(lines: Sequence[ChainLine], sender: str, sender_name: str) -> ChainDiff:
     """The first version the bot sees: the sender's lines are those under the sender's name,
     or, when no line has it, the last line (where a member appends). Earlier lines of others
