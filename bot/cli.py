@@ -1,4 +1,5 @@
-"""`groupbuy` (also `python -m bot`): run, migrate, parse, replay.
+"""`groupbuy` (also `python -m bot`): run, migrate, rooms, schedule, export, import-status,
+parse, replay.
 
 Bad input stops a command with one line on standard error naming what is wrong, and exit 2.
 """
@@ -89,6 +90,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(run(config, host, port))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def cmd_rooms(args: argparse.Namespace) -> int:
+    """The WeChat rooms the logged-in account is in: id, topic, members (to fill [[group]])."""
+    from bot.clock import SystemClock
+    from bot.transports.wechaty import list_rooms
+
+    config = load_config(args.config)
+    if config.transport.kind != "wechaty":
+        print('groupbuy rooms: needs [transport] kind = "wechaty" in the config', file=sys.stderr)
+        return 2
+    try:
+        rooms = asyncio.run(list_rooms(config, SystemClock(config.timezone), timeout=args.timeout))
+    except TimeoutError:
+        print(f"groupbuy rooms: nobody logged in to WeChat within {args.timeout:.0f} s", file=sys.stderr)
+        return 1
+    served = {g.room for g in config.groups}
+    print(f"{'room id':<32} {'members':>7}  topic")
+    for room in rooms:
+        mark = "  (served)" if room.id in served else ""
+        print(f"{room.id:<32} {room.members:>7}  {room.topic}{mark}")
     return 0
 
 
@@ -208,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--config", help="config TOML (default: the embedded demo)")
     migrate.set_defaults(func=cmd_migrate)
+
+    rooms = commands.add_parser("rooms", help="list the WeChat rooms of the logged-in account")
+    rooms.add_argument("--config", required=True, help="config TOML with [transport] kind = \"wechaty\"")
+    rooms.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the login")
+    rooms.set_defaults(func=cmd_rooms)
 
     schedule = commands.add_parser("schedule", help="print the next run of every job")
     schedule.add_argument("--config", help="config TOML (default: the embedded demo)")

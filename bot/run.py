@@ -25,7 +25,11 @@ async def run(config: Config, host: str, port: int) -> None:
         await site.start()
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
         log.info("%s is open: %s", config.shop.name, url + ("?token=…" if config.web.token else ""))
-        print(f"groupbuy-bot is running: open {url} in a browser (Ctrl+C stops it)", flush=True)
+        if config.transport.kind == "wechaty":
+            print(f"groupbuy-bot is connecting to WeChat (a QR code to scan appears in the log); "
+                  f"referral links and status on {url} (Ctrl+C stops it)", flush=True)
+        else:
+            print(f"groupbuy-bot is running: open {url} in a browser (Ctrl+C stops it)", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

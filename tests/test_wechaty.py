@@ -223,3 +223,50 @@ def test_parse_app_chain_reads_text_and_authors() -> None:
     assert parse_app_chain("草莓2盒") is None and parse_app_chain("<appmsg><broken") is None
     no_authors = parse_app_chain("<msg><appmsg><title>团购#接龙\n1. 甲 草莓1盒</title><type>53</type></appmsg></msg>")
     assert no_authors is not None and no_authors.authors == () and no_authors.text.startswith("#接龙")
+
+
+async def test_groupbuy_rooms_lists_the_rooms_after_login(tmp_path: Path) -> None:
+    from bot.transports.wechaty import list_rooms
+
+    config = make_config(tmp_path, "sqlite://:memory:", transport={"kind": "wechaty", "endpoint": "127.0.0.1:8788"})
+    puppet = RecordingPuppet()
+    puppet.room(ROOM_A, "阳光花园团购群", {"u1": "李阿姨", "u2": "小周"})
+    rooms = await list_rooms(config, VirtualClock(MORNING), puppet=puppet)
+    assert [(r.id, r.topic, r.members) for r in rooms] == [(ROOM_A, "阳光花园团购群", 2)]
+    assert puppet.errors == []
+
+
+def test_groupbuy_rooms_needs_the_wechaty_transport(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    catalog = Path(__file__).resolve().parents[1] / "bot" / "demo" / "catalog.toml"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[catalog]\nfile = "{catalog}"\n[[group]]\nroom = "r"\ncommunity = "c"\n'
+                      'delivery = "09:00-10:00"\n', encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "bot", "rooms", "--config", str(config)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and 'needs [transport] kind = "wechaty"' in run.stderr
+
+
+async def test_the_web_server_serves_links_and_status_while_the_bot_is_in_wechat(tmp_path: Path, db_url: str) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web import BOT, create_app
+
+    config = make_config(tmp_path, db_url, transport={"kind": "wechaty", "token": "puppet_test_token"})
+    puppet = RecordingPuppet()
+    puppet.room(ROOM_A, "阳光花园团购群", {"u1": "李阿姨"})
+    app = create_app(config, VirtualClock(MORNING), run_scheduler=False, puppet=puppet)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        bot = app[BOT]
+        await bot.outbox.pending()  # the bot is open
+        page = await client.get("/")
+        assert page.status == 200 and "connected to WeChat" in await page.text() and "阳光花园" in await page.text()
+        assert (await client.get("/ws")).status == 404 and (await client.get("/api/setup")).status == 404
+        assert (await client.get("/health")).status == 200
+    finally:
+        await client.close()
+    assert puppet.errors == []

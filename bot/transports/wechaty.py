@@ -315,6 +315,19 @@ class WechatyTransport:
             await self.bot.tell_staff(text)
 
 
+async def list_rooms(config: Config, clock: Clock, puppet: Any = None,
+                     timeout: float = 300.0) -> list[RoomInfo]:
+    """Log in (scan the QR code the log shows, if asked), list the account's rooms, log out of
+    nothing: only the connection is closed. TimeoutError if nobody logs in within `timeout`."""
+    transport = WechatyTransport(config, clock, puppet=puppet)
+    await transport.start()
+    try:
+        await asyncio.wait_for(transport.wait_for_login(), timeout)
+        return await transport.rooms()
+    finally:
+        await transport.stop()
+
+
 _CLASSES: dict[int, type] = {}
 
 

@@ -28,6 +28,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.messages import Incoming, Outgoing
 from bot.leader import Leadership
+from bot.transports.wechaty import WechatyTransport
 from jobs.runner import catch_up, start_scheduler
 from models.referrals import record_visit
 
@@ -68,17 +69,25 @@ BOT = web.AppKey("bot", Bot)
 TASKS = web.AppKey("tasks", set)
 
 
-def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True) -> web.Application:
+def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
+               puppet: Any = None) -> web.Application:
+    """The bot's web server. With `[transport] kind = "wechaty"` the bot talks to WeChat and
+    the server keeps the referral links, the health check and a status page; otherwise the
+    browser chat is its transport. `puppet`: a wechaty puppet to use (tests)."""
     app = web.Application(client_max_size=64 * 1024)
     chat = WebChat(clock)
     app[CONFIG] = config
     app[CHAT] = chat
-    app[BOT] = Bot(config, clock, chat.send)
+    wechat = WechatyTransport(config, clock, puppet=puppet) if config.transport.kind == "wechaty" else None
+    app[BOT] = Bot(config, clock, wechat.send if wechat else chat.send)
     app[TASKS] = set()
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         bot = app[BOT]
         await bot.open()
+        if wechat is not None:
+            wechat.attach(bot)
+            await wechat.start()
         leadership = Leadership(config.database_url)
         schedulers: list[Any] = []
 
@@ -102,6 +111,8 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True) -> w
             task.cancel()
         await asyncio.gather(leader, *app[TASKS], return_exceptions=True)
         await leadership.release()
+        if wechat is not None:
+            await wechat.stop()
         await bot.close()
 
     app.cleanup_ctx.append(lifetime)
@@ -120,6 +131,12 @@ def _allowed(request: web.Request) -> bool:
 
 
 async def page(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    if config.transport.kind == "wechaty":  # the bot lives in WeChat: no browser chat
+        groups = "".join(f"<li>{escape(g.community)} ({escape(g.room)})</li>" for g in config.groups)
+        return web.Response(content_type="text/html", charset="utf-8", text=(
+            f"<!doctype html><meta charset='utf-8'><title>{escape(config.shop.name)}</title>"
+            f"<p>{escape(config.shop.name)}: the bot is connected to WeChat and serves:</p><ul>{groups}</ul>"))
     if not _allowed(request):
         return web.Response(status=401, content_type="text/html", charset="utf-8",
                             text=TOKEN_PAGE)
@@ -174,6 +191,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def setup(request: web.Request) -> web.Response:
+    if request.app[CONFIG].transport.kind != "web":
+        raise web.HTTPNotFound()
     if not _allowed(request):
         raise web.HTTPUnauthorized()
     config = request.app[CONFIG]
@@ -190,6 +209,8 @@ async def setup(request: web.Request) -> web.Response:
 
 
 async def socket(request: web.Request) -> web.WebSocketResponse:
+    if request.app[CONFIG].transport.kind != "web":
+        raise web.HTTPNotFound()
     if not _allowed(request):
         raise web.HTTPUnauthorized()
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
