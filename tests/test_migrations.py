@@ -30,6 +30,7 @@ async def _tables(db_url: str) -> set[str]:
     return {row["name"] for row in rows}
 
 
+@pytest.mark.empty_database
 async def test_a_fresh_database_gets_every_table_and_a_second_run_changes_nothing(db_url: str) -> None:
     await open_database(db_url, migrate=False)
     try:
@@ -41,6 +42,7 @@ async def test_a_fresh_database_gets_every_table_and_a_second_run_changes_nothin
         await close_database()
 
 
+@pytest.mark.empty_database
 async def test_a_database_at_an_earlier_migration_is_upgraded_and_keeps_its_data(db_url: str) -> None:
     from datetime import datetime, timezone
 
