@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import os
 import random
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -79,10 +80,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    empty = request.node.get_closest_marker("empty_database") is not None
     if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'test.sqlite3'}"
+        path = tmp_path / "test.sqlite3"
+        if not empty:
+            shutil.copyfile(await _sqlite_template(request.config), path)
+        yield f"sqlite://{path}"
         return
-    async for url in _postgres_database(empty=request.node.get_closest_marker("empty_database") is not None):
+    async for url in _postgres_database(empty=empty):
         yield url
 
 
@@ -94,8 +99,21 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 # A database migrated once per test process; each test's database is a copy of it (CREATE
-# DATABASE ... TEMPLATE), which is much faster than running every migration per test.
+# DATABASE ... TEMPLATE, or a copied SQLite file), much faster than migrating per test.
 _TEMPLATE: list[str] = []
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+async def _sqlite_template(config: pytest.Config) -> Path:
+    if not _SQLITE_TEMPLATE:
+        from models.db import close_database, open_database
+
+        folder = config._tmp_path_factory.mktemp("template")  # type: ignore[attr-defined]
+        path = folder / "template.sqlite3"
+        await open_database(f"sqlite://{path}")
+        await close_database()
+        _SQLITE_TEMPLATE.append(path)
+    return _SQLITE_TEMPLATE[0]
 
 
 async def _template() -> str:
