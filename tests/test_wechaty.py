@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import Bot
 from bot.clock import VirtualClock
+from bot.messages import Outgoing
 from bot.simulation import Simulation
 from bot.transports.wechaty import WechatyTransport, parse_app_chain
 from models.tables import Member, Order, OrderLine
@@ -270,3 +271,30 @@ async def test_the_web_server_serves_links_and_status_while_the_bot_is_in_wechat
     finally:
         await client.close()
     assert puppet.errors == []
+
+
+async def test_leave_topic_logout_and_scan_are_logged_and_staff_hear_of_a_logout(
+        wechat: WeChat, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from wechaty_puppet.schemas.event import (
+        EventLogoutPayload, EventRoomLeavePayload, EventRoomTopicPayload, EventScanPayload,
+    )
+    from wechaty_puppet import ScanStatus
+
+    caplog.set_level(logging.INFO, logger="bot.transports.wechaty")
+    at = int(wechat.clock.now().timestamp())
+    await deliver(wechat.puppet, "room-leave", EventRoomLeavePayload(
+        removed_ids=["u2"], remover_id="u2", room_id=ROOM_A, timestamp=at))
+    await deliver(wechat.puppet, "room-topic", EventRoomTopicPayload(
+        changer_id="u1", new_topic="阳光花园二群", old_topic="阳光花园团购群", room_id=ROOM_A, timestamp=at))
+    await deliver(wechat.puppet, "scan", EventScanPayload(status=ScanStatus.Waiting, qrcode="qr-data"))
+    await deliver(wechat.puppet, "logout", EventLogoutPayload(contact_id=wechat.puppet.login_user_id, data="x"))
+    assert "left 20001@chatroom: u2" in caplog.text
+    assert "renamed '阳光花园团购群' -> '阳光花园二群' (served as 阳光花园)" in caplog.text
+    assert "https://wechaty.js.org/qrcode/qr-data" in caplog.text
+    assert not wechat.transport.logged_in.is_set()
+    with pytest.raises(ConnectionError):  # not logged in: the outbox keeps it and retries
+        await wechat.transport.send(Outgoing("x", to="u1"))
+    assert await wechat.bot.outbox.pending()  # the note to staff waits for the next login
+    assert any("退出登录" in row.text for row in await wechat.bot.outbox.pending())

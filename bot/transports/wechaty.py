@@ -331,7 +331,7 @@ async def list_rooms(config: Config, clock: Clock, puppet: Any = None,
 _CLASSES: dict[int, type] = {}
 
 
-async def _nothing() -> None:
+async def _nothing(*args: Any) -> None:
     return None
 
 
@@ -348,6 +348,9 @@ def _bot_class(wechaty: ModuleType) -> type:
             # a local port on every login, and the second start (a login after a reconnect)
             # raises SchedulerAlreadyRunningError inside the login handler: skip it.
             self._plugin_manager.start = _nothing
+            # Its fan-out of events to plugins also asserts that a scan status is a str while
+            # the puppet gives a ScanStatus, failing every scan event: there are no plugins.
+            self._plugin_manager.emit_events = _nothing
             # wechaty drops a message id it has seen, in a process-wide singleton: a new bot
             # starts with its own (re-delivery is refused by the database anyway).
             from wechaty.utils.async_helper import SingleIdContainer
