@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -121,7 +121,8 @@ async def check_orders(load: Load, handled: int) -> None:
     from models.tables import OrderLine
 
     stored: Counter[tuple[str, str]] = Counter()
-    for member, sku, qty in await OrderLine.all().values_list("order__member_id", "sku", "qty"):
+    lines = OrderLine.filter(order__delivery_date=LOAD_DELIVERY)
+    for member, sku, qty in await lines.values_list("order__member_id", "sku", "qty"):
         stored[(str(member), str(sku))] += int(qty)
     if handled == len(load.messages) and stored != load.expected:
         missing = (load.expected - stored) + (stored - load.expected)
@@ -163,6 +164,62 @@ def p99(values: list[float]) -> float:
 
 
 ROW = ("wxid_x", 1, "2026-12-02", "placed", "2026-12-01 01:00:00+00:00")
+LOAD_DELIVERY = date(2026, 12, 2)  # what the load orders for
+BIG_DAY = date(2026, 12, 3)  # a day of many lines, for the export under load
+
+
+def build_big_day(db_file: str, lines: int) -> None:
+    """Orders of `lines` lines for BIG_DAY, written straight into the bot's SQLite database."""
+    con = sqlite3.connect(db_file)
+    stamp = "2026-12-02 01:00:00+00:00"
+    members = lines // 2
+    con.executemany("INSERT INTO member (id, name, address, phone, points, first_seen, last_seen, home_id,"
+                    " referred_via) VALUES (?,?,?,'',0,?,?,?,'')",
+                    [(f"big_{m}", f"住户{m}", f"{m % 30 + 1}栋{m % 900 + 101}", stamp, stamp, m % GROUPS + 1)
+                     for m in range(members)])
+    con.executemany("INSERT INTO orders (member_id, community_id, delivery_date, status, groupbuy_no,"
+                    " created_at, updated_at) VALUES (?,?,?,'placed',0,?,?)",
+                    [(f"big_{m}", m % GROUPS + 1, BIG_DAY.isoformat(), stamp, stamp) for m in range(members)])
+    first = con.execute("SELECT MIN(id) FROM orders WHERE delivery_date = ?", (BIG_DAY.isoformat(),)).fetchone()[0]
+    products = [("V01", "西红柿", "斤", "4.5"), ("V02", "土豆", "斤", "2.8"), ("M01", "黑猪五花肉", "斤", "32"),
+                ("F01", "丹东草莓", "盒", "39.9")]
+    con.executemany("INSERT INTO order_line (order_id, sku, name, unit, price, qty, note, status, updated_at)"
+                    " VALUES (?,?,?,?,?,?,'','placed',?)",
+                    [(first + i // 2, *products[(i % 2) + 2 * (i // 2 % 2)], str(i % 5 + 1), stamp)
+                     for i in range(lines)])
+    con.commit()
+    con.close()
+
+
+async def export_under_load(bot: Bot, load: Load, rate: float) -> tuple[list[float], float]:
+    """Offer `load` at `rate` while the big day's workbook is written; latencies of the
+    messages that arrived while the export ran, and how long the export took."""
+    started = time.perf_counter()
+    export = asyncio.create_task(bot.export(BIG_DAY))
+    latencies: list[float] = []
+    rng = random.Random(4)
+    tasks = []
+
+    async def one(msg: Incoming) -> None:
+        arrived = time.perf_counter()
+        await bot.handle(msg)
+        latencies.append(time.perf_counter() - arrived)
+
+    due = 0.0
+    for msg in load.messages:
+        if export.done():
+            break
+        due += rng.expovariate(rate)
+        wait = started + due - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(one(msg)))
+    path = await export
+    seconds = time.perf_counter() - started
+    await asyncio.gather(*tasks)
+    if path is None:
+        raise RuntimeError("the workbook was not written")
+    return latencies, seconds
 
 
 async def raw_insert_rate(kind: str, url: str, rows: int = 50_000) -> float:
@@ -218,6 +275,13 @@ async def measure(kind: str, quick: bool) -> list[Figure]:
             figures.append(Figure(f"pipeline_max_msgs_per_s[{kind}]", round(rate), "msgs/s", ">= 3000",
                                   f"{limit:,.0f} rows/s"))
             figures.append(Figure(f"pipeline_vs_limit[{kind}]", round(rate / limit, 4), "ratio", "reported"))
+        if kind == "sqlite":  # the big day is built with the SQLite driver
+            async with database(kind, folder) as url, running_bot(url, folder) as bot:
+                lines = 10_000 if quick else 100_000
+                build_big_day(url.removeprefix("sqlite://"), lines)
+                latencies, took = await export_under_load(bot, make_load(100_000, seed=9), 200)
+                figures.append(Figure(f"export_during_load_p99_ms[{kind}]", round(p99(latencies), 1), "ms",
+                                      "<= 100", f"{lines:,} lines in {took:.1f} s"))
     return figures
 
 
