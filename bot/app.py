@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from models.tables import Community, InboundMessage, Member
 log = logging.getLogger(__name__)
 
 SORRY = "抱歉，刚才出了点问题，这条消息没有处理，请稍后再发一次。"
+LAST_SEEN_STEP = timedelta(minutes=10)  # last_seen is kept to within this (one write less per message)
 
 
 class Bot:
@@ -72,8 +73,7 @@ class Bot:
         # One conversation's messages are handled in arrival order (接龙 versions build on each
         # other); different conversations go on concurrently.
         async with self._locks[msg.conversation]:
-            if await InboundMessage.exists(message_id=msg.message_id):
-                return False
+            # A re-delivered message id fails the inbound record's unique insert (no query first).
             try:
                 handled = await self._handle_once(msg)
             except Exception:  # any handler fault: roll back, apologise, keep serving
@@ -137,13 +137,16 @@ class Bot:
                       "home": community},
         )
         if not created:
-            member.name = msg.sender_name[:128] or member.name
-            member.last_seen = now
-            fields = ["name", "last_seen"]
+            fields = []
+            if msg.sender_name and msg.sender_name[:128] != member.name:
+                member.name = msg.sender_name[:128]
+                fields.append("name")
             if community is not None and member.home_id != community.id:  # type: ignore[attr-defined]
                 member.home = community
                 fields.append("home_id")
-            await member.save(update_fields=fields)
+            if fields or now - member.last_seen > LAST_SEEN_STEP:
+                member.last_seen = now
+                await member.save(update_fields=[*fields, "last_seen"])
         if community is None and msg.room is None:
             community = await private_community(member, self.config)
         return member, community

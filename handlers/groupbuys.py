@@ -190,11 +190,10 @@ async def on_join(parsed: Parsed, msg: Incoming, member: Member, community: Comm
             return None
         number = running[0].id
     existing = await GroupBuy.get_or_none(id=number)
-    product = _stocked(_product_of(existing, services), services) if existing else None
-    if existing is None or product is None:
+    if existing is None:
         await reply(f"没有拼团#{number}，发“参团”看看进行中的拼团。")
         return None
-    joined = await join_groupbuy(number, member, community, product, now)
+    joined = await join_groupbuy(number, member, community, _product_of(existing, services), now)
     return await _after_join(joined, msg, services, reply)
 
 
@@ -231,6 +230,7 @@ async def _after_join(joined: Joined, msg: Incoming, services: Services, reply: 
 
 
 def _product_of(groupbuy: GroupBuy, services: Services) -> Product:
+    """The catalog's product (its stock counts), or one made from the group-buy's own terms."""
     known = next((p for p in services.products if p.sku == groupbuy.sku), None)
     return known or Product(groupbuy.sku, groupbuy.name, groupbuy.unit, groupbuy.price)
 

@@ -105,10 +105,12 @@ async def change_order(
             member=member, community=community, delivery_date=delivery_date,
             status="placed", created_at=now, updated_at=now,
         )
-    lines = {line.sku: line for line in await OrderLine.filter(order=order, status__not="out_of_stock")}
     # An out-of-stock line stays in the table (the workbook shows it) but counts for nothing;
     # ordering the product again brings the row back.
-    gone = {line.sku: line for line in await OrderLine.filter(order=order, status="out_of_stock")}
+    lines: dict[str, OrderLine] = {}
+    gone: dict[str, OrderLine] = {}
+    for row in await OrderLine.filter(order=order):
+        (gone if row.status == "out_of_stock" else lines)[row.sku] = row
     done: list[LineChange] = []
     short: list[Shortfall] = []
     sold_out: list[Product] = []
