@@ -75,7 +75,7 @@ async def on_chain(
     names = diff.notes(member.name)
     result = await change_order(member, community, window.delivery_date, changes, now,
                                 note=f"代接:{'、'.join(names)}" if names else "")
-    await settle(result, rewards, now)
+    await settle(result, member, rewards, now)
     notes = [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in diff.unreadable]
     if diff.others_changed:
         notes.append("别人的接龙行只能本人修改，这次没有改动。")
@@ -119,7 +119,7 @@ async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: 
             who, _ = await Member.get_or_create(
                 id=author, defaults={"name": name[:128], "first_seen": now, "last_seen": now, "home": community})
         result = await change_order(who, community, window.delivery_date, changes, now)
-        await settle(result, rewards, now)
+        await settle(result, who, rewards, now)
         if result.changes and result.order is not None:
             recorded["orders"].append(result.order.id)
         notes = [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in diff.unreadable]

@@ -71,17 +71,17 @@ async def on_order_change(
         await reply("您今天还没有这些商品的订单，没有要取消的。" if parsed.intent == "cancel"
                     else "订单没有变化。")
         return None
-    await settle(result, rewards, now)
+    await settle(result, member, rewards, now)
     verb = {"order": "已记下", "modify": "已修改", "cancel": "已取消"}[parsed.intent]
     await reply(confirmation(verb, result, window))
     await announce_sold_out(result, outbox, config)
     return effect(result.changes, window, community)
 
 
-async def settle(result: OrderResult, rewards: Rewards, now: datetime) -> None:
+async def settle(result: OrderResult, member: Member, rewards: Rewards, now: datetime) -> None:
     """Points for the order as it now is (and the inviter's reward for a first order)."""
     if result.changes and result.order is not None:
-        await rewards.settle([result.order.id], now)
+        await rewards.settle_view(result.order, member, now)
 
 
 def confirmation(verb: str, result: OrderResult, window: Window) -> str:

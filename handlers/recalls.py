@@ -36,7 +36,7 @@ async def undo(inbound: InboundMessage, services: Services, now: datetime) -> st
         product = await _product(sku, services)
         changes.append(Change(product, REMOVE if delta > 0 else ADD, abs(delta)))
     result = await change_order(member, community, delivery_date, changes, now)
-    await settle(result, services.rewards, now)
+    await settle(result, member, services.rewards, now)
     if "chain" in recorded:
         await _restore_chain_lines(recorded["room"], recorded["chain"], member.id)
     inbound.effect = {**recorded, "undone": True}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
+from models.orders import OrderView
 from models.tables import Member, Order, OrderLine, PointEntry
 
 COUNTING = ("placed", "delivered")
@@ -34,17 +35,26 @@ class Rewards:
                 continue
             member_id = str(order.member_id)  # type: ignore[attr-defined]
             members.add(member_id)
-            target = 0
-            if order.status in COUNTING:
-                target = int((await order_total(order_id) * self.per_yuan).to_integral_value(ROUND_FLOOR))
-            tag = f"拼团#{order.groupbuy_no}" if order.groupbuy_no else f"订单#{order_id}"
-            await _book(member_id, f"order:{order_id}", target,
-                        f"{tag}下单" if target else f"{tag}已取消", now)
+            total = await order_total(order_id) if order.status in COUNTING else Decimal(0)
+            await self._order(member_id, order_id, order.groupbuy_no, total, now)
         for member_id in sorted(members):
             await self._referral(member_id, now)
 
-    async def _referral(self, member_id: str, now: datetime) -> None:
-        member = await Member.get_or_none(id=member_id)
+    async def settle_view(self, order: OrderView, member: Member, now: datetime) -> None:
+        """The same for an order just changed, from what the change already read."""
+        total = order.total if order.status in COUNTING else Decimal(0)
+        await self._order(member.id, order.id, order.groupbuy_no, total, now)
+        if member.referrer_id is not None:  # type: ignore[attr-defined]
+            await self._referral(member.id, now, member)
+
+    async def _order(self, member_id: str, order_id: int, groupbuy_no: int, total: Decimal,
+                     now: datetime) -> None:
+        target = int((total * self.per_yuan).to_integral_value(ROUND_FLOOR))
+        tag = f"拼团#{groupbuy_no}" if groupbuy_no else f"订单#{order_id}"
+        await _book(member_id, f"order:{order_id}", target, f"{tag}下单" if target else f"{tag}已取消", now)
+
+    async def _referral(self, member_id: str, now: datetime, member: Member | None = None) -> None:
+        member = member or await Member.get_or_none(id=member_id)
         if member is None or member.referrer_id is None:  # type: ignore[attr-defined]
             return
         ordered = await Order.filter(member_id=member_id, status__in=COUNTING).exists()
