@@ -68,15 +68,12 @@ async def on_chain(
     before_mine = [line for line in previous or [] if line.owner == member.id]
     await save_chain(version, community.room, parsed.title, list(diff.state), msg.message_id, now)
 
-    changes = [
-        Change(product, ADD if delta > 0 else REMOVE, abs(delta))
-        for sku, delta in diff.deltas().items() if (product := offer.by_sku(sku)) is not None
-    ]
+    changes = _changes_of(diff, offer)
     names = diff.notes(member.name)
     result = await change_order(member, community, window.delivery_date, changes, now,
                                 note=f"代接:{'、'.join(names)}" if names else "")
     await settle(result, member, rewards, now)
-    notes = [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in diff.unreadable]
+    notes = _unreadable(diff)
     if diff.others_changed:
         notes.append("别人的接龙行只能本人修改，这次没有改动。")
     if result.changes or result.short:
@@ -97,6 +94,10 @@ async def on_chain(
 def _changes_of(diff: ChainDiff, offer: Offer) -> list[Change]:
     return [Change(product, ADD if delta > 0 else REMOVE, abs(delta))
             for sku, delta in diff.deltas().items() if (product := offer.by_sku(sku)) is not None]
+
+
+def _unreadable(diff: ChainDiff) -> list[str]:
+    return [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in diff.unreadable]
 
 
 async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: Community,
@@ -122,9 +123,8 @@ async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: 
         await settle(result, who, rewards, now)
         if result.changes and result.order is not None:
             recorded["orders"].append(result.order.id)
-        notes = [f"第{line.seq}行“{line.text}”没看懂，没有记下，请写“商品+数量”。" for line in diff.unreadable]
-        text = "\n".join([confirmation("接龙已记下", result, window)] if result.changes or result.short else [])
-        text = "\n".join(t for t in (text, *notes) if t)
+        confirmed = [confirmation("接龙已记下", result, window)] if result.changes or result.short else []
+        text = "\n".join([*confirmed, *_unreadable(diff)])
         if author == member.id:
             if text:
                 await reply(text)

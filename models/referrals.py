@@ -83,13 +83,13 @@ async def member_joined(room: str, member_id: str, name: str, inviter_id: str | 
     if inviter_id and inviter_id != member_id and inviter_id not in staff:
         inviter, _ = await Member.get_or_create(
             id=inviter_id, defaults={"name": "", "first_seen": now, "last_seen": now, "home": community})
-    _, _ = await Member.get_or_create(
+    member, _ = await Member.get_or_create(
         id=member_id,
         defaults={"name": name[:128], "first_seen": now, "last_seen": now, "home": community,
                   "referrer": inviter, "referred_via": "join" if inviter else "",
                   "referred_at": now if inviter else None},
     )
-    return await Member.get(id=member_id)
+    return member
 
 
 async def record_visit(code: str, agent: str, now: datetime) -> tuple[Member, Community | None] | None:
