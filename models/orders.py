@@ -14,7 +14,7 @@ from decimal import Decimal
 from tortoise.queryset import QuerySet
 
 from handlers.parsing.offer import Product
-from models.stock import give_back, take
+from models.stock import StockRows
 from models.tables import Community, Member, Order, OrderLine
 
 CENT = Decimal("0.01")
@@ -87,6 +87,86 @@ class OrderResult:
     sold_out: list[Product] = field(default_factory=list)  # just sold out: tell every group
 
 
+@dataclass
+class Applied:
+    """What `apply_changes` did to an order's rows in memory, for the caller to write."""
+
+    changes: list[LineChange] = field(default_factory=list)
+    short: list[Shortfall] = field(default_factory=list)
+    sold_out: list[Product] = field(default_factory=list)
+    created: list[OrderLine] = field(default_factory=list)  # new rows (not yet written)
+    updated: list[OrderLine] = field(default_factory=list)  # existing rows with new values
+    deleted: list[OrderLine] = field(default_factory=list)  # existing rows to delete
+
+
+def apply_changes(rows: list[OrderLine], changes: Sequence[Change], stock: StockRows, now: datetime,
+                  note: str = "") -> Applied:
+    """Apply changes to an order's line rows in memory (`rows` is updated in place), within the
+    stock. Pure apart from `stock`, which is in memory too: both the per-message path and the
+    batch (models.orderbook) write what it returns their own way."""
+    # An out-of-stock line stays in the table (the workbook shows it) but counts for nothing;
+    # ordering the product again brings the row back.
+    lines = {row.sku: row for row in rows if row.status != "out_of_stock"}
+    gone = {row.sku: row for row in rows if row.status == "out_of_stock"}
+    done = Applied()
+    for change in changes:
+        product = change.product
+        line = lines.get(product.sku)
+        before = line.qty if line else Decimal(0)
+        if change.mode == ADD:
+            after = before + (change.qty or 0)
+        elif change.mode == SET:
+            after = change.qty or Decimal(0)
+        else:
+            after = Decimal(0) if change.qty is None else max(Decimal(0), before - change.qty)
+        if after > before:
+            taken = stock.take(product, after - before)
+            if taken.granted < after - before:
+                done.short.append(Shortfall(product, after - before, taken.granted))
+            if taken.sold_out_now:
+                done.sold_out.append(product)
+            after = before + taken.granted
+        elif after < before:
+            stock.give_back(product.sku, before - after)
+        if after == before:
+            continue
+        if line is None and product.sku in gone:
+            line = gone.pop(product.sku)
+            line.qty, line.status, line.price, line.updated_at = after, "placed", product.price, now
+            lines[product.sku] = line
+            _touched(done, line)
+        elif line is None:
+            line = OrderLine(sku=product.sku, name=product.name, unit=product.unit, price=product.price,
+                             qty=after, note=note[:128], status="placed", updated_at=now)
+            lines[product.sku] = line
+            rows.append(line)
+            done.created.append(line)
+        elif after > 0:
+            line.qty, line.updated_at = after, now
+            if note and note not in line.note:
+                line.note = f"{line.note} {note}".strip()[:128]
+            _touched(done, line)
+        else:
+            del lines[product.sku]
+            rows.remove(line)
+            if line in done.created:
+                done.created.remove(line)
+            else:
+                done.deleted.append(line)
+                if line in done.updated:
+                    done.updated.remove(line)
+        done.changes.append(LineChange(product.sku, product.name, product.unit, before, after))
+    return done
+
+
+def _touched(done: Applied, line: OrderLine) -> None:
+    if line not in done.created and line not in done.updated:
+        done.updated.append(line)
+
+
+LINE_FIELDS = ["qty", "status", "price", "note", "updated_at"]  # what a change may update on a line
+
+
 async def change_order(
     member: Member,
     community: Community,
@@ -105,61 +185,40 @@ async def change_order(
             member=member, community=community, delivery_date=delivery_date,
             status="placed", created_at=now, updated_at=now,
         )
-    # An out-of-stock line stays in the table (the workbook shows it) but counts for nothing;
-    # ordering the product again brings the row back.
-    lines: dict[str, OrderLine] = {}
-    gone: dict[str, OrderLine] = {}
-    for row in await OrderLine.filter(order=order):
-        (gone if row.status == "out_of_stock" else lines)[row.sku] = row
-    done: list[LineChange] = []
-    short: list[Shortfall] = []
-    sold_out: list[Product] = []
-    for change in changes:
-        product = change.product
-        line = lines.get(product.sku)
-        before = line.qty if line else Decimal(0)
-        if change.mode == ADD:
-            after = before + (change.qty or 0)
-        elif change.mode == SET:
-            after = change.qty or Decimal(0)
-        else:
-            after = Decimal(0) if change.qty is None else max(Decimal(0), before - change.qty)
-        if after > before:
-            taken = await take(product, delivery_date, after - before)
-            if taken.granted < after - before:
-                short.append(Shortfall(product, after - before, taken.granted))
-            if taken.sold_out_now:
-                sold_out.append(product)
-            after = before + taken.granted
-        elif after < before:
-            await give_back(product.sku, delivery_date, before - after)
-        if after == before:
-            continue
-        if line is None and product.sku in gone:
-            line = gone.pop(product.sku)
-            line.qty, line.status, line.price, line.updated_at = after, "placed", product.price, now
-            await line.save(update_fields=["qty", "status", "price", "updated_at"])
-            lines[product.sku] = line
-        elif line is None:
-            line = await OrderLine.create(
-                order=order, sku=product.sku, name=product.name, unit=product.unit,
-                price=product.price, qty=after, note=note[:128], updated_at=now,
-            )
-            lines[product.sku] = line
-        elif after > 0:
-            line.qty, line.updated_at = after, now
-            if note and note not in line.note:
-                line.note = f"{line.note} {note}".strip()[:128]
-            await line.save(update_fields=["qty", "updated_at", "note"])
-        else:
-            await line.delete()
-            del lines[product.sku]
-        done.append(LineChange(product.sku, product.name, product.unit, before, after))
-    if done:
-        order.status = "placed" if lines else "cancelled"
+        rows: list[OrderLine] = []
+    else:
+        rows = list(await OrderLine.filter(order=order).order_by("id"))
+    stock = await StockRows.load(delivery_date, [c.product for c in changes])
+    done = apply_changes(rows, changes, stock, now, note)
+    for line in done.created:
+        line.order_id = order.id  # type: ignore[attr-defined]
+        await line.save()
+    for line in done.updated:
+        await line.save(update_fields=LINE_FIELDS)
+    for line in done.deleted:
+        await line.delete()
+    await stock.save()
+    if done.changes:
+        order.status = status_of(rows)
         order.updated_at = now
         await order.save(update_fields=["status", "updated_at"])
-    return OrderResult(done, await order_view(order.id), short, sold_out)
+    return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out)
+
+
+def status_of(rows: Sequence[OrderLine]) -> str:
+    """A member's own order is placed while it has a line that counts, else cancelled."""
+    return "placed" if any(row.status != "out_of_stock" for row in rows) else "cancelled"
+
+
+def view_of(order: Order, community: Community, rows: Sequence[OrderLine]) -> OrderView:
+    """The view of an order from rows in memory (rows not yet written sort last, in order)."""
+    return OrderView(
+        id=order.id or 0, member_id=str(order.member_id),  # type: ignore[attr-defined]
+        room=community.room, community=community.name, delivery_slot=community.delivery_slot,
+        delivery_date=order.delivery_date, status=order.status, groupbuy_no=order.groupbuy_no,
+        lines=tuple(LineView(row.sku, row.name, row.unit, row.price, row.qty) for row in rows
+                    if row.status != "out_of_stock"),
+    )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ transaction, so a rolled-back order gives its stock back with it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,20 +24,72 @@ class Taken:
     sold_out_now: bool  # this take emptied the stock and nobody was told yet
 
 
+class StockRows:
+    """The stock rows of some limited products for one delivery date, read under a row lock
+    (SELECT ... FOR UPDATE on PostgreSQL; SQLite runs one write transaction at a time) and
+    changed in memory; `save` writes back the ones that changed. Unlimited products have no
+    row: everything asked for is granted."""
+
+    def __init__(self, delivery_date: date) -> None:
+        self.delivery_date = delivery_date
+        self.rows: dict[str, StockDay] = {}
+        self.changed: dict[str, StockDay] = {}
+        self.seen: set[str] = set()  # skus whose row was looked for
+
+    @classmethod
+    async def load(cls, delivery_date: date, products: Iterable[Product]) -> StockRows:
+        stock = cls(delivery_date)
+        await stock.lock(products)
+        return stock
+
+    async def lock(self, products: Iterable[Product]) -> None:
+        """Read (and lock) the rows of those limited products not read yet."""
+        products = [p for p in products if p.sku not in self.seen]
+        if not products:
+            return
+        skus = sorted({p.sku for p in products})
+        self.seen.update(skus)
+        # A product given back may have a row while the change names it without its stock
+        # (a cancel names what was ordered): every named product's row is read.
+        limited = sorted({p.sku for p in products if p.stock is not None})
+        if limited:
+            await StockDay.bulk_create([StockDay(sku=sku, delivery_date=self.delivery_date, taken=0)
+                                        for sku in limited], ignore_conflicts=True)
+        query = StockDay.filter(sku__in=skus, delivery_date=self.delivery_date).order_by("sku")
+        for row in await query.select_for_update():
+            self.rows[row.sku] = row
+
+    def take(self, product: Product, wanted: Decimal) -> Taken:
+        row = self.rows.get(product.sku)
+        if product.stock is None or row is None:
+            return Taken(wanted, False)
+        granted = max(Decimal(0), min(wanted, product.stock - row.taken))
+        row.taken += granted
+        sold_out_now = row.taken >= product.stock and not row.sold_out_announced
+        if sold_out_now:
+            row.sold_out_announced = True
+        if granted or sold_out_now:
+            self.changed[product.sku] = row
+        return Taken(granted, sold_out_now)
+
+    def give_back(self, sku: str, qty: Decimal) -> None:
+        row = self.rows.get(sku)
+        if row is not None:
+            row.taken -= qty
+            self.changed[sku] = row
+
+    async def save(self) -> None:
+        for row in self.changed.values():
+            await row.save(update_fields=["taken", "sold_out_announced"])
+        self.changed.clear()
+
+
 async def take(product: Product, delivery_date: date, wanted: Decimal) -> Taken:
-    if product.stock is None:
-        return Taken(wanted, False)
-    await StockDay.bulk_create([StockDay(sku=product.sku, delivery_date=delivery_date, taken=0)],
-                               ignore_conflicts=True)
-    row = await StockDay.filter(sku=product.sku, delivery_date=delivery_date).select_for_update().get()
-    granted = max(Decimal(0), min(wanted, product.stock - row.taken))
-    row.taken += granted
-    sold_out_now = row.taken >= product.stock and not row.sold_out_announced
-    if sold_out_now:
-        row.sold_out_announced = True
-    if granted or sold_out_now:
-        await row.save(update_fields=["taken", "sold_out_announced"])
-    return Taken(granted, sold_out_now)
+    """Take stock for one product now (one row, locked, written back)."""
+    stock = await StockRows.load(delivery_date, [product])
+    taken = stock.take(product, wanted)
+    await stock.save()
+    return taken
 
 
 async def give_back(sku: str, delivery_date: date, qty: Decimal) -> None:
