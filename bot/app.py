@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from bot.catalog import load_catalog, sync_products
 from bot.clock import Clock
 from bot.config import Config
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, Handler
 from bot.exporter import Exporter
 from bot.leader import startup_lock
 from bot.messages import Incoming, Outgoing
@@ -29,8 +29,10 @@ from bot.outbox import Outbox, Send
 from bot.pacing import Pacer
 from bot.services import Services
 from handlers.routers import ROUTERS
+from handlers.orders import on_order_change
 from handlers.recalls import undo
-from models.db import close_database, open_database
+from models.db import close_database, is_postgres, open_database
+from models.orderbook import OrderBook, StoredOrders, seen
 from models.points import Rewards
 from models.referrals import member_joined
 from models.tables import Community, InboundMessage, Member
@@ -38,7 +40,21 @@ from models.tables import Community, InboundMessage, Member
 log = logging.getLogger(__name__)
 
 SORRY = "抱歉，刚才出了点问题，这条消息没有处理，请稍后再发一次。"
-LAST_SEEN_STEP = timedelta(minutes=10)  # last_seen is kept to within this (one write less per message)
+BATCH_MAX = 500  # messages handled in one transaction at most
+
+Routed = tuple[Handler, dict[str, Any]]
+
+
+def for_the_book(routed: Routed | None) -> bool:
+    """Messages the order book handles in a batch: chat no handler wants, and keyword orders,
+    changes and cancellations of named products (cancelling everything reads every order)."""
+    if routed is None:
+        return True
+    handler, found = routed
+    if handler.callback is not on_order_change:
+        return False
+    parsed = found["parsed"]
+    return parsed.intent != "cancel" or bool(parsed.items)
 
 
 class Bot:
@@ -50,9 +66,14 @@ class Bot:
                              attempts=config.transport.send_attempts, staff=config.shop.staff)
         self.exporter = Exporter(config, clock, [p.sku for p in offer.products], self.tell_staff)
         rewards = Rewards(config.points.per_yuan, config.referral.inviter_points)
-        self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards)
+        self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards,
+                                 StoredOrders(config, rewards, self.outbox))
         self.dispatcher = Dispatcher(ROUTERS, **self.services.as_kwargs())
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._queue: list[tuple[Incoming, asyncio.Future[bool]]] = []
+        self._queued = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self.rolled_back: list[str] = []  # why batches were rolled back (tests expect none)
 
     async def open(self) -> None:
         """Connect, migrate, bring products and communities in step with the files."""
@@ -63,52 +84,156 @@ class Bot:
         await self.outbox.restore()
 
     async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
         await close_database()
 
     async def handle(self, msg: Incoming) -> bool:
-        """Handle one message; False if it was not for us or was handled before (re-delivery)."""
+        """Handle one message; False if it was not for us or was handled before (re-delivery).
+        Returns once what it changed and its reply are committed."""
         msg = msg.cleaned()
         if msg.room is not None and self.config.group(msg.room) is None:
             return False  # a group the shop did not list: the bot serves only its own groups
-        # One conversation's messages are handled in arrival order (接龙 versions build on each
-        # other); different conversations go on concurrently.
-        async with self._locks[msg.conversation]:
-            # A re-delivered message id fails the inbound record's unique insert (no query first).
-            try:
-                handled = await self._handle_once(msg)
-            except Exception:  # any handler fault: roll back, apologise, keep serving
-                log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
-                await self._reply(msg, SORRY)
-                handled = False
-            self.outbox.changed()
-            return handled
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((msg, done))
+        self._queued.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await done
 
-    async def _handle_once(self, msg: Incoming) -> bool:
-        routed = self.dispatcher.route(msg)
+    async def _write(self) -> None:
+        """The one writer: every message queued since the last commit is handled in arrival
+        order in one transaction, and each is answered after that commit. One commit for many
+        messages is what lets the bot keep up with a busy evening (bench/pipeline.py)."""
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:BATCH_MAX], self._queue[BATCH_MAX:]
+                try:
+                    results = await self._handle_batch([msg for msg, _ in batch])
+                except Exception as error:  # not even one at a time worked (the database is gone)
+                    log.exception("a batch of %d messages failed", len(batch))
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(error)
+                    continue
+                for (_, done), handled in zip(batch, results):
+                    if not done.done():
+                        done.set_result(handled)
+
+    async def _handle_batch(self, msgs: list[Incoming]) -> list[bool]:
+        effects: list[dict[str, Any] | None] = []
         try:
             async with in_transaction():
-                inbound = await InboundMessage.create(
-                    message_id=msg.message_id, room=msg.room, sender=msg.sender_id,
-                    text=msg.text[:10_000], received_at=msg.at,
-                )
-                member, community = await self._member_and_community(msg)
+                results = await self._batch(msgs, effects)
+        except Exception as error:
+            # Something in the batch broke its transaction (a message id another process
+            # stored meanwhile, a lost connection): each message again, alone, as if unbatched.
+            self.rolled_back.append(repr(error)[:200])
+            log.warning("a batch of %d messages was rolled back; handling each alone", len(msgs), exc_info=True)
+            return [await self._handle_alone(msg) for msg in msgs]
+        finally:
+            self.outbox.changed()
+        for effect in effects:
+            self._changed(effect)
+        return results
 
-                async def reply(text: str, file: str | None = None) -> None:
-                    await self._reply(msg, text, file)
+    async def _batch(self, msgs: list[Incoming], effects: list[dict[str, Any] | None]) -> list[bool]:
+        """Inside the batch's transaction: keyword orders and chat in a group through the order
+        book (models.orderbook), every other message the usual way in a savepoint of its own."""
+        ids = [msg.message_id for msg in msgs]
+        stored = {str(i) for i in await InboundMessage.filter(message_id__in=ids).values_list("message_id", flat=True)}
+        communities = {c.room: c for c in await Community.all()}
+        book = OrderBook(self.config, self.services.rewards, self.services.products, self.clock.now(),
+                         lock=is_postgres())
+        results = []
+        for n, msg in enumerate(msgs):
+            if msg.message_id in stored:  # re-delivered, or twice in this batch
+                results.append(False)
+                continue
+            stored.add(msg.message_id)
+            routed = self.dispatcher.route(msg)
+            community = communities.get(msg.room) if msg.room else None
+            if community is not None and for_the_book(routed):
+                if not book.loaded:
+                    await book.load(msgs[n:])
+                if book.takes(msg):
+                    effects.append(await self._through_book(book, msg, routed, community))
+                    results.append(True)
+                    continue
+            await book.flush()
+            try:
+                async with in_transaction():  # a savepoint: a failing message rolls back alone
+                    effect = await self._handle_routed(msg, routed)
+            except Exception:
+                log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
+                await self._reply(msg, SORRY)
+                results.append(False)
+                continue
+            effects.append(effect)
+            results.append(True)
+        await book.flush()
+        return results
 
-                if routed is not None:
-                    handler, found = routed
-                    effect = await self.dispatcher.call(handler, msg, found, member=member,
-                                                        community=community, reply=reply)
-                    inbound.intent = handler.callback.__name__[:32]
-                    inbound.effect = effect if isinstance(effect, dict) else None
-                    await inbound.save(update_fields=["intent", "effect"])
+    async def _through_book(self, book: OrderBook, msg: Incoming, routed: Routed | None,
+                            community: Community) -> dict[str, Any] | None:
+        member = book.member(msg, community)
+        inbound = InboundMessage(message_id=msg.message_id, room=msg.room, sender=msg.sender_id,
+                                 text=msg.text[:10_000], received_at=msg.at, intent="", effect=None)
+        if routed is not None:
+            handler, found = routed
+
+            async def reply(text: str, file: str | None = None) -> None:
+                await book.put(Outgoing(f"@{msg.sender_name} {text}", room=msg.room,
+                                        mentions=(msg.sender_id,), file=file))
+
+            effect = await self.dispatcher.call(handler, msg, found, member=member, community=community,
+                                                reply=reply, orders=book)
+            inbound.intent = handler.callback.__name__[:32]
+            inbound.effect = effect if isinstance(effect, dict) else None
+        book.record(inbound)
+        return inbound.effect
+
+    async def _handle_alone(self, msg: Incoming) -> bool:
+        """One message in a transaction of its own (when its batch could not commit)."""
+        try:
+            async with in_transaction():
+                effect = await self._handle_routed(msg, self.dispatcher.route(msg))
         except IntegrityError:
             if await InboundMessage.exists(message_id=msg.message_id):
                 return False  # the same message arrived twice at once; the other copy won
-            raise
-        self._changed(inbound.effect)
+            log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
+            await self._reply(msg, SORRY)
+            return False
+        except Exception:  # any handler fault: roll back, apologise, keep serving
+            log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
+            await self._reply(msg, SORRY)
+            return False
+        self._changed(effect)
         return True
+
+    async def _handle_routed(self, msg: Incoming, routed: Routed | None) -> dict[str, Any] | None:
+        """The per-message path: the inbound record (a re-delivered id fails its unique insert),
+        the member, the handler; its effect."""
+        inbound = await InboundMessage.create(
+            message_id=msg.message_id, room=msg.room, sender=msg.sender_id,
+            text=msg.text[:10_000], received_at=msg.at,
+        )
+        member, community = await self._member_and_community(msg)
+
+        async def reply(text: str, file: str | None = None) -> None:
+            await self._reply(msg, text, file)
+
+        if routed is not None:
+            handler, found = routed
+            effect = await self.dispatcher.call(handler, msg, found, member=member,
+                                                community=community, reply=reply)
+            inbound.intent = handler.callback.__name__[:32]
+            inbound.effect = effect if isinstance(effect, dict) else None
+            await inbound.save(update_fields=["intent", "effect"])
+        return inbound.effect
 
     def _changed(self, effect: dict[str, Any] | None) -> None:
         """After a commit that changed orders: the workbook of that delivery date is due."""
@@ -128,25 +253,15 @@ class Bot:
             await self.outbox.put(Outgoing(text, to=msg.sender_id, file=file))
 
     async def _member_and_community(self, msg: Incoming) -> tuple[Member, Community | None]:
-        now = msg.at
         community = await Community.get_or_none(room=msg.room) if msg.room else None
         # get_or_create survives the same new member writing in two groups at once.
         member, created = await Member.get_or_create(
             id=msg.sender_id,
-            defaults={"name": msg.sender_name[:128], "first_seen": now, "last_seen": now,
+            defaults={"name": msg.sender_name[:128], "first_seen": msg.at, "last_seen": msg.at,
                       "home": community},
         )
-        if not created:
-            fields = []
-            if msg.sender_name and msg.sender_name[:128] != member.name:
-                member.name = msg.sender_name[:128]
-                fields.append("name")
-            if community is not None and member.home_id != community.id:  # type: ignore[attr-defined]
-                member.home = community
-                fields.append("home_id")
-            if fields or now - member.last_seen > LAST_SEEN_STEP:
-                member.last_seen = now
-                await member.save(update_fields=[*fields, "last_seen"])
+        if not created and (fields := seen(member, msg, community)):
+            await member.save(update_fields=fields)
         if community is None and msg.room is None:
             community = await private_community(member, self.config)
         return member, community

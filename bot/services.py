@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.outbox import Outbox
 from handlers.parsing import Offer, Product
+from models.orderbook import StoredOrders
 from models.points import Rewards
 
 
@@ -23,8 +24,9 @@ class Services:
     outbox: Outbox
     export: Callable[[date], Awaitable[Path | None]]  # write a delivery date's workbook now
     rewards: Rewards  # points for orders and referrals
+    orders: StoredOrders  # the order handler's reads and writes (a batch passes its OrderBook)
 
     def as_kwargs(self) -> dict[str, object]:
         return {"config": self.config, "offer": self.offer, "products": self.products,
                 "clock": self.clock, "outbox": self.outbox, "export": self.export,
-                "rewards": self.rewards, "services": self}
+                "rewards": self.rewards, "orders": self.orders, "services": self}

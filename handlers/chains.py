@@ -19,6 +19,7 @@ from handlers.orders import announce_sold_out, confirmation, effect, open_for_or
 from handlers.parsing import Offer, Parsed
 from handlers.parsing.chains import ChainDiff, OwnedLine, diff_by_author, diff_chain
 from models.days import Window
+from models.orderbook import StoredOrders
 from models.orders import ADD, REMOVE, Change, change_order
 from models.points import Rewards
 from models.tables import ChainVersion, Community, Member
@@ -53,10 +54,11 @@ async def save_chain(version: ChainVersion | None, room: str, title: str, lines:
 async def on_chain(
     msg: Incoming, parsed: Parsed, member: Member, community: Community | None,
     reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox, rewards: Rewards,
+    orders: StoredOrders,
 ) -> dict[str, Any] | None:
     """接龙：复制整个接龙、在最后加一行自己的订单；改自己那行就是改单，删掉就是取消"""
     now = clock.now()
-    window = await open_for_orders(config, now, community, reply, "接龙请发在您小区的群里。")
+    window = await open_for_orders(orders, now, community, reply, "接龙请发在您小区的群里。")
     if window is None or community is None:
         return None
     version = await load_chain(community.room, parsed.title, now, config)

@@ -15,12 +15,15 @@ from handlers.parsing import Offer, Parsed, Product
 from handlers.texts import HOW_TO_ORDER, changes_text, order_text, qty
 from models.days import Window, current_window, short_date
 from models.orders import (
-    ADD, REMOVE, SET, Change, LineChange, OrderResult, change_order, member_orders,
+    ADD, REMOVE, SET, Change, LineChange, OrderResult, member_orders,
 )
+from models.orderbook import OrderBook, StoredOrders
 from models.points import Rewards
 from models.tables import Community, Member
 
 router = Router("orders")
+
+Orders = StoredOrders | OrderBook  # one message at a time, or a batch (models.orderbook)
 
 
 def closed_text(window: Window) -> str:
@@ -32,10 +35,10 @@ async def ordering_window(config: Config, now: datetime) -> Window:
     return await current_window(now, config.schedule, config.timezone)
 
 
-async def open_for_orders(config: Config, now: datetime, community: Community | None,
+async def open_for_orders(orders: Orders, now: datetime, community: Community | None,
                           reply: Any, where: str) -> Window | None:
     """The open ordering window for this message, or None after telling the member why not."""
-    window = await ordering_window(config, now)
+    window = await orders.window(now)
     if not window.open:
         await reply(closed_text(window))
         return None
@@ -54,27 +57,26 @@ def effect(done: list[LineChange], window: Window, community: Community) -> dict
 @router.message(Intent("order", "modify", "cancel"))
 async def on_order_change(
     parsed: Parsed, member: Member, community: Community | None,
-    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox, rewards: Rewards,
+    reply: Any, offer: Offer, config: Config, clock: Clock, orders: Orders,
 ) -> dict[str, Any] | None:
     """下单、改单、取消：西红柿2斤 / 西红柿改成3斤 / 取消西红柿 / 取消订单"""
     now = clock.now()
-    window = await open_for_orders(config, now, community, reply,
+    window = await open_for_orders(orders, now, community, reply,
                                    "请在您小区的群里下单，这样我们知道送到哪里。")
     if window is None or community is None:
         return None
     if parsed.address and parsed.address != member.address:
-        member.address = parsed.address
-        await member.save(update_fields=["address"])
+        await orders.set_address(member, parsed.address)
     changes = await _changes(parsed, offer, member, window)
-    result = await change_order(member, community, window.delivery_date, changes, now)
+    result = await orders.change(member, community, window.delivery_date, changes, now)
     if not result.changes and not result.short:
         await reply("您今天还没有这些商品的订单，没有要取消的。" if parsed.intent == "cancel"
                     else "订单没有变化。")
         return None
-    await settle(result, member, rewards, now)
+    await orders.settle(result, member, now)
     verb = {"order": "已记下", "modify": "已修改", "cancel": "已取消"}[parsed.intent]
     await reply(confirmation(verb, result, window))
-    await announce_sold_out(result, outbox, config)
+    await announce_sold_out(result, orders, config)
     return effect(result.changes, window, community)
 
 
@@ -97,7 +99,7 @@ def confirmation(verb: str, result: OrderResult, window: Window) -> str:
     return "\n".join(lines)
 
 
-async def announce_sold_out(result: OrderResult, outbox: Outbox, config: Config) -> None:
+async def announce_sold_out(result: OrderResult, outbox: Outbox | Orders, config: Config) -> None:
     """Tell every group once that a limited product is gone."""
     for product in result.sold_out:
         for group in config.groups:

@@ -87,3 +87,8 @@ async def apply_migrations(config: dict[str, Any]) -> list[str]:
 
 async def close_database() -> None:
     await Tortoise.close_connections()
+
+
+def is_postgres() -> bool:
+    """Whether the open database is PostgreSQL (rows are locked with FOR UPDATE there)."""
+    return bool(get_connection("default").capabilities.dialect == "postgres")

@@ -148,20 +148,31 @@ def apply_changes(rows: list[OrderLine], changes: Sequence[Change], stock: Stock
             _touched(done, line)
         else:
             del lines[product.sku]
-            rows.remove(line)
-            if line in done.created:
-                done.created.remove(line)
-            else:
+            _drop(rows, line)
+            if not _drop(done.created, line):
                 done.deleted.append(line)
-                if line in done.updated:
-                    done.updated.remove(line)
+                _drop(done.updated, line)
         done.changes.append(LineChange(product.sku, product.name, product.unit, before, after))
     return done
 
 
 def _touched(done: Applied, line: OrderLine) -> None:
-    if line not in done.created and line not in done.updated:
+    if not holds(done.created, line) and not holds(done.updated, line):
         done.updated.append(line)
+
+
+# Rows are compared by identity: tortoise's Model equality compares primary keys, and every
+# row not written yet has none.
+def holds(rows: Sequence[OrderLine], line: OrderLine) -> bool:
+    return any(row is line for row in rows)
+
+
+def _drop(rows: list[OrderLine], line: OrderLine) -> bool:
+    for i, row in enumerate(rows):
+        if row is line:
+            del rows[i]
+            return True
+    return False
 
 
 LINE_FIELDS = ["qty", "status", "price", "note", "updated_at"]  # what a change may update on a line

@@ -49,9 +49,12 @@ class Rewards:
 
     async def _order(self, member_id: str, order_id: int, groupbuy_no: int, total: Decimal,
                      now: datetime) -> None:
-        target = int((total * self.per_yuan).to_integral_value(ROUND_FLOOR))
-        tag = f"拼团#{groupbuy_no}" if groupbuy_no else f"订单#{order_id}"
-        await _book(member_id, f"order:{order_id}", target, f"{tag}下单" if target else f"{tag}已取消", now)
+        target = self.order_points(total)
+        await _book(member_id, order_source(order_id), target, order_reason(order_id, groupbuy_no, target), now)
+
+    def order_points(self, total: Decimal) -> int:
+        """What an order of `total` is worth while it counts."""
+        return int((total * self.per_yuan).to_integral_value(ROUND_FLOOR))
 
     async def _referral(self, member_id: str, now: datetime, member: Member | None = None) -> None:
         member = member or await Member.get_or_none(id=member_id)
@@ -62,6 +65,15 @@ class Rewards:
         name = member.name or member_id
         await _book(str(member.referrer_id), f"referral:{member_id}", target,  # type: ignore[attr-defined]
                     f"邀请{name}首单奖励" if target else f"{name}取消了首单，邀请奖励收回", now)
+
+
+def order_source(order_id: int) -> str:
+    return f"order:{order_id}"
+
+
+def order_reason(order_id: int, groupbuy_no: int, target: int) -> str:
+    tag = f"拼团#{groupbuy_no}" if groupbuy_no else f"订单#{order_id}"
+    return f"{tag}下单" if target else f"{tag}已取消"
 
 
 async def order_total(order_id: int) -> Decimal:

@@ -59,6 +59,14 @@ class StockRows:
         for row in await query.select_for_update():
             self.rows[row.sku] = row
 
+    async def read(self, products: Iterable[Product]) -> None:
+        """Read (and lock) every row of the date at once; a limited product with no row yet
+        gets one when `lock` is asked for it."""
+        query = StockDay.filter(delivery_date=self.delivery_date).order_by("sku")
+        for row in await query.select_for_update():
+            self.rows[row.sku] = row
+        self.seen.update(p.sku for p in products if p.sku in self.rows or p.stock is None)
+
     def take(self, product: Product, wanted: Decimal) -> Taken:
         row = self.rows.get(product.sku)
         if product.stock is None or row is None:

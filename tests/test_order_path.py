@@ -6,6 +6,8 @@ import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from models.orders import member_orders
 from models.tables import InboundMessage, Member, Order, OrderLine
 from tests.conftest import ROOM_A, ROOM_B, SHANGHAI, STAFF, Harness
@@ -175,18 +177,47 @@ async def test_staff_export_writes_the_workbook_and_says_where(harness: Harness)
     assert book.sheetnames == ["订单", "拣货单", "配送单"]
 
 
+@pytest.mark.batch_rollback
 async def test_a_handler_error_rolls_back_and_says_sorry(harness: Harness, monkeypatch) -> None:
-    import handlers.orders
+    import models.orderbook
+    import models.orders
 
-    async def broken(*args: object, **kwargs: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(handlers.orders, "change_order", broken)
+    for module in (models.orders, models.orderbook):  # the per-message path and the batch
+        monkeypatch.setattr(module, "apply_changes", broken)
     assert not await harness.say("西红柿2斤", message_id="x1")
     await harness.flush()
     assert "出了点问题" in harness.texts()[-1]
     assert not await InboundMessage.exists(message_id="x1")  # a re-delivery will be tried again
     assert await Member.all().count() == 0  # rolled back with the rest
+
+
+@pytest.mark.batch_rollback
+async def test_a_failing_message_in_a_batch_loses_only_itself(harness: Harness, monkeypatch) -> None:
+    import models.orderbook
+    import models.orders
+
+    real = models.orders.apply_changes
+
+    def broken_for_potatoes(rows, changes, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if any(change.product.sku == "V02" for change in changes):
+            raise RuntimeError("boom")
+        return real(rows, changes, *args, **kwargs)
+
+    for module in (models.orders, models.orderbook):
+        monkeypatch.setattr(module, "apply_changes", broken_for_potatoes)
+    # Queued together, so handled as one batch: the batch is rolled back and each is tried alone.
+    results = await asyncio.gather(harness.say("西红柿2斤", sender="a", message_id="y1"),
+                                   harness.say("土豆2斤", sender="b", message_id="y2"),
+                                   harness.say("谢谢团长", sender="c", message_id="y3"))
+    assert results == [True, False, True]
+    assert await InboundMessage.filter(message_id__in=["y1", "y3"]).count() == 2
+    assert not await InboundMessage.exists(message_id="y2")
+    assert [line.sku for line in await OrderLine.all()] == ["V01"]
+    await harness.flush()
+    assert any("出了点问题" in text for text in harness.texts())
 
 
 async def test_replies_in_one_group_are_paced(harness: Harness) -> None:

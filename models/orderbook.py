@@ -1,0 +1,267 @@
+"""Where the order handler's reads and writes go: one message at a time, or a whole batch.
+
+`StoredOrders` reads and writes each change as it happens (the per-message path).
+
+`OrderBook` serves a batch of messages the writer (bot.app) handles in one transaction: it
+reads the senders, their orders of the open delivery date, those orders' lines, the points
+those orders hold and the stock rows once for the whole batch (locking the rows on
+PostgreSQL), applies each message's changes in memory with the same `apply_changes` as the
+per-message path, and writes everything with one statement per table and kind of write. The
+messages it takes are the common ones: keyword orders and chat in a group. Before any other
+message is handled the usual way, the book writes what it holds (`flush`) and forgets what
+it read, so that the other handler sees the database as it is and the book reads it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from bot.config import Config
+from bot.messages import Incoming, Outgoing
+from bot.outbox import Outbox
+from handlers.parsing.offer import Product
+from models.days import Window, current_window
+from models.orders import (
+    ADD, LINE_FIELDS, SET, Change, OrderResult, apply_changes, change_order, holds, status_of, view_of,
+)
+from models.points import COUNTING, Rewards, order_reason, order_source
+from models.rows import delete_many, insert_many, insert_returning, update_many
+from models.stock import StockRows
+from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage, PointEntry
+
+LAST_SEEN_STEP = timedelta(minutes=10)  # last_seen is kept to within this (one write less per message)
+
+MEMBER_INSERT = ("id", "name", "address", "phone", "points", "referrer_id", "home_id", "first_seen",
+                 "last_seen", "code", "referred_via", "referred_at")
+MEMBER_UPDATE = ("name", "home_id", "last_seen", "address", "points")
+ORDER_INSERT = ("member_id", "community_id", "delivery_date", "status", "groupbuy_no", "created_at", "updated_at")
+ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
+LINE_INSERT = ("order_id", "sku", "name", "unit", "price", "qty", "note", "status", "updated_at")
+ENTRY_INSERT = ("member_id", "delta", "balance", "reason", "source", "created_at")
+INBOUND_INSERT = ("message_id", "room", "sender", "text", "received_at", "intent", "effect")
+OUTBOX_INSERT = ("room", "to", "text", "mentions", "file", "broadcast", "status", "created_at", "sent_at",
+                 "attempts", "retry_at")
+
+
+def new_member(msg: Incoming, community: Community | None) -> Member:
+    return Member(id=msg.sender_id, name=msg.sender_name[:128], first_seen=msg.at, last_seen=msg.at,
+                  home=community)
+
+
+def seen(member: Member, msg: Incoming, community: Community | None) -> list[str]:
+    """Bring a known member up to date with a message from them (name, home group, last seen
+    to within LAST_SEEN_STEP); the fields to write, if any."""
+    fields = []
+    if msg.sender_name and msg.sender_name[:128] != member.name:
+        member.name = msg.sender_name[:128]
+        fields.append("name")
+    if community is not None and member.home_id != community.id:  # type: ignore[attr-defined]
+        member.home = community
+        fields.append("home_id")
+    if fields or msg.at - member.last_seen > LAST_SEEN_STEP:
+        member.last_seen = msg.at
+        fields.append("last_seen")
+    return fields
+
+
+class StoredOrders:
+    """The per-message path: every read and write goes to the database as it happens."""
+
+    def __init__(self, config: Config, rewards: Rewards, outbox: Outbox) -> None:
+        self.config, self.rewards, self.outbox = config, rewards, outbox
+
+    async def window(self, now: datetime) -> Window:
+        return await current_window(now, self.config.schedule, self.config.timezone)
+
+    async def change(self, member: Member, community: Community, delivery_date: date,
+                     changes: Sequence[Change], now: datetime) -> OrderResult:
+        return await change_order(member, community, delivery_date, changes, now)
+
+    async def settle(self, result: OrderResult, member: Member, now: datetime) -> None:
+        """Points for the order as it now is (and the inviter's reward for a first order)."""
+        if result.changes and result.order is not None:
+            await self.rewards.settle_view(result.order, member, now)
+
+    async def set_address(self, member: Member, address: str) -> None:
+        member.address = address
+        await member.save(update_fields=["address"])
+
+    async def put(self, message: Outgoing) -> None:
+        await self.outbox.put(message)
+
+
+Key = tuple[str, int]  # (member, community): a member's own order of the book's delivery date
+
+
+class OrderBook:
+    """A batch's members and orders, read once, changed in memory, written once (see above)."""
+
+    def __init__(self, config: Config, rewards: Rewards, products: Sequence[Product], now: datetime,
+                 lock: bool) -> None:
+        self.config, self.rewards, self.products, self.now = config, rewards, products, now
+        self.lock = lock  # SELECT ... FOR UPDATE (PostgreSQL; SQLite has one writer anyway)
+        self.inbound: list[InboundMessage] = []
+        self.outbox: list[OutboxMessage] = []
+        self._forget()
+
+    def _forget(self) -> None:
+        self.loaded = False
+        self.members: dict[str, Member] = {}
+        self.orders: dict[Key, Order] = {}
+        self.rows: dict[Key, list[OrderLine]] = {}
+        self.held: dict[int, int] = {}  # points each order's source holds in the ledger
+        self.new_members: list[Member] = []
+        self.dirty_members: dict[str, Member] = {}
+        self.new_orders: list[Order] = []
+        self.dirty_orders: dict[Key, Order] = {}
+        self.created: list[tuple[Key, OrderLine]] = []
+        self.updated: list[OrderLine] = []
+        self.deleted: list[OrderLine] = []
+        self.touched: dict[Key, None] = {}  # orders changed: their points are settled at flush
+
+    async def load(self, msgs: Sequence[Incoming]) -> None:
+        """Read what these messages may change: their senders, the senders' orders of the open
+        delivery date with their lines and points, and the stock rows of that date."""
+        self._window = await current_window(self.now, self.config.schedule, self.config.timezone)
+        delivery = self._window.delivery_date
+        self.stock = StockRows(delivery)
+        ids = sorted({msg.sender_id for msg in msgs})
+        members = Member.filter(id__in=ids).order_by("id")
+        for member in await (members.select_for_update() if self.lock else members):
+            self.members[member.id] = member
+        orders = Order.filter(member_id__in=ids, delivery_date=delivery, groupbuy_no=0).order_by("id")
+        by_id: dict[int, Key] = {}
+        for order in await (orders.select_for_update() if self.lock else orders):
+            key = (str(order.member_id), int(order.community_id))  # type: ignore[attr-defined]
+            self.orders[key], self.rows[key] = order, []
+            by_id[order.id] = key
+        if by_id:
+            for line in await OrderLine.filter(order_id__in=list(by_id)).order_by("id"):
+                self.rows[by_id[line.order_id]].append(line)  # type: ignore[attr-defined]
+            sources = [order_source(order_id) for order_id in by_id]
+            entries = PointEntry.filter(member_id__in=ids, source__in=sources).values_list("source", "delta")
+            for source, delta in await entries:
+                order_id = int(str(source).removeprefix("order:"))
+                self.held[order_id] = self.held.get(order_id, 0) + int(delta)  # type: ignore[call-overload]
+        await self.stock.read(self.products)
+        self.loaded = True
+
+    def takes(self, msg: Incoming) -> bool:
+        """Whether this sender's message may go through the book: not a member someone invited
+        (their inviter's reward is settled the per-message way)."""
+        member = self.members.get(msg.sender_id)
+        return member is None or member.referrer_id is None  # type: ignore[attr-defined]
+
+    def member(self, msg: Incoming, community: Community) -> Member:
+        member = self.members.get(msg.sender_id)
+        if member is None:
+            member = self.members[msg.sender_id] = new_member(msg, community)
+            self.new_members.append(member)
+        elif seen(member, msg, community):
+            self._dirty(member)
+        return member
+
+    def _dirty(self, member: Member) -> None:
+        if not holds_member(self.new_members, member):
+            self.dirty_members[member.id] = member
+
+    def record(self, inbound: InboundMessage) -> None:
+        self.inbound.append(inbound)
+
+    # What the order handler asks for (the same as StoredOrders):
+
+    async def window(self, now: datetime) -> Window:
+        return self._window
+
+    async def change(self, member: Member, community: Community, delivery_date: date,
+                     changes: Sequence[Change], now: datetime) -> OrderResult:
+        assert delivery_date == self._window.delivery_date
+        key = (member.id, community.id)
+        order = self.orders.get(key)
+        if order is None:
+            if not any(c.mode in (ADD, SET) and c.qty for c in changes):
+                return OrderResult([], None)
+            order = self.orders[key] = Order(member_id=member.id, community_id=community.id, delivery_date=delivery_date,
+                                             status="placed", groupbuy_no=0, created_at=now, updated_at=now)
+            self.rows[key] = []
+            self.new_orders.append(order)
+        rows = self.rows[key]
+        await self.stock.lock([change.product for change in changes])
+        done = apply_changes(rows, changes, self.stock, now)
+        self.created.extend((key, line) for line in done.created)
+        for line in done.updated:
+            if not holds(self.updated, line):
+                self.updated.append(line)
+        for line in done.deleted:
+            if line.pk is None:  # created by an earlier message of this batch: never written
+                self.created = [(k, row) for k, row in self.created if row is not line]
+            else:
+                self.updated = [row for row in self.updated if row is not line]
+                self.deleted.append(line)
+        if done.changes:
+            order.status, order.updated_at = status_of(rows), now
+            if order.pk is not None:
+                self.dirty_orders[key] = order
+            self.touched[key] = None
+        return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out)
+
+    async def settle(self, result: OrderResult, member: Member, now: datetime) -> None:
+        """Nothing yet: every order `change` changed is settled at `flush`, once ids exist."""
+
+    async def set_address(self, member: Member, address: str) -> None:
+        member.address = address
+        self._dirty(member)
+
+    async def put(self, message: Outgoing) -> None:
+        self.outbox.append(OutboxMessage(
+            room=message.room, to=message.to, text=message.text, file=message.file,
+            mentions=list(message.mentions), broadcast=message.broadcast, status="pending",
+            created_at=self.now, attempts=0,
+        ))
+
+    async def flush(self) -> None:
+        """Write everything held, in an order the foreign keys allow; then forget what was read."""
+        await insert_many(Member, MEMBER_INSERT, self.new_members)
+        if self.new_orders:
+            await insert_returning(Order, ORDER_INSERT, self.new_orders, ORDER_KEY)
+        for key, line in self.created:
+            line.order_id = self.orders[key].pk  # type: ignore[attr-defined]
+        await insert_many(OrderLine, LINE_INSERT, [line for _, line in self.created])
+        await update_many(OrderLine, LINE_FIELDS, self.updated)
+        await delete_many(OrderLine, self.deleted)
+        await update_many(Order, ("status", "updated_at"), list(self.dirty_orders.values()))
+        if self.loaded:
+            await self.stock.save()
+        await insert_many(PointEntry, ENTRY_INSERT, self._settle())
+        await update_many(Member, MEMBER_UPDATE, list(self.dirty_members.values()))
+        await insert_many(InboundMessage, INBOUND_INSERT, self.inbound)
+        await insert_many(OutboxMessage, OUTBOX_INSERT, self.outbox)
+        self.inbound, self.outbox = [], []
+        self._forget()
+
+    def _settle(self) -> list[PointEntry]:
+        """The points of every order changed, as `Rewards.settle_view` books them."""
+        entries = []
+        for key in self.touched:
+            order, member = self.orders[key], self.members[key[0]]
+            total = sum((row.price * row.qty for row in self.rows[key] if row.status != "out_of_stock"),
+                        Decimal(0)) if order.status in COUNTING else Decimal(0)
+            target = self.rewards.order_points(total)
+            held = self.held.get(order.pk, 0)
+            balance = max(0, member.points + target - held)
+            delta = balance - member.points
+            if target == held or not delta:
+                continue
+            entries.append(PointEntry(member_id=member.id, delta=delta, balance=balance,
+                                      reason=order_reason(order.pk, 0, target)[:64],
+                                      source=order_source(order.pk), created_at=self.now))
+            self.held[order.pk] = held + delta
+            member.points = balance
+            self.dirty_members[member.id] = member
+        return entries
+
+
+def holds_member(members: Sequence[Member], member: Member) -> bool:
+    return any(row is member for row in members)

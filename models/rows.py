@@ -1,0 +1,95 @@
+"""Many rows in one statement, for the batch writer (models.orderbook).
+
+tortoise builds each query through pypika, which costs more than the database does for the
+small writes of a chat order; `bulk_create` has no update or RETURNING. These helpers write
+rows of a model with one prepared statement each (`executemany`), converting values the way
+tortoise does (each field's `to_db_value`), so that what tortoise reads back is what it would
+have written itself. They run on the caller's connection, inside its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+
+CHUNK = 500  # rows per multi-row INSERT ... RETURNING (far below either database's parameter limit)
+
+
+def _db() -> BaseDBAsyncClient:
+    return connections.get("default")
+
+
+def _marks(db: BaseDBAsyncClient, count: int, start: int = 0) -> list[str]:
+    if db.capabilities.dialect == "postgres":
+        return [f"${i}" for i in range(start + 1, start + count + 1)]
+    return ["?"] * count
+
+
+def _column(model: type[Model], name: str) -> str:
+    return f'"{model._meta.fields_db_projection[name]}"'
+
+
+def _values(model: type[Model], names: Sequence[str], row: Model) -> list[Any]:
+    fields = model._meta.fields_map
+    return [fields[name].to_db_value(getattr(row, name), row) for name in names]
+
+
+async def insert_many(model: type[Model], names: Sequence[str], rows: Sequence[Model]) -> None:
+    """INSERT every row (its ids, if generated, are not read back)."""
+    if not rows:
+        return
+    db = _db()
+    sql = (f'INSERT INTO "{model._meta.db_table}" ({", ".join(_column(model, n) for n in names)}) '
+           f"VALUES ({', '.join(_marks(db, len(names)))})")
+    await db.execute_many(sql, [_values(model, names, row) for row in rows])
+
+
+async def insert_returning(model: type[Model], names: Sequence[str], rows: Sequence[Model],
+                           key: Sequence[str]) -> None:
+    """INSERT every row and set each one's generated id, matched back on `key` (a unique key
+    of the table: neither database promises RETURNING in VALUES order)."""
+    db = _db()
+    columns = ", ".join(_column(model, n) for n in names)
+    pk = model._meta.db_pk_column
+    returned = ", ".join([f'"{pk}"', *(_column(model, k) for k in key)])
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        groups: list[str] = []
+        values: list[Any] = []
+        for row in chunk:
+            groups.append(f"({', '.join(_marks(db, len(names), len(values)))})")
+            values.extend(_values(model, names, row))
+        sql = f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES {", ".join(groups)} RETURNING {returned}'
+        found = await db.execute_query_dict(sql, values)  # (execute_query returns no rows for an INSERT)
+        # Keys compare as text: a date comes back as a date from PostgreSQL, as text from SQLite.
+        projection = model._meta.fields_db_projection
+        by_key = {tuple(str(getattr(row, k)) for k in key): row for row in chunk}
+        for record in found:
+            row = by_key.pop(tuple(str(record[projection[k]]) for k in key))
+            row.pk = record[pk]
+            row._saved_in_db = True
+        if by_key:
+            raise RuntimeError(f"{len(by_key)} row(s) of {model._meta.db_table} came back without an id")
+
+
+async def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Model]) -> None:
+    """UPDATE those columns of every row, by primary key."""
+    if not rows:
+        return
+    db = _db()
+    marks = _marks(db, len(names) + 1)
+    sets = ", ".join(f"{_column(model, n)} = {m}" for n, m in zip(names, marks))
+    sql = f'UPDATE "{model._meta.db_table}" SET {sets} WHERE "{model._meta.db_pk_column}" = {marks[-1]}'
+    await db.execute_many(sql, [[*_values(model, names, row), row.pk] for row in rows])
+
+
+async def delete_many(model: type[Model], rows: Sequence[Model]) -> None:
+    if not rows:
+        return
+    db = _db()
+    sql = f'DELETE FROM "{model._meta.db_table}" WHERE "{model._meta.db_pk_column}" = {_marks(db, 1)[0]}'
+    await db.execute_many(sql, [[row.pk] for row in rows])
