@@ -1,0 +1,130 @@
+"""Messages queued together are handled as one batch (bot.app, models.orderbook) and end up
+exactly where handling them one at a time would: orders, stock, points, replies."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.tables import InboundMessage, Member, Order, PointEntry, StockDay
+from tests.conftest import (
+    MORNING, ROOM_A, ROOM_B, Harness, _postgres_database, _sqlite_template, make_config, start_harness,
+)
+from tests.test_stock import CATALOG
+
+# (message id, sender, room, text): keyword orders the book takes, and in between messages it
+# does not (a 接龙, 我的订单, cancelling everything, an invited member's order), which make it
+# write what it holds and read again.
+CONVERSATION = [
+    ("m1", "a", ROOM_A, "西红柿2斤"),
+    ("m2", "b", ROOM_A, "草莓2盒"),
+    ("m3", "a", ROOM_A, "西红柿改成5斤"),
+    ("m4", "c", ROOM_B, "草莓3盒"),  # the last of the stock: sold out, every group told
+    ("m5", "d", ROOM_A, "草莓1盒"),  # nothing left
+    ("m6", "a", ROOM_A, "取消西红柿"),  # a line made and removed in the same batch
+    ("m7", "e", ROOM_A, "谢谢团长"),
+    ("m8", "b", ROOM_A, "我的订单"),  # must see b's strawberries
+    ("m9", "b", ROOM_A, "草莓改成1盒"),  # one given back
+    ("m10", "d", ROOM_A, "草莓1盒"),  # and taken
+    ("m11", "e", ROOM_A, "西红柿1斤 3栋201"),  # with an address
+    ("m11", "e", ROOM_A, "西红柿1斤 3栋201"),  # re-delivered in the same batch: once
+    ("m12", "f", ROOM_A, "西红柿3斤"),  # invited by a: the reward goes the per-message way
+    ("m13", "a", ROOM_A, "西红柿1斤"),
+    ("m14", "b", ROOM_A, "取消订单"),
+    ("m15", "g", ROOM_A, "#接龙\n今日水果\n\n1. g 西红柿2斤"),
+    ("m16", "g", ROOM_A, "西红柿1斤"),
+    ("m17", "c", ROOM_B, "西红柿2斤"),
+    ("m18", "c", ROOM_B, "草莓1盒"),  # sold out
+]
+
+
+@pytest.fixture
+async def other_db_url(db_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A second database of the same kind (tortoise has one open at a time: used in turn)."""
+    if db_url.startswith("sqlite://"):
+        path = tmp_path / "other.sqlite3"
+        shutil.copyfile(await _sqlite_template(request.config), path)
+        yield f"sqlite://{path}"
+        return
+    async for url in _postgres_database():
+        yield url
+
+
+async def run(folder: Path, url: str, batched: bool) -> tuple[list[bool], dict[str, Any], list[int]]:
+    """The conversation, one message at a time or all queued at once; what each returned, what
+    it left, and the sizes of the batches it was handled in."""
+    folder.mkdir()
+    (folder / "catalog.toml").write_text(CATALOG, encoding="utf-8")
+    h = await start_harness(make_config(folder, url, catalog={"file": "catalog.toml"}), MORNING)
+    sizes: list[int] = []
+    handle_batch = h.bot._handle_batch
+
+    async def counted(msgs: list[Any]) -> list[bool]:
+        sizes.append(len(msgs))
+        return await handle_batch(msgs)
+
+    h.bot._handle_batch = counted  # type: ignore[method-assign]
+    try:
+        await h.bot.member_joined(ROOM_A, "a", "a", None, MORNING)
+        await h.bot.member_joined(ROOM_A, "f", "f", "a", MORNING)  # f was invited by a
+        if batched:
+            results = list(await asyncio.gather(*(say(h, *message) for message in CONVERSATION)))
+        else:
+            results = [await say(h, *message) for message in CONVERSATION]
+        return results, await state(h), sizes
+    finally:
+        await h.bot.close()
+
+
+async def say(h: Harness, message_id: str, sender: str, room: str, text: str) -> bool:
+    return await h.say(text, sender=sender, room=room, message_id=message_id)
+
+
+async def state(h: Harness) -> dict[str, Any]:
+    """Everything the conversation changed, without ids or times."""
+    orders = []
+    for order in await Order.all().order_by("id").prefetch_related("lines", "community"):
+        lines = sorted((line.sku, str(line.qty), line.status, line.note) for line in order.lines)
+        orders.append((order.member_id, order.community.room, order.status, lines))  # type: ignore[attr-defined]
+    points = dict(await Member.all().values_list("id", "points"))
+    ledger: dict[tuple[str, str], int] = {}
+    for member, source, delta in await PointEntry.all().values_list("member_id", "source", "delta"):
+        ledger[(member, source)] = ledger.get((member, source), 0) + delta
+    await h.flush()
+    return {
+        "orders": orders, "points": points, "ledger": ledger,
+        "stock": await StockDay.all().values_list("sku", "taken", "sold_out_announced"),
+        "addresses": dict(await Member.all().values_list("id", "address")),
+        "inbound": sorted(await InboundMessage.all().values_list("message_id", "intent")),
+        "texts": h.texts(ROOM_A) + h.texts(ROOM_B),
+    }
+
+
+async def test_a_batch_ends_where_one_at_a_time_does(tmp_path: Path, db_url: str, other_db_url: str) -> None:
+    alone, expected, sizes = await run(tmp_path / "one", db_url, batched=False)
+    assert sizes == [1] * len(CONVERSATION)
+    together, got, sizes = await run(tmp_path / "batch", other_db_url, batched=True)
+    assert sizes == [len(CONVERSATION)]  # really one batch
+
+    assert together == alone
+    assert alone.count(False) == 1  # the re-delivered copy
+    assert got == expected
+    # and the story itself: the strawberries sold out once, b cancelled, f's inviter rewarded
+    assert sum("草莓今天已售完" in text for text in got["texts"]) == 2  # told in both groups, once
+    assert got["ledger"][("a", "referral:f")] > 0
+    assert got["addresses"]["e"] == "3栋201"
+
+
+async def test_a_new_members_first_messages_in_one_batch(harness: Harness) -> None:
+    results = await asyncio.gather(*(harness.say(f"西红柿{i}斤", sender="new", message_id=f"n{i}")
+                                     for i in range(1, 4)))
+    assert results == [True, True, True]
+    member = await Member.get(id="new")
+    assert member.points > 0
+    order = await Order.get(member_id="new").prefetch_related("lines")
+    assert [str(line.qty) for line in order.lines] == ["6.000"]
