@@ -29,7 +29,8 @@ from bot.outbox import Outbox, Send
 from bot.pacing import Pacer
 from bot.services import Services
 from handlers.routers import ROUTERS
-from handlers.orders import on_order_change
+from handlers.orders import on_order_change, on_query, on_unclear
+from handlers.referrals import on_points
 from handlers.recalls import undo
 from models.db import close_database, is_postgres, open_database
 from models.orderbook import OrderBook, StoredOrders, seen
@@ -55,6 +56,12 @@ def for_the_book(routed: Routed | None) -> bool:
         return False
     parsed = found["parsed"]
     return parsed.intent != "cancel" or bool(parsed.items)
+
+
+def reads_only(routed: Routed | None) -> bool:
+    """Handlers that change nothing but the sender's member row (seen, name): after them the
+    order book keeps what it read."""
+    return routed is not None and routed[0].callback in (on_query, on_unclear, on_points)
 
 
 class Bot:
@@ -166,12 +173,16 @@ class Bot:
             await book.flush()
             try:
                 async with in_transaction():  # a savepoint: a failing message rolls back alone
-                    effect = await self._handle_routed(msg, routed)
+                    effect, member = await self._handle_routed(msg, routed)
             except Exception:
                 log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
                 await self._reply(msg, SORRY)
                 results.append(False)
                 continue
+            if reads_only(routed):
+                book.adopt(member)
+            else:
+                book.forget()
             effects.append(effect)
             results.append(True)
         await book.flush()
@@ -180,8 +191,7 @@ class Bot:
     async def _through_book(self, book: OrderBook, msg: Incoming, routed: Routed | None,
                             community: Community) -> dict[str, Any] | None:
         member = book.member(msg, community)
-        inbound = InboundMessage(message_id=msg.message_id, room=msg.room, sender=msg.sender_id,
-                                 text=msg.text[:10_000], received_at=msg.at, intent="", effect=None)
+        intent, effect = "", None
         if routed is not None:
             handler, found = routed
 
@@ -189,18 +199,17 @@ class Bot:
                 await book.put(Outgoing(f"@{msg.sender_name} {text}", room=msg.room,
                                         mentions=(msg.sender_id,), file=file))
 
-            effect = await self.dispatcher.call(handler, msg, found, member=member, community=community,
-                                                reply=reply, orders=book)
-            inbound.intent = handler.callback.__name__[:32]
-            inbound.effect = effect if isinstance(effect, dict) else None
-        book.record(inbound)
-        return inbound.effect
+            done = await self.dispatcher.call(handler, msg, found, member=member, community=community,
+                                              reply=reply, orders=book)
+            intent, effect = handler.callback.__name__[:32], done if isinstance(done, dict) else None
+        book.record(msg, intent, effect)
+        return effect
 
     async def _handle_alone(self, msg: Incoming) -> bool:
         """One message in a transaction of its own (when its batch could not commit)."""
         try:
             async with in_transaction():
-                effect = await self._handle_routed(msg, self.dispatcher.route(msg))
+                effect, _ = await self._handle_routed(msg, self.dispatcher.route(msg))
         except IntegrityError:
             if await InboundMessage.exists(message_id=msg.message_id):
                 return False  # the same message arrived twice at once; the other copy won
@@ -214,9 +223,10 @@ class Bot:
         self._changed(effect)
         return True
 
-    async def _handle_routed(self, msg: Incoming, routed: Routed | None) -> dict[str, Any] | None:
+    async def _handle_routed(self, msg: Incoming, routed: Routed | None
+                             ) -> tuple[dict[str, Any] | None, Member]:
         """The per-message path: the inbound record (a re-delivered id fails its unique insert),
-        the member, the handler; its effect."""
+        the member, the handler; its effect, and the member."""
         inbound = await InboundMessage.create(
             message_id=msg.message_id, room=msg.room, sender=msg.sender_id,
             text=msg.text[:10_000], received_at=msg.at,
@@ -233,7 +243,7 @@ class Bot:
             inbound.intent = handler.callback.__name__[:32]
             inbound.effect = effect if isinstance(effect, dict) else None
             await inbound.save(update_fields=["intent", "effect"])
-        return inbound.effect
+        return inbound.effect, member
 
     def _changed(self, effect: dict[str, Any] | None) -> None:
         """After a commit that changed orders: the workbook of that delivery date is due."""

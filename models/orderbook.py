@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from bot.config import Config
 from bot.messages import Incoming, Outgoing
@@ -27,7 +28,7 @@ from models.orders import (
     ADD, LINE_FIELDS, SET, Change, OrderResult, apply_changes, change_order, holds, status_of, view_of,
 )
 from models.points import COUNTING, Rewards, order_reason, order_source
-from models.rows import delete_many, insert_many, insert_returning, update_many
+from models.rows import delete_many, insert_many, insert_returning, of, update_many
 from models.stock import StockRows
 from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage, PointEntry
 
@@ -38,6 +39,7 @@ MEMBER_INSERT = ("id", "name", "address", "phone", "points", "referrer_id", "hom
 MEMBER_UPDATE = ("name", "home_id", "last_seen", "address", "points")
 ORDER_INSERT = ("member_id", "community_id", "delivery_date", "status", "groupbuy_no", "created_at", "updated_at")
 ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
+LINE_KEY = ("order_id", "sku")
 LINE_INSERT = ("order_id", "sku", "name", "unit", "price", "qty", "note", "status", "updated_at")
 ENTRY_INSERT = ("member_id", "delta", "balance", "reason", "source", "created_at")
 INBOUND_INSERT = ("message_id", "room", "sender", "text", "received_at", "intent", "effect")
@@ -102,16 +104,19 @@ class OrderBook:
                  lock: bool) -> None:
         self.config, self.rewards, self.products, self.now = config, rewards, products, now
         self.lock = lock  # SELECT ... FOR UPDATE (PostgreSQL; SQLite has one writer anyway)
-        self.inbound: list[InboundMessage] = []
-        self.outbox: list[OutboxMessage] = []
-        self._forget()
+        self.forget()
 
-    def _forget(self) -> None:
+    def forget(self) -> None:
+        """Forget what was read (after a handler that may have written to the same rows); the
+        next message the book takes reads again. Call `flush` first."""
         self.loaded = False
         self.members: dict[str, Member] = {}
         self.orders: dict[Key, Order] = {}
         self.rows: dict[Key, list[OrderLine]] = {}
         self.held: dict[int, int] = {}  # points each order's source holds in the ledger
+        self._pending()
+
+    def _pending(self) -> None:
         self.new_members: list[Member] = []
         self.dirty_members: dict[str, Member] = {}
         self.new_orders: list[Order] = []
@@ -120,6 +125,14 @@ class OrderBook:
         self.updated: list[OrderLine] = []
         self.deleted: list[OrderLine] = []
         self.touched: dict[Key, None] = {}  # orders changed: their points are settled at flush
+        self.inbound: list[tuple[Any, ...]] = []
+        self.outbox: list[tuple[Any, ...]] = []
+
+    def adopt(self, member: Member) -> None:
+        """A handler that only reads handled this member's message (and may have created or
+        refreshed the member): the book holds this copy from now on."""
+        if self.loaded:
+            self.members[member.id] = member
 
     async def load(self, msgs: Sequence[Incoming]) -> None:
         """Read what these messages may change: their senders, the senders' orders of the open
@@ -167,8 +180,9 @@ class OrderBook:
         if not holds_member(self.new_members, member):
             self.dirty_members[member.id] = member
 
-    def record(self, inbound: InboundMessage) -> None:
-        self.inbound.append(inbound)
+    def record(self, msg: Incoming, intent: str, effect: dict[str, Any] | None) -> None:
+        """The inbound record of a message the book took."""
+        self.inbound.append((msg.message_id, msg.room, msg.sender_id, msg.text[:10_000], msg.at, intent, effect))
 
     # What the order handler asks for (the same as StoredOrders):
 
@@ -195,7 +209,7 @@ class OrderBook:
             if not holds(self.updated, line):
                 self.updated.append(line)
         for line in done.deleted:
-            if line.pk is None:  # created by an earlier message of this batch: never written
+            if any(row is line for _, row in self.created):  # not written yet: never will be
                 self.created = [(k, row) for k, row in self.created if row is not line]
             else:
                 self.updated = [row for row in self.updated if row is not line]
@@ -215,22 +229,21 @@ class OrderBook:
         self._dirty(member)
 
     async def put(self, message: Outgoing) -> None:
-        self.outbox.append(OutboxMessage(
-            room=message.room, to=message.to, text=message.text, file=message.file,
-            mentions=list(message.mentions), broadcast=message.broadcast, status="pending",
-            created_at=self.now, attempts=0,
-        ))
+        self.outbox.append((message.room, message.to, message.text, list(message.mentions), message.file,
+                            message.broadcast, "pending", self.now, None, 0, None))
 
     async def flush(self) -> None:
-        """Write everything held, in an order the foreign keys allow; then forget what was read."""
-        await insert_many(Member, MEMBER_INSERT, self.new_members)
+        """Write everything held, in an order the foreign keys and unique keys allow. What was
+        read stays (lines are written by order and product, so rows inserted without reading
+        their ids back can still be changed)."""
+        await insert_many(Member, MEMBER_INSERT, of(self.new_members, MEMBER_INSERT))
         if self.new_orders:
             await insert_returning(Order, ORDER_INSERT, self.new_orders, ORDER_KEY)
         for key, line in self.created:
             line.order_id = self.orders[key].pk  # type: ignore[attr-defined]
-        await insert_many(OrderLine, LINE_INSERT, [line for _, line in self.created])
-        await update_many(OrderLine, LINE_FIELDS, self.updated)
-        await delete_many(OrderLine, self.deleted)
+        await delete_many(OrderLine, self.deleted, LINE_KEY)  # first: a product removed and ordered again
+        await insert_many(OrderLine, LINE_INSERT, of([line for _, line in self.created], LINE_INSERT))
+        await update_many(OrderLine, LINE_FIELDS, self.updated, LINE_KEY)
         await update_many(Order, ("status", "updated_at"), list(self.dirty_orders.values()))
         if self.loaded:
             await self.stock.save()
@@ -238,10 +251,9 @@ class OrderBook:
         await update_many(Member, MEMBER_UPDATE, list(self.dirty_members.values()))
         await insert_many(InboundMessage, INBOUND_INSERT, self.inbound)
         await insert_many(OutboxMessage, OUTBOX_INSERT, self.outbox)
-        self.inbound, self.outbox = [], []
-        self._forget()
+        self._pending()
 
-    def _settle(self) -> list[PointEntry]:
+    def _settle(self) -> list[tuple[Any, ...]]:
         """The points of every order changed, as `Rewards.settle_view` books them."""
         entries = []
         for key in self.touched:
@@ -254,9 +266,8 @@ class OrderBook:
             delta = balance - member.points
             if target == held or not delta:
                 continue
-            entries.append(PointEntry(member_id=member.id, delta=delta, balance=balance,
-                                      reason=order_reason(order.pk, 0, target)[:64],
-                                      source=order_source(order.pk), created_at=self.now))
+            entries.append((member.id, delta, balance, order_reason(order.pk, 0, target)[:64],
+                            order_source(order.pk), self.now))
             self.held[order.pk] = held + delta
             member.points = balance
             self.dirty_members[member.id] = member

@@ -33,19 +33,28 @@ def _column(model: type[Model], name: str) -> str:
     return f'"{model._meta.fields_db_projection[name]}"'
 
 
-def _values(model: type[Model], names: Sequence[str], row: Model) -> list[Any]:
+def _convert(model: type[Model], names: Sequence[str], values: Sequence[Any]) -> list[Any]:
     fields = model._meta.fields_map
-    return [fields[name].to_db_value(getattr(row, name), row) for name in names]
+    return [fields[name].to_db_value(value, model) for name, value in zip(names, values)]
 
 
-async def insert_many(model: type[Model], names: Sequence[str], rows: Sequence[Model]) -> None:
-    """INSERT every row (its ids, if generated, are not read back)."""
+def _values(model: type[Model], names: Sequence[str], row: Model) -> list[Any]:
+    return _convert(model, names, [getattr(row, name) for name in names])
+
+
+def of(rows: Sequence[Model], names: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The values of those fields of each row (for `insert_many`)."""
+    return [tuple(getattr(row, name) for name in names) for row in rows]
+
+
+async def insert_many(model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT rows given as values in the order of `names` (Python values, converted here)."""
     if not rows:
         return
     db = _db()
     sql = (f'INSERT INTO "{model._meta.db_table}" ({", ".join(_column(model, n) for n in names)}) '
            f"VALUES ({', '.join(_marks(db, len(names)))})")
-    await db.execute_many(sql, [_values(model, names, row) for row in rows])
+    await db.execute_many(sql, [_convert(model, names, row) for row in rows])
 
 
 async def insert_returning(model: type[Model], names: Sequence[str], rows: Sequence[Model],
@@ -76,20 +85,26 @@ async def insert_returning(model: type[Model], names: Sequence[str], rows: Seque
             raise RuntimeError(f"{len(by_key)} row(s) of {model._meta.db_table} came back without an id")
 
 
-async def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Model]) -> None:
-    """UPDATE those columns of every row, by primary key."""
+def _where(model: type[Model], key: Sequence[str], marks: Sequence[str]) -> str:
+    return " AND ".join(f"{_column(model, k)} = {m}" for k, m in zip(key, marks))
+
+
+async def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Model],
+                      key: Sequence[str] = ("id",)) -> None:
+    """UPDATE those columns of every row, found by `key` (a unique key: the primary key, or
+    another when rows were inserted without reading their ids back)."""
     if not rows:
         return
     db = _db()
-    marks = _marks(db, len(names) + 1)
+    marks = _marks(db, len(names) + len(key))
     sets = ", ".join(f"{_column(model, n)} = {m}" for n, m in zip(names, marks))
-    sql = f'UPDATE "{model._meta.db_table}" SET {sets} WHERE "{model._meta.db_pk_column}" = {marks[-1]}'
-    await db.execute_many(sql, [[*_values(model, names, row), row.pk] for row in rows])
+    sql = f'UPDATE "{model._meta.db_table}" SET {sets} WHERE {_where(model, key, marks[len(names):])}'
+    await db.execute_many(sql, [_values(model, [*names, *key], row) for row in rows])
 
 
-async def delete_many(model: type[Model], rows: Sequence[Model]) -> None:
+async def delete_many(model: type[Model], rows: Sequence[Model], key: Sequence[str] = ("id",)) -> None:
     if not rows:
         return
     db = _db()
-    sql = f'DELETE FROM "{model._meta.db_table}" WHERE "{model._meta.db_pk_column}" = {_marks(db, 1)[0]}'
-    await db.execute_many(sql, [[row.pk] for row in rows])
+    sql = f'DELETE FROM "{model._meta.db_table}" WHERE {_where(model, key, _marks(db, len(key)))}'
+    await db.execute_many(sql, [_values(model, key, row) for row in rows])
