@@ -59,8 +59,8 @@ def for_the_book(routed: Routed | None) -> bool:
 
 
 def reads_only(routed: Routed | None) -> bool:
-    """Handlers that change nothing but the sender's member row (seen, name): after them the
-    order book keeps what it read."""
+    """Handlers that only read (the sender's orders or points) and reply: the order book runs
+    them too, after writing what it holds for that sender."""
     return routed is not None and routed[0].callback in (on_query, on_unclear, on_points)
 
 
@@ -163,26 +163,25 @@ class Bot:
             stored.add(msg.message_id)
             routed = self.dispatcher.route(msg)
             community = communities.get(msg.room) if msg.room else None
-            if community is not None and for_the_book(routed):
+            if community is not None and (for_the_book(routed) or reads_only(routed)):
                 if not book.loaded:
                     await book.load(msgs[n:])
                 if book.takes(msg):
+                    if reads_only(routed) and book.pending_for(msg.sender_id):
+                        await book.flush()  # it reads the sender's orders and points as stored
                     effects.append(await self._through_book(book, msg, routed, community))
                     results.append(True)
                     continue
             await book.flush()
             try:
                 async with in_transaction():  # a savepoint: a failing message rolls back alone
-                    effect, member = await self._handle_routed(msg, routed)
+                    effect, _ = await self._handle_routed(msg, routed)
             except Exception:
                 log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
                 await self._reply(msg, SORRY)
                 results.append(False)
                 continue
-            if reads_only(routed):
-                book.adopt(member)
-            else:
-                book.forget()
+            book.forget()
             effects.append(effect)
             results.append(True)
         await book.flush()

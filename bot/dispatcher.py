@@ -8,6 +8,7 @@ handles the message; its docstring is its help text.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,11 +58,16 @@ class Handler:
         return found
 
     async def call(self, available: Mapping[str, Any]) -> Any:
-        parameters = inspect.signature(self.callback).parameters
+        parameters = _parameters(self.callback)
         missing = [p for p in parameters if p not in available]
         if missing:
             raise TypeError(f"{self.callback.__qualname__} asks for unknown {', '.join(missing)}")
         return await self.callback(**{p: available[p] for p in parameters})
+
+
+@functools.cache
+def _parameters(callback: Callback) -> tuple[str, ...]:
+    return tuple(inspect.signature(callback).parameters)
 
 
 class Router:

@@ -15,6 +15,7 @@ it read, so that the other handler sees the database as it is and the book reads
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,7 @@ from models.orders import (
     ADD, LINE_FIELDS, SET, Change, OrderResult, apply_changes, change_order, holds, status_of, view_of,
 )
 from models.points import COUNTING, Rewards, order_reason, order_source
-from models.rows import delete_many, insert_many, insert_returning, of, update_many
+from models.rows import delete_many, insert_many, insert_returning, of, select_in, update_many
 from models.stock import StockRows
 from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage, PointEntry
 
@@ -47,20 +48,60 @@ OUTBOX_INSERT = ("room", "to", "text", "mentions", "file", "broadcast", "status"
                  "attempts", "retry_at")
 
 
-def new_member(msg: Incoming, community: Community | None) -> Member:
-    return Member(id=msg.sender_id, name=msg.sender_name[:128], first_seen=msg.at, last_seen=msg.at,
-                  home=community)
+# The book's rows in memory: plain objects with the tables' columns (a tortoise model checks
+# every attribute set, which costs more than the rest of a chat order).
 
 
-def seen(member: Member, msg: Incoming, community: Community | None) -> list[str]:
+@dataclass(slots=True, eq=False)
+class BookMember:
+    id: str
+    name: str
+    first_seen: datetime
+    last_seen: datetime
+    address: str = ""
+    phone: str = ""
+    points: int = 0
+    referrer_id: str | None = None
+    home_id: int | None = None
+    code: str | None = None
+    referred_via: str = ""
+    referred_at: datetime | None = None
+
+
+@dataclass(slots=True, eq=False)
+class BookOrder:
+    member_id: str
+    community_id: int
+    delivery_date: date
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    groupbuy_no: int = 0
+    id: int | None = None  # None until written
+
+
+@dataclass(slots=True, eq=False)
+class BookLine:
+    sku: str
+    name: str
+    unit: str
+    price: Decimal
+    qty: Decimal
+    note: str
+    status: str
+    updated_at: datetime
+    order_id: int | None = None
+
+
+def seen(member: Member | BookMember, msg: Incoming, community: Community | None) -> list[str]:
     """Bring a known member up to date with a message from them (name, home group, last seen
     to within LAST_SEEN_STEP); the fields to write, if any."""
     fields = []
     if msg.sender_name and msg.sender_name[:128] != member.name:
         member.name = msg.sender_name[:128]
         fields.append("name")
-    if community is not None and member.home_id != community.id:  # type: ignore[attr-defined]
-        member.home = community
+    if community is not None and member.home_id != community.id:  # type: ignore[union-attr]
+        member.home_id = community.id  # type: ignore[union-attr]
         fields.append("home_id")
     if fields or msg.at - member.last_seen > LAST_SEEN_STEP:
         member.last_seen = msg.at
@@ -110,29 +151,27 @@ class OrderBook:
         """Forget what was read (after a handler that may have written to the same rows); the
         next message the book takes reads again. Call `flush` first."""
         self.loaded = False
-        self.members: dict[str, Member] = {}
-        self.orders: dict[Key, Order] = {}
-        self.rows: dict[Key, list[OrderLine]] = {}
+        self.members: dict[str, BookMember] = {}
+        self.orders: dict[Key, BookOrder] = {}
+        self.rows: dict[Key, list[BookLine]] = {}
         self.held: dict[int, int] = {}  # points each order's source holds in the ledger
         self._pending()
 
     def _pending(self) -> None:
-        self.new_members: list[Member] = []
-        self.dirty_members: dict[str, Member] = {}
-        self.new_orders: list[Order] = []
-        self.dirty_orders: dict[Key, Order] = {}
-        self.created: list[tuple[Key, OrderLine]] = []
-        self.updated: list[OrderLine] = []
-        self.deleted: list[OrderLine] = []
+        self.new_members: list[BookMember] = []
+        self.dirty_members: dict[str, BookMember] = {}
+        self.new_orders: list[BookOrder] = []
+        self.dirty_orders: dict[Key, BookOrder] = {}
+        self.created: list[tuple[Key, BookLine]] = []
+        self.updated: list[BookLine] = []
+        self.deleted: list[BookLine] = []
         self.touched: dict[Key, None] = {}  # orders changed: their points are settled at flush
         self.inbound: list[tuple[Any, ...]] = []
         self.outbox: list[tuple[Any, ...]] = []
 
-    def adopt(self, member: Member) -> None:
-        """A handler that only reads handled this member's message (and may have created or
-        refreshed the member): the book holds this copy from now on."""
-        if self.loaded:
-            self.members[member.id] = member
+    def pending_for(self, member_id: str) -> bool:
+        """Whether a change of this member's orders waits to be written."""
+        return any(key[0] == member_id for key in self.touched)
 
     async def load(self, msgs: Sequence[Incoming]) -> None:
         """Read what these messages may change: their senders, the senders' orders of the open
@@ -141,23 +180,21 @@ class OrderBook:
         delivery = self._window.delivery_date
         self.stock = StockRows(delivery)
         ids = sorted({msg.sender_id for msg in msgs})
-        members = Member.filter(id__in=ids).order_by("id")
-        for member in await (members.select_for_update() if self.lock else members):
-            self.members[member.id] = member
-        orders = Order.filter(member_id__in=ids, delivery_date=delivery, groupbuy_no=0).order_by("id")
+        for row in await select_in(Member, MEMBER_INSERT, "id", ids, lock=self.lock):
+            self.members[row["id"]] = BookMember(**row)
+        equal = {"delivery_date": delivery, "groupbuy_no": 0}
         by_id: dict[int, Key] = {}
-        for order in await (orders.select_for_update() if self.lock else orders):
-            key = (str(order.member_id), int(order.community_id))  # type: ignore[attr-defined]
+        for row in await select_in(Order, (*ORDER_INSERT, "id"), "member_id", ids, equal, lock=self.lock):
+            order = BookOrder(**row)
+            key = (order.member_id, order.community_id)
             self.orders[key], self.rows[key] = order, []
-            by_id[order.id] = key
-        if by_id:
-            for line in await OrderLine.filter(order_id__in=list(by_id)).order_by("id"):
-                self.rows[by_id[line.order_id]].append(line)  # type: ignore[attr-defined]
-            sources = [order_source(order_id) for order_id in by_id]
-            entries = PointEntry.filter(member_id__in=ids, source__in=sources).values_list("source", "delta")
-            for source, delta in await entries:
-                order_id = int(str(source).removeprefix("order:"))
-                self.held[order_id] = self.held.get(order_id, 0) + int(delta)  # type: ignore[call-overload]
+            by_id[row["id"]] = key
+        for row in await select_in(OrderLine, LINE_INSERT, "order_id", list(by_id)):
+            self.rows[by_id[row["order_id"]]].append(BookLine(**row))
+        sources = [order_source(order_id) for order_id in by_id]
+        for row in await select_in(PointEntry, ("source", "delta"), "source", sources):
+            order_id = int(row["source"].removeprefix("order:"))
+            self.held[order_id] = self.held.get(order_id, 0) + row["delta"]
         await self.stock.read(self.products)
         self.loaded = True
 
@@ -165,19 +202,21 @@ class OrderBook:
         """Whether this sender's message may go through the book: not a member someone invited
         (their inviter's reward is settled the per-message way)."""
         member = self.members.get(msg.sender_id)
-        return member is None or member.referrer_id is None  # type: ignore[attr-defined]
+        return member is None or member.referrer_id is None
 
-    def member(self, msg: Incoming, community: Community) -> Member:
+    def member(self, msg: Incoming, community: Community) -> BookMember:
         member = self.members.get(msg.sender_id)
         if member is None:
-            member = self.members[msg.sender_id] = new_member(msg, community)
+            member = self.members[msg.sender_id] = BookMember(
+                id=msg.sender_id, name=msg.sender_name[:128], first_seen=msg.at, last_seen=msg.at,
+                home_id=community.id)
             self.new_members.append(member)
         elif seen(member, msg, community):
             self._dirty(member)
         return member
 
-    def _dirty(self, member: Member) -> None:
-        if not holds_member(self.new_members, member):
+    def _dirty(self, member: BookMember) -> None:
+        if not holds(self.new_members, member):
             self.dirty_members[member.id] = member
 
     def record(self, msg: Incoming, intent: str, effect: dict[str, Any] | None) -> None:
@@ -189,7 +228,7 @@ class OrderBook:
     async def window(self, now: datetime) -> Window:
         return self._window
 
-    async def change(self, member: Member, community: Community, delivery_date: date,
+    async def change(self, member: Member | BookMember, community: Community, delivery_date: date,
                      changes: Sequence[Change], now: datetime) -> OrderResult:
         assert delivery_date == self._window.delivery_date
         key = (member.id, community.id)
@@ -197,13 +236,12 @@ class OrderBook:
         if order is None:
             if not any(c.mode in (ADD, SET) and c.qty for c in changes):
                 return OrderResult([], None)
-            order = self.orders[key] = Order(member_id=member.id, community_id=community.id, delivery_date=delivery_date,
-                                             status="placed", groupbuy_no=0, created_at=now, updated_at=now)
+            order = self.orders[key] = BookOrder(member.id, community.id, delivery_date, "placed", now, now)
             self.rows[key] = []
             self.new_orders.append(order)
         rows = self.rows[key]
         await self.stock.lock([change.product for change in changes])
-        done = apply_changes(rows, changes, self.stock, now)
+        done = apply_changes(rows, changes, self.stock, now, BookLine)
         self.created.extend((key, line) for line in done.created)
         for line in done.updated:
             if not holds(self.updated, line):
@@ -216,15 +254,16 @@ class OrderBook:
                 self.deleted.append(line)
         if done.changes:
             order.status, order.updated_at = status_of(rows), now
-            if order.pk is not None:
+            if order.id is not None:
                 self.dirty_orders[key] = order
             self.touched[key] = None
         return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out)
 
-    async def settle(self, result: OrderResult, member: Member, now: datetime) -> None:
+    async def settle(self, result: OrderResult, member: Member | BookMember, now: datetime) -> None:
         """Nothing yet: every order `change` changed is settled at `flush`, once ids exist."""
 
-    async def set_address(self, member: Member, address: str) -> None:
+    async def set_address(self, member: Member | BookMember, address: str) -> None:
+        assert isinstance(member, BookMember)
         member.address = address
         self._dirty(member)
 
@@ -240,7 +279,7 @@ class OrderBook:
         if self.new_orders:
             await insert_returning(Order, ORDER_INSERT, self.new_orders, ORDER_KEY)
         for key, line in self.created:
-            line.order_id = self.orders[key].pk  # type: ignore[attr-defined]
+            line.order_id = self.orders[key].id
         await delete_many(OrderLine, self.deleted, LINE_KEY)  # first: a product removed and ordered again
         await insert_many(OrderLine, LINE_INSERT, of([line for _, line in self.created], LINE_INSERT))
         await update_many(OrderLine, LINE_FIELDS, self.updated, LINE_KEY)
@@ -261,18 +300,17 @@ class OrderBook:
             total = sum((row.price * row.qty for row in self.rows[key] if row.status != "out_of_stock"),
                         Decimal(0)) if order.status in COUNTING else Decimal(0)
             target = self.rewards.order_points(total)
-            held = self.held.get(order.pk, 0)
+            assert order.id is not None  # written before points are settled
+            held = self.held.get(order.id, 0)
             balance = max(0, member.points + target - held)
             delta = balance - member.points
             if target == held or not delta:
                 continue
-            entries.append((member.id, delta, balance, order_reason(order.pk, 0, target)[:64],
-                            order_source(order.pk), self.now))
-            self.held[order.pk] = held + delta
+            entries.append((member.id, delta, balance, order_reason(order.id, 0, target)[:64],
+                            order_source(order.id), self.now))
+            self.held[order.id] = held + delta
             member.points = balance
             self.dirty_members[member.id] = member
         return entries
 
 
-def holds_member(members: Sequence[Member], member: Member) -> bool:
-    return any(row is member for row in members)

@@ -6,10 +6,11 @@ message), so an order change, the message record and the reply commit together o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Generic, Protocol, TypeVar
 
 from tortoise.queryset import QuerySet
 
@@ -87,28 +88,44 @@ class OrderResult:
     sold_out: list[Product] = field(default_factory=list)  # just sold out: tell every group
 
 
+class LineRow(Protocol):
+    """An order line in memory: an `OrderLine`, or the order book's lighter `BookLine`."""
+
+    sku: str
+    name: str
+    unit: str
+    price: Decimal
+    qty: Decimal
+    note: str
+    status: str
+    updated_at: datetime
+
+
+R = TypeVar("R", bound=LineRow)
+
+
 @dataclass
-class Applied:
+class Applied(Generic[R]):
     """What `apply_changes` did to an order's rows in memory, for the caller to write."""
 
     changes: list[LineChange] = field(default_factory=list)
     short: list[Shortfall] = field(default_factory=list)
     sold_out: list[Product] = field(default_factory=list)
-    created: list[OrderLine] = field(default_factory=list)  # new rows (not yet written)
-    updated: list[OrderLine] = field(default_factory=list)  # existing rows with new values
-    deleted: list[OrderLine] = field(default_factory=list)  # existing rows to delete
+    created: list[R] = field(default_factory=list)  # new rows (not yet written)
+    updated: list[R] = field(default_factory=list)  # existing rows with new values
+    deleted: list[R] = field(default_factory=list)  # existing rows to delete
 
 
-def apply_changes(rows: list[OrderLine], changes: Sequence[Change], stock: StockRows, now: datetime,
-                  note: str = "") -> Applied:
-    """Apply changes to an order's line rows in memory (`rows` is updated in place), within the
-    stock. Pure apart from `stock`, which is in memory too: both the per-message path and the
-    batch (models.orderbook) write what it returns their own way."""
+def apply_changes(rows: list[R], changes: Sequence[Change], stock: StockRows, now: datetime,
+                  make: Callable[..., R], note: str = "") -> Applied[R]:
+    """Apply changes to an order's line rows in memory (`rows` is updated in place; `make`
+    makes a new row), within the stock. Pure apart from `stock`, which is in memory too: both
+    the per-message path and the batch (models.orderbook) write what it returns their own way."""
     # An out-of-stock line stays in the table (the workbook shows it) but counts for nothing;
     # ordering the product again brings the row back.
     lines = {row.sku: row for row in rows if row.status != "out_of_stock"}
     gone = {row.sku: row for row in rows if row.status == "out_of_stock"}
-    done = Applied()
+    done: Applied[R] = Applied()
     for change in changes:
         product = change.product
         line = lines.get(product.sku)
@@ -136,8 +153,8 @@ def apply_changes(rows: list[OrderLine], changes: Sequence[Change], stock: Stock
             lines[product.sku] = line
             _touched(done, line)
         elif line is None:
-            line = OrderLine(sku=product.sku, name=product.name, unit=product.unit, price=product.price,
-                             qty=after, note=note[:128], status="placed", updated_at=now)
+            line = make(sku=product.sku, name=product.name, unit=product.unit, price=product.price,
+                        qty=after, note=note[:128], status="placed", updated_at=now)
             lines[product.sku] = line
             rows.append(line)
             done.created.append(line)
@@ -156,18 +173,18 @@ def apply_changes(rows: list[OrderLine], changes: Sequence[Change], stock: Stock
     return done
 
 
-def _touched(done: Applied, line: OrderLine) -> None:
+def _touched(done: Applied[R], line: R) -> None:
     if not holds(done.created, line) and not holds(done.updated, line):
         done.updated.append(line)
 
 
 # Rows are compared by identity: tortoise's Model equality compares primary keys, and every
 # row not written yet has none.
-def holds(rows: Sequence[OrderLine], line: OrderLine) -> bool:
+def holds(rows: Sequence[object], line: object) -> bool:
     return any(row is line for row in rows)
 
 
-def _drop(rows: list[OrderLine], line: OrderLine) -> bool:
+def _drop(rows: list[R], line: R) -> bool:
     for i, row in enumerate(rows):
         if row is line:
             del rows[i]
@@ -200,7 +217,7 @@ async def change_order(
     else:
         rows = list(await OrderLine.filter(order=order).order_by("id"))
     stock = await StockRows.load(delivery_date, [c.product for c in changes])
-    done = apply_changes(rows, changes, stock, now, note)
+    done = apply_changes(rows, changes, stock, now, OrderLine, note)
     for line in done.created:
         line.order_id = order.id  # type: ignore[attr-defined]
         await line.save()
@@ -216,13 +233,14 @@ async def change_order(
     return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out)
 
 
-def status_of(rows: Sequence[OrderLine]) -> str:
+def status_of(rows: Sequence[LineRow]) -> str:
     """A member's own order is placed while it has a line that counts, else cancelled."""
     return "placed" if any(row.status != "out_of_stock" for row in rows) else "cancelled"
 
 
-def view_of(order: Order, community: Community, rows: Sequence[OrderLine]) -> OrderView:
-    """The view of an order from rows in memory (rows not yet written sort last, in order)."""
+def view_of(order: Any, community: Community, rows: Sequence[LineRow]) -> OrderView:
+    """The view of an order (an `Order` or the order book's `BookOrder`) from rows in memory
+    (rows not yet written sort last, in order)."""
     return OrderView(
         id=order.id or 0, member_id=str(order.member_id),  # type: ignore[attr-defined]
         room=community.room, community=community.name, delivery_slot=community.delivery_slot,

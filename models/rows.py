@@ -2,7 +2,7 @@
 
 tortoise builds each query through pypika, which costs more than the database does for the
 small writes of a chat order; `bulk_create` has no update or RETURNING. These helpers write
-rows of a model with one prepared statement each (`executemany`), converting values the way
+rows of a model (model instances, or any objects with the same attributes) with one prepared statement each (`executemany`), converting values the way
 tortoise does (each field's `to_db_value`), so that what tortoise reads back is what it would
 have written itself. They run on the caller's connection, inside its transaction.
 """
@@ -38,11 +38,11 @@ def _convert(model: type[Model], names: Sequence[str], values: Sequence[Any]) ->
     return [fields[name].to_db_value(value, model) for name, value in zip(names, values)]
 
 
-def _values(model: type[Model], names: Sequence[str], row: Model) -> list[Any]:
+def _values(model: type[Model], names: Sequence[str], row: Any) -> list[Any]:
     return _convert(model, names, [getattr(row, name) for name in names])
 
 
-def of(rows: Sequence[Model], names: Sequence[str]) -> list[tuple[Any, ...]]:
+def of(rows: Sequence[Any], names: Sequence[str]) -> list[tuple[Any, ...]]:
     """The values of those fields of each row (for `insert_many`)."""
     return [tuple(getattr(row, name) for name in names) for row in rows]
 
@@ -57,7 +57,7 @@ async def insert_many(model: type[Model], names: Sequence[str], rows: Sequence[S
     await db.execute_many(sql, [_convert(model, names, row) for row in rows])
 
 
-async def insert_returning(model: type[Model], names: Sequence[str], rows: Sequence[Model],
+async def insert_returning(model: type[Model], names: Sequence[str], rows: Sequence[Any],
                            key: Sequence[str]) -> None:
     """INSERT every row and set each one's generated id, matched back on `key` (a unique key
     of the table: neither database promises RETURNING in VALUES order)."""
@@ -79,8 +79,7 @@ async def insert_returning(model: type[Model], names: Sequence[str], rows: Seque
         by_key = {tuple(str(getattr(row, k)) for k in key): row for row in chunk}
         for record in found:
             row = by_key.pop(tuple(str(record[projection[k]]) for k in key))
-            row.pk = record[pk]
-            row._saved_in_db = True
+            setattr(row, model._meta.pk_attr, record[pk])
         if by_key:
             raise RuntimeError(f"{len(by_key)} row(s) of {model._meta.db_table} came back without an id")
 
@@ -89,7 +88,7 @@ def _where(model: type[Model], key: Sequence[str], marks: Sequence[str]) -> str:
     return " AND ".join(f"{_column(model, k)} = {m}" for k, m in zip(key, marks))
 
 
-async def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Model],
+async def update_many(model: type[Model], names: Sequence[str], rows: Sequence[Any],
                       key: Sequence[str] = ("id",)) -> None:
     """UPDATE those columns of every row, found by `key` (a unique key: the primary key, or
     another when rows were inserted without reading their ids back)."""
@@ -102,9 +101,30 @@ async def update_many(model: type[Model], names: Sequence[str], rows: Sequence[M
     await db.execute_many(sql, [_values(model, [*names, *key], row) for row in rows])
 
 
-async def delete_many(model: type[Model], rows: Sequence[Model], key: Sequence[str] = ("id",)) -> None:
+async def delete_many(model: type[Model], rows: Sequence[Any], key: Sequence[str] = ("id",)) -> None:
     if not rows:
         return
     db = _db()
     sql = f'DELETE FROM "{model._meta.db_table}" WHERE {_where(model, key, _marks(db, len(key)))}'
     await db.execute_many(sql, [_values(model, key, row) for row in rows])
+
+
+async def select_in(model: type[Model], names: Sequence[str], key: str, values: Sequence[Any],
+                    equal: dict[str, Any] | None = None, lock: bool = False) -> list[dict[str, Any]]:
+    """The rows whose `key` is one of `values` (and whose `equal` fields have those values), as
+    dicts of Python values, in primary key order; `lock`: FOR UPDATE (PostgreSQL)."""
+    if not values:
+        return []
+    db = _db()
+    equal = equal or {}
+    marks = _marks(db, len(values) + len(equal))
+    where = [f"{_column(model, key)} IN ({', '.join(marks[:len(values)])})",
+             *(f"{_column(model, name)} = {mark}" for name, mark in zip(equal, marks[len(values):]))]
+    pk = model._meta.db_pk_column
+    sql = (f'SELECT {", ".join(_column(model, n) for n in names)} FROM "{model._meta.db_table}" '
+           f'WHERE {" AND ".join(where)} ORDER BY "{pk}"{" FOR UPDATE" if lock else ""}')
+    fields, projection = model._meta.fields_map, model._meta.fields_db_projection
+    params = [fields[key].to_db_value(v, model) for v in values]
+    params += [fields[name].to_db_value(v, model) for name, v in equal.items()]
+    found = await db.execute_query_dict(sql, params)
+    return [{n: fields[n].to_python_value(row[projection[n]]) for n in names} for row in found]
