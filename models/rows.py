@@ -9,11 +9,13 @@ have written itself. They run on the caller's connection, inside its transaction
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.fields.base import Field
 from tortoise.models import Model
 
 CHUNK = 500  # rows per multi-row INSERT ... RETURNING (far below either database's parameter limit)
@@ -34,8 +36,24 @@ def _column(model: type[Model], name: str) -> str:
 
 
 def _convert(model: type[Model], names: Sequence[str], values: Sequence[Any]) -> list[Any]:
+    return [convert(value, model) for convert, value in zip(_converters(model, tuple(names)), values)]
+
+
+@functools.cache
+def _converters(model: type[Model], names: tuple[str, ...]) -> list[Callable[[Any, Any], Any]]:
+    """Each field's own to_db_value where it has one (datetimes, decimals, JSON); for plain
+    text and numbers only the type cast, without tortoise's validators (the callers cut text
+    to the column's length; the database still refuses what does not fit)."""
     fields = model._meta.fields_map
-    return [fields[name].to_db_value(value, model) for name, value in zip(names, values)]
+    return [_cast(fields[name]) if type(fields[name]).to_db_value is Field.to_db_value
+            else fields[name].to_db_value for name in names]
+
+
+def _cast(field: Field[Any]) -> Callable[[Any, Any], Any]:
+    def cast(value: Any, model: Any) -> Any:
+        return field.to_python_value(value)
+
+    return cast
 
 
 def _values(model: type[Model], names: Sequence[str], row: Any) -> list[Any]:
