@@ -130,8 +130,10 @@ async def check_orders(load: Load, handled: int) -> None:
 
 
 async def open_loop(bot: Bot, load: Load, rate: float) -> tuple[list[float], float]:
-    """Offer the messages at `rate` per second (Poisson arrivals); latencies (s) and the rate
-    actually handled."""
+    """Offer the messages at `rate` per second (Poisson arrivals); latencies (s) and the share
+    of the offered rate handled: the time the arrivals took over the time until the last
+    message was handled (random arrivals offer a little more or less than `rate`, so the rate
+    offered is measured too)."""
     rng = random.Random(3)
     latencies: list[float] = []
     tasks = []
@@ -149,8 +151,9 @@ async def open_loop(bot: Bot, load: Load, rate: float) -> tuple[list[float], flo
         if wait > 0:
             await asyncio.sleep(wait)
         tasks.append(asyncio.create_task(one(msg)))
+    offered = time.perf_counter() - start  # the last arrival
     await asyncio.gather(*tasks)
-    return latencies, len(load.messages) / (time.perf_counter() - start)
+    return latencies, offered / (time.perf_counter() - start)
 
 
 async def saturate(bot: Bot, load: Load) -> float:
@@ -260,7 +263,7 @@ async def measure(kind: str, quick: bool) -> list[Figure]:
             latencies, achieved = await open_loop(bot, load, 1000)
             await check_orders(load, len(latencies))
             figures.append(Figure(f"pipeline_sustained_p99_ms[{kind}]", round(p99(latencies), 1), "ms", "<= 50"))
-            figures.append(Figure(f"pipeline_achieved_pct[{kind}]", round(100 * achieved / 1000, 1), "%", ">= 99"))
+            figures.append(Figure(f"pipeline_achieved_pct[{kind}]", round(100 * achieved, 1), "%", ">= 99"))
         async with database(kind, folder) as url, running_bot(url, folder) as bot:
             load = make_load(300 if quick else 1000, seed=5)  # a lighter load, for comparison
             latencies, _ = await open_loop(bot, load, 100)

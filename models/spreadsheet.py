@@ -60,7 +60,9 @@ def workbook_path(template: str, delivery_date: date) -> str:
     return template.replace("{date}", delivery_date.isoformat())
 
 
-PAGE = 2000  # order lines read per query: memory stays flat whatever the size of the day
+# Order lines read per query: memory stays flat whatever the size of the day, and each read
+# holds the bot's database connection (and its event loop, converting rows) only briefly.
+PAGE = 500
 
 _LINE_FIELDS = ("id", "sku", "name", "qty", "unit", "price", "note", "status", "order_id",
                 "order__created_at", "order__member_id", "order__member__name",
