@@ -111,7 +111,7 @@ def _route_values(line: dict[str, Any]) -> tuple[Any, ...]:
 async def _route_pages(query: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
     """Lines in delivery order: community, then building and room in number order, member.
     One community's sort keys are held at a time; lines come a page at a time."""
-    communities = sorted(set(await query.values_list("order__community__name", flat=True)))
+    communities = sorted(set(await query.distinct().values_list("order__community__name", flat=True)))
     for community in communities:
         keys = await query.filter(order__community__name=community).values_list(
             "order__member__address", "order__member_id", "order_id", "id")

@@ -72,6 +72,7 @@ class ProcessWriter(SheetWriter):
         self.process = context.Process(target=_write_worker, args=(str(path), self.inbox, self.outbox),
                                        daemon=True)
         self.process.start()
+        self.worker_peak_mb = 0.0  # the worker's peak memory, told when it has saved
 
     async def _put(self, message: tuple[Any, ...]) -> None:
         await asyncio.to_thread(self.inbox.put, message)
@@ -86,6 +87,8 @@ class ProcessWriter(SheetWriter):
     async def save(self) -> None:
         await self._put(("save",))
         kind, message = await asyncio.to_thread(self.outbox.get)
+        if kind == "ok":
+            self.worker_peak_mb = float(message)
         if kind == "PermissionError":
             raise PermissionError(message)
         if kind != "ok":
@@ -115,12 +118,24 @@ def _write_worker(path: str, inbox: Any, outbox: Any) -> None:
                     append_row(current, values)
             elif message[0] == "save":
                 save_atomically(book, Path(path))
-                outbox.put(("ok", ""))
+                outbox.put(("ok", str(peak_mb())))
                 return
             else:
                 return
     except BaseException as error:  # report it to the bot rather than die silently
         outbox.put((type(error).__name__, str(error)))
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory in MB (Linux: VmHWM, which starts afresh at exec;
+    ru_maxrss elsewhere, which on Linux carries the parent's peak over a fork and exec)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def new_sheet(book: Workbook, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
