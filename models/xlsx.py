@@ -104,7 +104,12 @@ class ProcessWriter(SheetWriter):
 
 
 def _write_worker(path: str, inbox: Any, outbox: Any) -> None:
-    """The worker process: build the workbook from the messages, save it atomically."""
+    """The worker process: build the workbook from the messages, save it atomically. It runs
+    at a lower priority: on a small machine it would otherwise take a core the bot and its
+    database need for the messages that keep arriving while a big day is written."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(10)
     book = Workbook(write_only=True)
     current: WriteOnlyWorksheet | None = None
     try:
