@@ -62,7 +62,7 @@ def workbook_path(template: str, delivery_date: date) -> str:
 
 # Order lines read per query: memory stays flat whatever the size of the day, and each read
 # holds the bot's database connection (and its event loop, converting rows) only briefly.
-PAGE = 250
+PAGE = 500
 
 _LINE_FIELDS = ("id", "sku", "name", "qty", "unit", "price", "note", "status", "order_id",
                 "order__created_at", "order__member_id", "order__member__name",
