@@ -13,11 +13,13 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import asyncpg
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields.base import Field
 from tortoise.models import Model
 
+COPY_FROM = 20  # rows from which PostgreSQL gets them by COPY
 CHUNK = 500  # rows per multi-row INSERT ... RETURNING (far below either database's parameter limit)
 
 
@@ -70,9 +72,16 @@ async def insert_many(model: type[Model], names: Sequence[str], rows: Sequence[S
     if not rows:
         return
     db = _db()
+    values = [_convert(model, names, row) for row in rows]
+    connection = getattr(db, "_connection", None)  # inside a transaction: asyncpg's own connection
+    if len(rows) >= COPY_FROM and isinstance(connection, asyncpg.Connection):
+        # PostgreSQL's COPY takes many rows several times faster than one INSERT per row.
+        columns = [model._meta.fields_db_projection[n] for n in names]
+        await connection.copy_records_to_table(model._meta.db_table, records=values, columns=columns)
+        return
     sql = (f'INSERT INTO "{model._meta.db_table}" ({", ".join(_column(model, n) for n in names)}) '
            f"VALUES ({', '.join(_marks(db, len(names)))})")
-    await db.execute_many(sql, [_convert(model, names, row) for row in rows])
+    await db.execute_many(sql, values)
 
 
 async def insert_returning(model: type[Model], names: Sequence[str], rows: Sequence[Any],
