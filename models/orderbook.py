@@ -275,6 +275,7 @@ class OrderBook:
         """Write everything held, in an order the foreign keys and unique keys allow. What was
         read stays (lines are written by order and product, so rows inserted without reading
         their ids back can still be changed)."""
+        booked = self._settle()
         await insert_many(Member, MEMBER_INSERT, of(self.new_members, MEMBER_INSERT))
         if self.new_orders:
             await insert_returning(Order, ORDER_INSERT, self.new_orders, ORDER_KEY)
@@ -286,31 +287,38 @@ class OrderBook:
         await update_many(Order, ("status", "updated_at"), list(self.dirty_orders.values()))
         if self.loaded:
             await self.stock.save()
-        await insert_many(PointEntry, ENTRY_INSERT, self._settle())
+        await insert_many(PointEntry, ENTRY_INSERT, self._entries(booked))
         await update_many(Member, MEMBER_UPDATE, list(self.dirty_members.values()))
         await insert_many(InboundMessage, INBOUND_INSERT, self.inbound)
         await insert_many(OutboxMessage, OUTBOX_INSERT, self.outbox)
         self._pending()
 
-    def _settle(self) -> list[tuple[Any, ...]]:
-        """The points of every order changed, as `Rewards.settle_view` books them."""
-        entries = []
+    def _settle(self) -> list[tuple[Key, int, int, int]]:
+        """The points of every order changed, as `Rewards.settle_view` books them: each
+        member's balance now (so a new member is written with it), and per order (key, points
+        it is worth, delta, balance after) for the ledger once the order has its id."""
+        booked = []
         for key in self.touched:
             order, member = self.orders[key], self.members[key[0]]
             total = sum((row.price * row.qty for row in self.rows[key] if row.status != "out_of_stock"),
                         Decimal(0)) if order.status in COUNTING else Decimal(0)
             target = self.rewards.order_points(total)
-            assert order.id is not None  # written before points are settled
-            held = self.held.get(order.id, 0)
+            held = self.held.get(order.id, 0) if order.id is not None else 0
             balance = max(0, member.points + target - held)
             delta = balance - member.points
             if target == held or not delta:
                 continue
-            entries.append((member.id, delta, balance, order_reason(order.id, 0, target)[:64],
-                            order_source(order.id), self.now))
-            self.held[order.id] = held + delta
+            booked.append((key, target, delta, balance))
             member.points = balance
-            self.dirty_members[member.id] = member
+            self._dirty(member)
+        return booked
+
+    def _entries(self, booked: list[tuple[Key, int, int, int]]) -> list[tuple[Any, ...]]:
+        entries = []
+        for key, target, delta, balance in booked:
+            order_id = self.orders[key].id
+            assert order_id is not None  # written by now
+            entries.append((key[0], delta, balance, order_reason(order_id, 0, target)[:64],
+                            order_source(order_id), self.now))
+            self.held[order_id] = self.held.get(order_id, 0) + delta
         return entries
-
-

@@ -87,10 +87,21 @@ async def insert_many(model: type[Model], names: Sequence[str], rows: Sequence[S
 async def insert_returning(model: type[Model], names: Sequence[str], rows: Sequence[Any],
                            key: Sequence[str]) -> None:
     """INSERT every row and set each one's generated id, matched back on `key` (a unique key
-    of the table: neither database promises RETURNING in VALUES order)."""
+    of the table: neither database promises RETURNING in VALUES order). Many rows on
+    PostgreSQL: ids drawn from the table's sequence, rows sent by COPY."""
     db = _db()
-    columns = ", ".join(_column(model, n) for n in names)
     pk = model._meta.db_pk_column
+    connection = getattr(db, "_connection", None)
+    if len(rows) >= COPY_FROM and isinstance(connection, asyncpg.Connection):
+        # PostgreSQL: take the ids from the table's sequence first, then COPY the rows with them.
+        found = await connection.fetch(
+            "SELECT nextval(pg_get_serial_sequence($1, $2)) AS id FROM generate_series(1, $3)",
+            model._meta.db_table, pk, len(rows))
+        for row, record in zip(rows, found):
+            setattr(row, model._meta.pk_attr, record["id"])
+        await insert_many(model, [model._meta.pk_attr, *names], of(rows, [model._meta.pk_attr, *names]))
+        return
+    columns = ", ".join(_column(model, n) for n in names)
     returned = ", ".join([f'"{pk}"', *(_column(model, k) for k in key)])
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]

@@ -128,3 +128,17 @@ async def test_a_new_members_first_messages_in_one_batch(harness: Harness) -> No
     assert member.points > 0
     order = await Order.get(member_id="new").prefetch_related("lines")
     assert [str(line.qty) for line in order.lines] == ["6.000"]
+
+
+async def test_many_new_orders_in_one_batch(harness: Harness) -> None:
+    """Enough rows that PostgreSQL gets them by COPY (ids from the sequence) and SQLite by a
+    multi-row INSERT ... RETURNING: every line belongs to its own member's order."""
+    results = await asyncio.gather(*(harness.say(f"西红柿{i % 5 + 1}斤", sender=f"w{i}", message_id=f"w{i}")
+                                     for i in range(60)))
+    assert all(results)
+    orders = await Order.all().prefetch_related("lines")
+    assert len(orders) == 60
+    for order in orders:
+        i = int(str(order.member_id)[1:])  # type: ignore[attr-defined]
+        assert [(line.sku, line.qty) for line in order.lines] == [("V01", i % 5 + 1)]
+    assert await PointEntry.filter(source__in=[f"order:{o.id}" for o in orders]).count() == 60
