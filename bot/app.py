@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import defaultdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,9 @@ class Bot:
         self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards,
                                  StoredOrders(config, rewards, self.outbox))
         self.dispatcher = Dispatcher(ROUTERS, **self.services.as_kwargs())
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Held while a batch is handled, and by every other change a member's event makes
+        # (recall, joining a group): in this process they happen one after another.
+        self._writing = asyncio.Lock()
         self._queue: list[tuple[Incoming, asyncio.Future[bool]]] = []
         self._queued = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -119,7 +120,8 @@ class Bot:
             while self._queue:
                 batch, self._queue = self._queue[:BATCH_MAX], self._queue[BATCH_MAX:]
                 try:
-                    results = await self._handle_batch([msg for msg, _ in batch])
+                    async with self._writing:
+                        results = await self._handle_batch([msg for msg, _ in batch])
                 except Exception as error:  # not even one at a time worked (the database is gone)
                     log.exception("a batch of %d messages failed", len(batch))
                     for _, done in batch:
@@ -280,8 +282,7 @@ class Bot:
         inbound = await InboundMessage.get_or_none(message_id=message_id)
         if inbound is None or not inbound.effect:
             return False
-        conversation = inbound.room or f"private:{inbound.sender}"
-        async with self._locks[conversation]:
+        async with self._writing:
             async with in_transaction():
                 inbound = await InboundMessage.filter(id=inbound.id).select_for_update().get()
                 member = await Member.get_or_none(id=inbound.sender)
@@ -299,7 +300,7 @@ class Bot:
                             at: Any) -> None:
         """A member joined a group: known from now on, with that group as home, and attributed
         to the member who invited them when the shop did not know them before."""
-        async with self._locks[room]:
+        async with self._writing:
             async with in_transaction():
                 await member_joined(room, member_id, name, inviter, at, self.config.shop.staff)
 

@@ -142,3 +142,13 @@ async def test_many_new_orders_in_one_batch(harness: Harness) -> None:
         i = int(str(order.member_id)[1:])  # type: ignore[attr-defined]
         assert [(line.sku, line.qty) for line in order.lines] == [("V01", i % 5 + 1)]
     assert await PointEntry.filter(source__in=[f"order:{o.id}" for o in orders]).count() == 60
+
+
+async def test_a_recall_while_a_batch_changes_the_same_order(harness: Harness) -> None:
+    """A recall and a new message of the same member at once: one after the other (the bot's
+    write lock), so the order ends as if they came in either order: 2 + 3 - 2 = 3."""
+    assert await harness.say("西红柿2斤", sender="a", message_id="r1")
+    await asyncio.gather(harness.say("西红柿3斤", sender="a", message_id="r2"),
+                         harness.bot.recall("r1", MORNING))
+    order = await Order.get(member_id="a").prefetch_related("lines")
+    assert [(line.sku, line.qty) for line in order.lines] == [("V01", 3)]
