@@ -8,6 +8,7 @@ transport. `Bot` is used the same way by the running program, by replay and by t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from datetime import date
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SORRY = "抱歉，刚才出了点问题，这条消息没有处理，请稍后再发一次。"
 BATCH_MAX = 500  # messages handled in one transaction at most
+CLOSE_WAIT = 10.0  # seconds `close` waits for the messages already queued
 
 Routed = tuple[Handler, dict[str, Any]]
 
@@ -80,6 +82,7 @@ class Bot:
         self._writing = asyncio.Lock()
         self._queue: list[tuple[Incoming, asyncio.Future[bool]]] = []
         self._queued = asyncio.Event()
+        self._idle = asyncio.Event()  # set when the writer has nothing queued
         self._writer: asyncio.Task[None] | None = None
         self.rolled_back: list[str] = []  # why batches were rolled back (tests expect none)
 
@@ -92,9 +95,17 @@ class Bot:
         await self.outbox.restore()
 
     async def close(self) -> None:
+        """Finish the messages already queued (up to CLOSE_WAIT), then stop."""
         if self._writer is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), CLOSE_WAIT)
             self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
             self._writer = None
+        for _, done in self._queue:  # still queued after the wait: the caller hears so
+            done.cancel()
+        self._queue.clear()
         await close_database()
 
     async def handle(self, msg: Incoming) -> bool:
@@ -106,6 +117,7 @@ class Bot:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((msg, done))
         self._queued.set()
+        self._idle.clear()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
         return await done
@@ -131,6 +143,7 @@ class Bot:
                 for (_, done), handled in zip(batch, results):
                     if not done.done():
                         done.set_result(handled)
+            self._idle.set()
 
     async def _handle_batch(self, msgs: list[Incoming]) -> list[bool]:
         effects: list[dict[str, Any] | None] = []

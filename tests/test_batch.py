@@ -152,3 +152,11 @@ async def test_a_recall_while_a_batch_changes_the_same_order(harness: Harness) -
                          harness.bot.recall("r1", MORNING))
     order = await Order.get(member_id="a").prefetch_related("lines")
     assert [(line.sku, line.qty) for line in order.lines] == [("V01", 3)]
+
+
+async def test_closing_finishes_the_messages_already_queued(tmp_path: Path, db_url: str) -> None:
+    h = await start_harness(make_config(tmp_path, db_url), MORNING)
+    tasks = [asyncio.create_task(h.say(f"西红柿{i}斤", sender=f"q{i}", message_id=f"q{i}")) for i in range(1, 4)]
+    await asyncio.sleep(0)  # they are queued, not yet written
+    await h.bot.close()
+    assert [task.result() for task in tasks] == [True, True, True]
