@@ -38,24 +38,19 @@ def _column(model: type[Model], name: str) -> str:
 
 
 def _convert(model: type[Model], names: Sequence[str], values: Sequence[Any]) -> list[Any]:
-    return [convert(value, model) for convert, value in zip(_converters(model, tuple(names)), values)]
+    return [value if convert is None else convert(value, model)
+            for convert, value in zip(_converters(model, tuple(names)), values)]
 
 
 @functools.cache
-def _converters(model: type[Model], names: tuple[str, ...]) -> list[Callable[[Any, Any], Any]]:
-    """Each field's own to_db_value where it has one (datetimes, decimals, JSON); for plain
-    text and numbers only the type cast, without tortoise's validators (the callers cut text
-    to the column's length; the database still refuses what does not fit)."""
+def _converters(model: type[Model], names: tuple[str, ...]) -> list[Callable[[Any, Any], Any] | None]:
+    """Each field's own to_db_value where it has one (datetimes, decimals, JSON); None for
+    plain text, numbers and booleans, which go as they are: the batch makes those values
+    itself, of the right type and cut to the column's length (the database still refuses what
+    does not fit), so tortoise's cast and validators would only cost time."""
     fields = model._meta.fields_map
-    return [_cast(fields[name]) if type(fields[name]).to_db_value is Field.to_db_value
-            else fields[name].to_db_value for name in names]
-
-
-def _cast(field: Field[Any]) -> Callable[[Any, Any], Any]:
-    def cast(value: Any, model: Any) -> Any:
-        return field.to_python_value(value)
-
-    return cast
+    return [None if type(fields[name]).to_db_value is Field.to_db_value else fields[name].to_db_value
+            for name in names]
 
 
 def _values(model: type[Model], names: Sequence[str], row: Any) -> list[Any]:
