@@ -64,9 +64,9 @@ async def run(folder: Path, url: str, batched: bool) -> tuple[list[bool], dict[s
     sizes: list[int] = []
     handle_batch = h.bot._handle_batch
 
-    async def counted(msgs: list[Any]) -> list[bool]:
-        sizes.append(len(msgs))
-        return await handle_batch(msgs)
+    async def counted(batch: list[Any]) -> list[bool]:
+        sizes.append(len(batch))
+        return await handle_batch(batch)
 
     h.bot._handle_batch = counted  # type: ignore[method-assign]
     try:
@@ -160,3 +160,24 @@ async def test_closing_finishes_the_messages_already_queued(tmp_path: Path, db_u
     await asyncio.sleep(0)  # they are queued, not yet written
     await h.bot.close()
     assert [task.result() for task in tasks] == [True, True, True]
+
+
+@pytest.mark.batch_rollback
+async def test_a_parser_fault_is_answered_and_loses_nothing_else(harness: Harness,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import handlers.filters
+
+    real = handlers.filters.parse
+
+    def fragile(text: str, offer: Any) -> Any:
+        if "土豆" in text:
+            raise RuntimeError("parser bug")
+        return real(text, offer)
+
+    monkeypatch.setattr(handlers.filters, "parse", fragile)
+    results = await asyncio.gather(harness.say("西红柿2斤", sender="a", message_id="p1"),
+                                   harness.say("土豆2斤", sender="b", message_id="p2"))
+    assert results == [True, False]
+    assert await Order.filter(member_id="a").count() == 1
+    await harness.flush()
+    assert any("出了点问题" in text for text in harness.texts())
