@@ -13,7 +13,7 @@ import logging
 import random
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -45,8 +45,6 @@ BATCH_MAX = 500  # messages handled in one transaction at most
 CLOSE_WAIT = 10.0  # seconds `close` waits for the messages already queued
 
 Routed = tuple[Handler, dict[str, Any]]
-Queued = tuple[Incoming, object]  # a message and what routing it found (or UNROUTED)
-UNROUTED = object()  # routing the message failed when it was queued: route it in the batch
 
 
 def for_the_book(routed: Routed | None) -> bool:
@@ -82,7 +80,7 @@ class Bot:
         # Held while a batch is handled, and by every other change a member's event makes
         # (recall, joining a group): in this process they happen one after another.
         self._writing = asyncio.Lock()
-        self._queue: list[tuple[Queued, asyncio.Future[bool]]] = []
+        self._queue: list[tuple[Incoming, asyncio.Future[bool]]] = []
         self._queued = asyncio.Event()
         self._idle = asyncio.Event()  # set when the writer has nothing queued
         self._writer: asyncio.Task[None] | None = None
@@ -116,14 +114,8 @@ class Bot:
         msg = msg.cleaned()
         if msg.room is not None and self.config.group(msg.room) is None:
             return False  # a group the shop did not list: the bot serves only its own groups
-        # Read now, while the writer may be waiting on the database: the parse is done by the
-        # time its batch comes (a parser fault is met again, and answered, in the batch).
-        try:
-            routed: Routed | None | object = self.dispatcher.route(msg)
-        except Exception:
-            routed = UNROUTED
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append(((msg, routed), done))
+        self._queue.append((msg, done))
         self._queued.set()
         self._idle.clear()
         if self._writer is None or self._writer.done():
@@ -141,7 +133,7 @@ class Bot:
                 batch, self._queue = self._queue[:BATCH_MAX], self._queue[BATCH_MAX:]
                 try:
                     async with self._writing:
-                        results = await self._handle_batch([queued for queued, _ in batch])
+                        results = await self._handle_batch([msg for msg, _ in batch])
                 except Exception as error:  # not even one at a time worked (the database is gone)
                     log.exception("a batch of %d messages failed", len(batch))
                     for _, done in batch:
@@ -153,12 +145,11 @@ class Bot:
                         done.set_result(handled)
             self._idle.set()
 
-    async def _handle_batch(self, batch: list[Queued]) -> list[bool]:
-        msgs = [msg for msg, _ in batch]
+    async def _handle_batch(self, msgs: list[Incoming]) -> list[bool]:
         effects: list[dict[str, Any] | None] = []
         try:
             async with in_transaction():
-                results = await self._batch(batch, effects)
+                results = await self._batch(msgs, effects)
         except Exception as error:
             # Something in the batch broke its transaction (a message id another process
             # stored meanwhile, a lost connection): each message again, alone, as if unbatched.
@@ -171,22 +162,21 @@ class Bot:
             self._changed(effect)
         return results
 
-    async def _batch(self, batch: list[Queued], effects: list[dict[str, Any] | None]) -> list[bool]:
+    async def _batch(self, msgs: list[Incoming], effects: list[dict[str, Any] | None]) -> list[bool]:
         """Inside the batch's transaction: keyword orders and chat in a group through the order
         book (models.orderbook), every other message the usual way in a savepoint of its own."""
-        msgs = [msg for msg, _ in batch]
         ids = [msg.message_id for msg in msgs]
         stored = {str(i) for i in await InboundMessage.filter(message_id__in=ids).values_list("message_id", flat=True)}
         communities = {c.room: c for c in await Community.all()}
         book = OrderBook(self.config, self.services.rewards, self.services.products, self.clock.now(),
                          lock=is_postgres())
         results = []
-        for n, (msg, read) in enumerate(batch):
+        for n, msg in enumerate(msgs):
             if msg.message_id in stored:  # re-delivered, or twice in this batch
                 results.append(False)
                 continue
             stored.add(msg.message_id)
-            routed = self.dispatcher.route(msg) if read is UNROUTED else cast("Routed | None", read)
+            routed = self.dispatcher.route(msg)
             community = communities.get(msg.room) if msg.room else None
             if community is not None and (for_the_book(routed) or reads_only(routed)):
                 if not book.loaded:

@@ -64,9 +64,9 @@ async def run(folder: Path, url: str, batched: bool) -> tuple[list[bool], dict[s
     sizes: list[int] = []
     handle_batch = h.bot._handle_batch
 
-    async def counted(batch: list[Any]) -> list[bool]:
-        sizes.append(len(batch))
-        return await handle_batch(batch)
+    async def counted(msgs: list[Any]) -> list[bool]:
+        sizes.append(len(msgs))
+        return await handle_batch(msgs)
 
     h.bot._handle_batch = counted  # type: ignore[method-assign]
     try:
