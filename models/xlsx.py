@@ -82,7 +82,7 @@ class ProcessWriter(SheetWriter):
         await self._put(("sheet", title, tuple(columns), tuple(widths), rows, landscape))
 
     async def rows(self, rows: list[tuple[Any, ...]]) -> None:
-        await self._put(("rows", rows))
+        await self._put(("rows", [prepare(values) for values in rows]))
 
     async def save(self) -> None:
         await self._put(("save",))
@@ -119,8 +119,8 @@ def _write_worker(path: str, inbox: Any, outbox: Any) -> None:
                 current = new_sheet(book, *message[1:])
             elif message[0] == "rows":
                 assert current is not None
-                for values in message[1]:
-                    append_row(current, values)
+                for values, special in message[1]:
+                    append_prepared(current, values, special)
             elif message[0] == "save":
                 save_atomically(book, Path(path))
                 outbox.put(("ok", str(peak_mb())))
@@ -170,21 +170,45 @@ def safe_text(value: str) -> str:
     return ILLEGAL_CHARACTERS_RE.sub("", value) if value and not value.isprintable() else value
 
 
-def append_row(sheet: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
-    cells: list[Any] = []
+class Text(str):
+    """Text that must be written as a text cell (it starts with "=": openpyxl would make it a
+    formula). A str, so it crosses to the worker process as one."""
+
+
+def prepare(values: Sequence[Any]) -> tuple[tuple[Any, ...], bool]:
+    """A row's values as openpyxl takes them (numbers for decimals, None for empty text, no
+    control characters), and whether it holds a `Text`. Done by the reading process, so the
+    worker, the slower side of a big export, only appends."""
+    out: list[Any] = []
+    special = False
     for value in values:
         if isinstance(value, Decimal):
             value = int(value) if value == value.to_integral_value() else float(value)
         elif isinstance(value, str):
             value = safe_text(value) or None  # an empty cell costs nothing to write
             if value is not None and value.startswith("="):
-                # openpyxl would store "=..." as a formula; a cell typed as string never is.
                 # ("+", "-" and "@" are written as text cells by openpyxl already.)
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.data_type = "s"
-                value = cell
+                value, special = Text(value), True
+        out.append(value)
+    return tuple(out), special
+
+
+def append_prepared(sheet: WriteOnlyWorksheet, values: tuple[Any, ...], special: bool) -> None:
+    if not special:
+        sheet.append(values)
+        return
+    cells: list[Any] = []
+    for value in values:
+        if isinstance(value, Text):
+            cell = WriteOnlyCell(sheet, value=str(value))
+            cell.data_type = "s"  # a cell typed as string is never a formula
+            value = cell
         cells.append(value)
     sheet.append(cells)
+
+
+def append_row(sheet: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
+    append_prepared(sheet, *prepare(values))
 
 
 def save_atomically(book: Workbook, path: Path) -> None:

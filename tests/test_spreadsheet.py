@@ -77,7 +77,10 @@ async def test_every_sheet_matches_the_orders(harness: Harness) -> None:
     assert printed.auto_filter.ref == "A1:K6" and printed.column_dimensions["C"].width == 18
 
 
-async def test_member_text_never_becomes_a_formula(harness: Harness) -> None:
+@pytest.mark.parametrize("in_a_worker", [False, True])
+async def test_member_text_never_becomes_a_formula(harness: Harness, monkeypatch, in_a_worker: bool) -> None:
+    if in_a_worker:  # values are prepared here and written by the worker process
+        monkeypatch.setattr(spreadsheet, "PROCESS_LINES", 1)
     names = ["=HYPERLINK(\"http://evil\",\"x\")", "+1", "-2+3", "@SUM(A1)", "好\x07人\x1b"]
     for i, name in enumerate(names):
         await harness.say(f"西红柿1斤 {i + 1}栋", sender=f"n{i}", name=name)
