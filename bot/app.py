@@ -166,7 +166,8 @@ class Bot:
         """Inside the batch's transaction: keyword orders and chat in a group through the order
         book (models.orderbook), every other message the usual way in a savepoint of its own."""
         ids = [msg.message_id for msg in msgs]
-        stored = {str(i) for i in await InboundMessage.filter(message_id__in=ids).values_list("message_id", flat=True)}
+        known = await InboundMessage.filter(message_id__in=ids).values_list("message_id", flat=True)
+        stored = {str(message_id) for message_id in known}
         communities = {c.room: c for c in await Community.all()}
         book = OrderBook(self.config, self.services.rewards, self.services.products, self.clock.now(),
                          lock=is_postgres())
