@@ -47,6 +47,13 @@ CLOSE_WAIT = 10.0  # seconds `close` waits for the messages already queued
 Routed = tuple[Handler, dict[str, Any]]
 
 
+def reply_to(msg: Incoming, text: str, file: str | None = None) -> Outgoing:
+    """The answer to a message: in its group, mentioning the sender; or privately."""
+    if msg.room is not None:
+        return Outgoing(f"@{msg.sender_name} {text}", room=msg.room, mentions=(msg.sender_id,), file=file)
+    return Outgoing(text, to=msg.sender_id, file=file)
+
+
 def for_the_book(routed: Routed | None) -> bool:
     """Messages the order book handles in a batch: chat no handler wants, and keyword orders,
     changes and cancellations of named products (cancelling everything reads every order)."""
@@ -211,8 +218,7 @@ class Bot:
             handler, found = routed
 
             async def reply(text: str, file: str | None = None) -> None:
-                await book.put(Outgoing(f"@{msg.sender_name} {text}", room=msg.room,
-                                        mentions=(msg.sender_id,), file=file))
+                await book.put(reply_to(msg, text, file))
 
             done = await self.dispatcher.call(handler, msg, found, member=member, community=community,
                                               reply=reply, orders=book)
@@ -271,11 +277,7 @@ class Bot:
         self.outbox.changed()
 
     async def _reply(self, msg: Incoming, text: str, file: str | None = None) -> None:
-        if msg.room is not None:
-            await self.outbox.put(Outgoing(f"@{msg.sender_name} {text}", room=msg.room,
-                                           mentions=(msg.sender_id,), file=file))
-        else:
-            await self.outbox.put(Outgoing(text, to=msg.sender_id, file=file))
+        await self.outbox.put(reply_to(msg, text, file))
 
     async def _member_and_community(self, msg: Incoming) -> tuple[Member, Community | None]:
         community = await Community.get_or_none(room=msg.room) if msg.room else None

@@ -15,13 +15,12 @@ from bot.dispatcher import Router
 from bot.messages import Incoming, Outgoing
 from bot.outbox import Outbox
 from handlers.filters import Intent
-from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders, settle
+from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders
 from handlers.parsing import Offer, Parsed
 from handlers.parsing.chains import ChainDiff, OwnedLine, diff_by_author, diff_chain
 from models.days import Window
 from models.orderbook import StoredOrders
 from models.orders import ADD, REMOVE, Change, change_order
-from models.points import Rewards
 from models.tables import ChainVersion, Community, Member
 
 router = Router("chains")
@@ -53,8 +52,7 @@ async def save_chain(version: ChainVersion | None, room: str, title: str, lines:
 @router.message(Intent("chain"))
 async def on_chain(
     msg: Incoming, parsed: Parsed, member: Member, community: Community | None,
-    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox, rewards: Rewards,
-    orders: StoredOrders,
+    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox, orders: StoredOrders,
 ) -> dict[str, Any] | None:
     """接龙：复制整个接龙、在最后加一行自己的订单；改自己那行就是改单，删掉就是取消"""
     now = clock.now()
@@ -65,7 +63,7 @@ async def on_chain(
     previous = [OwnedLine.from_json(line) for line in version.lines] if version else None
     if msg.chain_authors:
         return await _by_authors(msg, parsed, member, community, version, previous, window, reply,
-                                 offer, outbox, config, rewards, now)
+                                 offer, outbox, config, orders, now)
     diff = diff_chain(previous, parsed.lines, member.id, member.name)
     before_mine = [line for line in previous or [] if line.owner == member.id]
     await save_chain(version, community.room, parsed.title, list(diff.state), msg.message_id, now)
@@ -74,7 +72,7 @@ async def on_chain(
     names = diff.notes(member.name)
     result = await change_order(member, community, window.delivery_date, changes, now,
                                 note=f"代接:{'、'.join(names)}" if names else "")
-    await settle(result, member, rewards, now)
+    await orders.settle(result, member, now)
     notes = _unreadable(diff)
     if diff.others_changed:
         notes.append("别人的接龙行只能本人修改，这次没有改动。")
@@ -104,7 +102,7 @@ def _unreadable(diff: ChainDiff) -> list[str]:
 
 async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: Community,
                       version: ChainVersion | None, previous: list[OwnedLine] | None, window: Window,
-                      reply: Any, offer: Offer, outbox: Outbox, config: Config, rewards: Rewards,
+                      reply: Any, offer: Offer, outbox: Outbox, config: Config, orders: StoredOrders,
                       now: datetime) -> dict[str, Any] | None:
     """WeChat's built-in 接龙: every entry is its author's order (the wxid on the entry), so a
     version relayed by one member changes each author's own order and nobody else's."""
@@ -122,7 +120,7 @@ async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: 
             who, _ = await Member.get_or_create(
                 id=author, defaults={"name": name[:128], "first_seen": now, "last_seen": now, "home": community})
         result = await change_order(who, community, window.delivery_date, changes, now)
-        await settle(result, who, rewards, now)
+        await orders.settle(result, who, now)
         if result.changes and result.order is not None:
             recorded["orders"].append(result.order.id)
         confirmed = [confirmation("接龙已记下", result, window)] if result.changes or result.short else []

@@ -18,7 +18,6 @@ from models.orders import (
     ADD, REMOVE, SET, Change, LineChange, OrderResult, member_orders,
 )
 from models.orderbook import OrderBook, StoredOrders
-from models.points import Rewards
 from models.tables import Community, Member
 
 router = Router("orders")
@@ -78,12 +77,6 @@ async def on_order_change(
     await reply(confirmation(verb, result, window))
     await announce_sold_out(result, orders, config)
     return effect(result.changes, window, community)
-
-
-async def settle(result: OrderResult, member: Member, rewards: Rewards, now: datetime) -> None:
-    """Points for the order as it now is (and the inviter's reward for a first order)."""
-    if result.changes and result.order is not None:
-        await rewards.settle_view(result.order, member, now)
 
 
 def confirmation(verb: str, result: OrderResult, window: Window) -> str:

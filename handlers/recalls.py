@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.services import Services
-from handlers.orders import confirmation, ordering_window, settle
+from handlers.orders import confirmation, ordering_window
 from handlers.parsing import Product
 from handlers.parsing.chains import OwnedLine
 from models.orders import ADD, REMOVE, Change, change_order
@@ -36,7 +36,7 @@ async def undo(inbound: InboundMessage, services: Services, now: datetime) -> st
         product = await _product(sku, services)
         changes.append(Change(product, REMOVE if delta > 0 else ADD, abs(delta)))
     result = await change_order(member, community, delivery_date, changes, now)
-    await settle(result, member, services.rewards, now)
+    await services.orders.settle(result, member, now)
     if "chain" in recorded:
         await _restore_chain_lines(recorded["room"], recorded["chain"], member.id)
     inbound.effect = {**recorded, "undone": True}
