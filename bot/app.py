@@ -29,7 +29,9 @@ from bot.outbox import Outbox, Send
 from bot.pacing import Pacer
 from bot.services import Services
 from handlers.routers import ROUTERS
-from handlers.orders import on_order_change, on_query, on_unclear
+from handlers.asks import on_confirm, on_deny, on_quantity, on_unclear
+from handlers.members import on_contact, on_help, on_offer
+from handlers.orders import on_order_change, on_query
 from handlers.referrals import on_points
 from handlers.recalls import undo
 from models.db import close_database, is_postgres, open_database
@@ -54,22 +56,29 @@ def reply_to(msg: Incoming, text: str, file: str | None = None) -> Outgoing:
     return Outgoing(text, to=msg.sender_id, file=file)
 
 
+# Handlers whose reads and writes the order book serves (models.orderbook): keyword orders,
+# the questions asked back and their answers, contact details, help.
+BOOK_HANDLERS = frozenset({on_order_change, on_unclear, on_confirm, on_deny, on_quantity, on_contact,
+                           on_help, on_offer})
+
+
 def for_the_book(routed: Routed | None) -> bool:
-    """Messages the order book handles in a batch: chat no handler wants, and keyword orders,
-    changes and cancellations of named products (cancelling everything reads every order)."""
+    """Messages the order book handles in a batch: chat no handler wants, keyword orders,
+    changes and cancellations of named products (cancelling everything reads every order),
+    questions asked back and their answers."""
     if routed is None:
         return True
     handler, found = routed
-    if handler.callback is not on_order_change:
+    if handler.callback not in BOOK_HANDLERS:
         return False
     parsed = found["parsed"]
-    return parsed.intent != "cancel" or bool(parsed.items)
+    return handler.callback is not on_order_change or parsed.intent != "cancel" or bool(parsed.items)
 
 
 def reads_only(routed: Routed | None) -> bool:
-    """Handlers that only read (the sender's orders or points) and reply: the order book runs
-    them too, after writing what it holds for that sender."""
-    return routed is not None and routed[0].callback in (on_query, on_unclear, on_points)
+    """Handlers that read the sender's orders or points as stored, and reply: the order book
+    runs them too, after writing what it holds for that sender."""
+    return routed is not None and routed[0].callback in (on_query, on_points)
 
 
 class Bot:

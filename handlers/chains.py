@@ -77,7 +77,7 @@ async def on_chain(
     if diff.others_changed:
         notes.append("别人的接龙行只能本人修改，这次没有改动。")
     if result.changes or result.short:
-        text = confirmation("接龙已记下", result, window)
+        text = confirmation(result, window, "📝 接龙已收到")
         if names:
             text += f"\n（代接：{'、'.join(names)}，记在您的订单里）"
         await reply("\n".join([text, *notes]))
@@ -123,7 +123,7 @@ async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: 
         await orders.settle(result, who, now)
         if result.changes and result.order is not None:
             recorded["orders"].append(result.order.id)
-        confirmed = [confirmation("接龙已记下", result, window)] if result.changes or result.short else []
+        confirmed = [confirmation(result, window, "📝 接龙已收到")] if result.changes or result.short else []
         text = "\n".join([*confirmed, *_unreadable(diff)])
         if author == member.id:
             if text:

@@ -41,7 +41,7 @@ async def undo(inbound: InboundMessage, services: Services, now: datetime) -> st
         await _restore_chain_lines(recorded["room"], recorded["chain"], member.id)
     inbound.effect = {**recorded, "undone": True}
     await inbound.save(update_fields=["effect"])
-    return "↩️ 您撤回了消息，订单已相应撤销。\n" + confirmation("已撤销", result, window)
+    return confirmation(result, window, "↩️ 您撤回了消息，订单已相应撤销。")
 
 
 async def _product(sku: str, services: Services) -> Product:

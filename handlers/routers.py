@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import broadcasts, chains, groupbuys, orders, referrals, staff
+from handlers import asks, broadcasts, chains, groupbuys, members, orders, referrals, staff
 
-# Staff routers first; the last handler of `staff` refuses any other command.
-ROUTERS = [broadcasts.router, groupbuys.router, referrals.router, staff.router, chains.router,
-           orders.router]
+# Staff routers first; the last handler of `staff` refuses any other command (a member's
+# /帮助 is answered by `members` before it).
+ROUTERS = [broadcasts.router, groupbuys.router, referrals.router, members.router, staff.router,
+           chains.router, orders.router, asks.router]

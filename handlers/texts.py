@@ -9,7 +9,7 @@ from handlers.parsing.offer import Offer
 from models.days import short_date
 from models.orders import LineChange, OrderView
 
-HOW_TO_ORDER = "下单请写“商品+数量”，如“西红柿2斤”、“3号x2”；改单写“西红柿改成3斤”，取消写“取消西红柿”。"
+HOW_TO_ORDER = "下单请写“商品+数量”，如“西红柿2斤”、“3号x2”；改单写“西红柿改成3斤”，取消写“取消西红柿”；发“帮助”看更多。"
 
 
 def qty(value: Decimal) -> str:
@@ -31,16 +31,23 @@ def order_text(order: OrderView, with_delivery: bool = True) -> str:
     return text
 
 
-def changes_text(changes: Iterable[LineChange]) -> str:
-    parts = []
+def changes_text(changes: Iterable[LineChange]) -> list[str]:
+    """What changed, one line per kind: "✅ 已记下：西红柿 2斤", "✅ 已减少：豆腐 3→2块",
+    "✅ 已取消：土豆 3斤" (a line that grew is shown with before and after)."""
+    added: list[str] = []
+    reduced: list[str] = []
+    removed: list[str] = []
     for c in changes:
         if c.before == 0:
-            parts.append(f"{c.name} {qty(c.after)}{c.unit}")
+            added.append(f"{c.name} {qty(c.after)}{c.unit}")
         elif c.after == 0:
-            parts.append(f"取消 {c.name} {qty(c.before)}{c.unit}")
+            removed.append(f"{c.name} {qty(c.before)}{c.unit}")
+        elif c.after > c.before:
+            added.append(f"{c.name} {qty(c.before)}→{qty(c.after)}{c.unit}")
         else:
-            parts.append(f"{c.name} {qty(c.before)}→{qty(c.after)}{c.unit}")
-    return "、".join(parts)
+            reduced.append(f"{c.name} {qty(c.before)}→{qty(c.after)}{c.unit}")
+    return [f"✅ {verb}：{'、'.join(parts)}" for verb, parts in
+            (("已记下", added), ("已减少", reduced), ("已取消", removed)) if parts]
 
 
 def offer_lines(offer: Offer, left: dict[str, Decimal] | None = None) -> list[str]:

@@ -117,7 +117,7 @@ async def test_chain_versions_through_the_bot(harness: Harness) -> None:
     await harness.flush()
     texts = harness.texts(room=ROOM_A)
     joined = "\n".join(texts)
-    assert "黑猪五花肉 2→1斤" in joined and "取消 卤水豆腐 3块" in joined
+    assert "✅ 已减少：黑猪五花肉 2→1斤" in joined and "✅ 已取消：卤水豆腐 3块" in joined
     assert "代接：阿明妈" in joined
 
 

@@ -85,7 +85,7 @@ async def test_unclear_order_is_asked_back_and_changes_nothing(harness: Harness)
     await harness.flush()
     assert await OrderLine.all().count() == 0
     first, second = harness.texts()
-    assert "没有找到“黄瓜”" in first and "这条没有记下" in first
+    assert "今天没有“黄瓜”" in first and "这条没有记下" in first
     assert "纯牛奶按箱卖" in second
 
 
@@ -113,7 +113,7 @@ async def test_outside_the_ordering_window_orders_change_nothing(harness: Harnes
     await harness.say("西红柿2斤")
     await harness.flush()
     assert await Order.all().count() == 0
-    assert "下次开始接单：12月2日 08:00" in harness.texts()[-1]
+    assert "今天已截单，这条没有记下。12月2日 08:00开始接下一批订单" in harness.texts()[-1]
 
 
 async def test_messages_from_groups_the_shop_did_not_list_are_ignored(harness: Harness) -> None:
@@ -149,7 +149,7 @@ async def test_staff_close_stops_ordering_and_posts_summaries(harness: Harness) 
     summary = harness.texts(room=ROOM_A)[1]
     assert "阳光花园 12月2日 截单汇总" in summary and "1. 李阿姨 西红柿2斤" in summary
     assert "今天没有订单" in harness.texts(room=ROOM_B)[0]
-    assert "下次开始接单" in harness.texts(room=ROOM_A)[-1]
+    assert "今天已截单，这条没有记下" in harness.texts(room=ROOM_A)[-1]
     assert "已经截单了" in harness.texts(to=STAFF)[-1]
     assert await placed_lines("wxid_u1") == {"V01": Decimal(2)}
 

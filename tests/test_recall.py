@@ -21,7 +21,7 @@ async def test_recalling_an_order_takes_it_back_and_says_so(harness: Harness) ->
     assert await order_of("wxid_u1") == {"V01": Decimal(2)}
     await harness.flush()
     last = harness.texts(room=ROOM_A)[-1]
-    assert "您撤回了消息" in last and "西红柿 3→2斤" in last and "取消 土豆 1斤" in last
+    assert "您撤回了消息" in last and "西红柿 3→2斤" in last and "✅ 已取消：土豆 1斤" in last
 
 
 async def test_a_recall_undoes_only_its_own_message_after_later_changes(harness: Harness) -> None:

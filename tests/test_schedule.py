@@ -237,7 +237,7 @@ async def test_quiet_hours_hold_the_morning_post_until_they_end(tmp_path: Path, 
         await h.say("西红柿1斤")  # ordering is open from 06:30; at 06:00 the reply says when
         await h.advance_to(day(1, 7, 30))
         assert posts(h, "今日团购") == [("01 07:00", ROOM_A), ("01 07:00", ROOM_B)]
-        assert posts(h, "下次开始接单") == [("01 06:00", ROOM_A)]  # a reply is never held
+        assert posts(h, "还没开始接单") == [("01 06:00", ROOM_A)]  # a reply is never held
     finally:
         await h.bot.close()
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from handlers.parsing.lexer import lex, normalize
+from handlers.parsing.lexer import PRODUCT, lex
+from handlers.parsing.text import fold
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import CHINESE_NUMERAL_CHARS, number
 
@@ -26,7 +27,7 @@ USAGE = "格式：/开团 <商品> <人数>人 <价格>元 <时长>，如 /开�
 
 def parse_duration(text: str) -> timedelta | None:
     """"2小时" -> 2 h, "30分钟" -> 30 min, "1天半" -> 36 h; None if it is not one duration."""
-    match = _DURATION.fullmatch(normalize(text).strip())
+    match = _DURATION.fullmatch(fold(text).strip())
     return _duration(match) if match else None
 
 
@@ -52,7 +53,7 @@ class OpenRequest:
 
 def parse_open_command(args: str, offer: Offer) -> OpenRequest | str:
     """The request, or what is wrong with it (a reply in Chinese)."""
-    text = normalize(args).strip()
+    text = fold(args).strip()
     size = price = duration = None
     if match := _SIZE.search(text):
         found = number(match.group(1))
@@ -73,7 +74,7 @@ def parse_open_command(args: str, offer: Offer) -> OpenRequest | str:
     rest = text.strip()
     if not rest:
         return f"要开哪个商品的团？{USAGE}"
-    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product}
+    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product and t.kind == PRODUCT}
     if len(products) != 1:
         return f"没有找到商品“{rest[:20]}”。{USAGE}"
     return OpenRequest(next(iter(products.values())), size, price, duration)

@@ -1,4 +1,14 @@
-"""Tokens -> items: which quantity belongs to which product, in the product's own unit."""
+"""The tokens of one clause -> items: which quantity belongs to which product, in the
+product's own unit, and what the member wants done with it (add, set, cancel).
+
+A clause is cut into chunks at spaces, 、, 和 and the like. Quantities bind to products inside
+a chunk first ("白菜2颗 3斤土豆": each chunk its own pair, whichever comes first), then a chunk
+of only products takes the quantity of the chunk after it ("西红柿 2斤"). Order words give
+each item its operation: between a product and its quantity ("西红柿减1斤", "草莓改成1盒"),
+before the items they open ("取消草莓和牛奶", "再来2斤西红柿"), or after the items they close
+("土豆不要了", "西红柿土豆都不要了"). What cannot be resolved becomes a problem with the one
+short question to ask back.
+"""
 
 from __future__ import annotations
 
@@ -7,145 +17,326 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from handlers.parsing.lexer import (
-    ADDRESS,
-    BAD_NUMBER,
-    EACH,
-    OTHER,
-    PRODUCT,
-    QTY,
-    WANT,
-    Token,
+    BAD_NUMBER, BREAK, CANCEL, CLAIM, EACH, JOIN, MARK, MINUS, OTHER, PRODUCT, QTY, RANGE, SEP,
+    SET, VAGUE, WANT, Token,
 )
 from handlers.parsing.offer import Offer, Product
-from handlers.parsing.quantities import to_product_unit
-from handlers.parsing.results import Item
+from handlers.parsing.quantities import base_unit, sensible, to_product_unit
+from handlers.parsing.results import ADD, CANCEL_OP, SET_OP, Item
 
 MAX_QTY = Decimal(999)
+_OPS = {WANT: ADD, CLAIM: ADD, CANCEL: CANCEL_OP, SET: SET_OP}
+_ITEM_KINDS = (PRODUCT, BAD_NUMBER, QTY, RANGE, VAGUE)
 
-# Words around an order that say nothing about it.
+# Words around an order that say nothing about it (longest first where one holds another).
 NOISE = (
-    "老板娘", "老板", "团长", "谢谢", "谢了", "多谢", "麻烦了", "麻烦", "你好", "您好", "早上好",
-    "早", "晚上好", "辛苦了", "辛苦", "亲们", "亲", "哈哈", "请", "帮我", "好", "帮忙", "我", "的",
-    "了", "呀", "啊", "哦", "吧", "嗯", "哈", "再", "还", "一下", "明天", "今天", "把", "送到", "送",
+    "老板娘", "老板", "团长", "群主", "店长", "谢谢", "谢了", "谢啦", "多谢", "感谢", "麻烦了", "麻烦",
+    "拜托", "你好", "您好", "大家好", "早上好", "中午好", "下午好", "晚上好", "早安", "在吗", "在不在",
+    "辛苦了", "辛苦", "亲们", "亲爱的", "亲", "哈哈", "嘿嘿", "嘻嘻", "呵呵", "请", "帮我", "帮忙", "我们",
+    "我家", "咱家", "我", "给", "的", "了", "呀", "啊", "哦", "喔", "吧", "嗯", "哈", "啦", "嘞", "咯",
+    "呗", "哟", "再", "还", "也", "都", "就", "先", "一下", "把", "送到", "送", "放", "那个", "这个",
+    "好的", "好", "行", "一起", "电话", "手机号", "手机", "联系方式", "地址", "住在", "住", "收货人",
+    "左右", "大概", "差不多", "大约", "约", "多点", "点", "早",
 )
 
 
 def strip_noise(text: str) -> str:
     """The words left when greetings, thanks, politeness, emoji and symbols are taken out."""
     for word in NOISE:
-        text = text.replace(word, "")
+        if word in text:
+            text = text.replace(word, "")
     return "".join(char for char in text if char.isalpha())
+
+
+@dataclass(frozen=True)
+class Found:
+    """A product the clause names, with its quantity (None: not written) and operation."""
+
+    product: Product
+    qty: Decimal | None
+    op: str
+    governed: bool = False  # an order word or mark stands with it: "要豆腐" means one
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why (part of) a clause cannot be acted on, as the question to ask back."""
+
+    question: str
+    product: Product | None = None
+    op: str = ADD
+    unknown: str = ""  # a name the offer does not have: "黄瓜" in "黄瓜2斤"
+    awaits_qty: bool = False  # the question asks how much of `product`
 
 
 @dataclass
 class Extraction:
-    """What the tokens of one message say about products."""
+    items: list[Found] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    loose: list[Token] = field(default_factory=list)  # quantities that belong to no product
+    ops: set[str] = field(default_factory=set)  # the operations its order words ask for
+    content: list[str] = field(default_factory=list)  # words that are none of the above
+    swapped: bool = False  # "把草莓换成牛奶": a product swapped for another, to be confirmed
+    governing: bool = False  # an order word stands with one of the items ("要豆腐", "土豆不要了")
+    # names the offer does not have, in the form of an order ("黄瓜2斤"), with where they stand
+    unknown: list[tuple[str, int]] = field(default_factory=list)
 
-    items: list[tuple[Product, Decimal | None]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # why it cannot be resolved
-    unknown_names: list[str] = field(default_factory=list)  # "黄瓜" in "黄瓜2斤"
-    address: str = ""
-    wanting: bool = False  # 要 / 来 / 加 ...
-    unbound_products: list[Product] = field(default_factory=list)
-    other_text: str = ""  # what is left that is neither product, quantity nor noise
+
+@dataclass
+class _Mention:
+    token: Token  # PRODUCT or BAD_NUMBER
+    chunk: int
+    index: int
+    qty: Token | None = None
+    op: str | None = None
+    governed: bool = False
+    also: Token | None = None  # a second quantity right after its own: "西红柿 2 3"
+    op_word: bool = False  # its operation comes from an order word (not from a mark or nothing)
 
 
-def extract(tokens: list[Token], offer: Offer, default_product: Product | None = None) -> Extraction:
-    """Bind quantities to products. `default_product`: what a bare "+2" means (a 接龙's title)."""
+def read_items(tokens: Sequence[Token], offer: Offer, default: Product | None = None) -> Extraction:
+    """What the products and quantities of one clause say. `default`: the product a quantity
+    that belongs to no product means (a 接龙 title's: "+2", "2盒")."""
     out = Extraction()
-    out.address = " ".join(t.text.strip() for t in tokens if t.kind == ADDRESS)
-    out.wanting = any(t.kind == WANT for t in tokens)
-    out.other_text = strip_noise("".join(t.text for t in tokens if t.kind == OTHER))
-    significant = [t for t in tokens if t.kind in (PRODUCT, BAD_NUMBER, QTY, EACH, OTHER)]
-    bound: dict[int, Token] = {}  # product token index -> quantity token
-    used: set[int] = set()  # quantity token indexes taken
-
-    def neighbour(i: int, step: int) -> int | None:
-        j = i + step
-        while 0 <= j < len(significant) and significant[j].kind == OTHER:
-            j += step
-        return j if 0 <= j < len(significant) else None
-
-    def bind(step: int) -> None:
-        for i, token in enumerate(significant):
-            if token.kind != PRODUCT or i in bound:
-                continue
-            j = neighbour(i, step)
-            if j is not None and significant[j].kind == QTY and j not in used:
-                bound[i] = significant[j]
-                used.add(j)
-
-    first = next((t.kind for t in significant if t.kind in (PRODUCT, BAD_NUMBER, QTY)), None)
-    # "4斤西红柿 2斤土豆" reads quantity-first, "西红柿4斤 土豆2斤" product-first.
-    for step in ((-1, +1) if first == QTY else (+1, -1)):
-        bind(step)
-    # 各: "西红柿、土豆各2斤" gives every product before it the quantity after it.
-    for i, token in enumerate(significant):
-        if token.kind == EACH:
-            j = neighbour(i, +1)
-            if j is None or significant[j].kind != QTY or j in used:
-                continue
-            used.add(j)
-            k = i - 1
-            while k >= 0 and significant[k].kind in (PRODUCT, OTHER):
-                if significant[k].kind == PRODUCT and k not in bound:
-                    bound[k] = significant[j]
-                k -= 1
-
-    with_quantity = {significant[i].product.sku for i in bound}  # type: ignore[union-attr]
-    for i, token in enumerate(significant):
-        if token.kind == PRODUCT and token.product is not None:
-            quantity = bound.get(i)
-            if quantity is None:
-                if token.product.sku in with_quantity:
-                    continue  # named twice ("山东" + "葱3根"): the quantity is given once
-                out.unbound_products.append(token.product)
-                out.items.append((token.product, None))
-                continue
-            _add(out, token.product, quantity)
-        elif token.kind == BAD_NUMBER:
-            out.problems.append(f"没有{token.text.strip()}这个商品")
-        elif token.kind == QTY and i not in used:
-            if default_product is not None:
-                _add(out, default_product, token)
-                continue
-            if token.unit is None:
-                continue  # a bare number with no product: a time, a count, chit-chat
-            name = _adjacent_other(significant, i)
-            if name:
-                out.unknown_names.append(name)
-                out.problems.append(f"没有找到“{name}”")
-            else:
-                out.problems.append(f"“{token.text.strip()}”是哪个商品？")
+    atoms: list[tuple[int, Token]] = []  # (chunk, token) of what matters
+    chunk = 0
+    for token in tokens:
+        kind = token.kind
+        if kind in (SEP, JOIN, BREAK):
+            chunk += 1
+        elif kind == OTHER:
+            words = strip_noise(token.text)
+            if words:
+                out.content.append(words)
+                atoms.append((chunk, token))
+        elif kind in (PRODUCT, BAD_NUMBER, QTY, RANGE, VAGUE, MARK, MINUS, EACH, WANT, CANCEL, SET, CLAIM):
+            atoms.append((chunk, token))
+            if kind in _OPS:
+                out.ops.add(_OPS[kind])
+    mentions, quantities = _bind(atoms)
+    out.swapped = _assign_ops(atoms, mentions)
+    out.governing = any(m.governed and m.op_word for m in mentions)
+    for mention in mentions:
+        _resolve(out, mention)
+    if default is None:
+        quantities = _unknown_names(atoms, quantities, out)
+    for index, qty_token in quantities:
+        if default is not None:
+            _resolve(out, _Mention(Token(PRODUCT, "", qty_token.start, product=default), 0, index,
+                                   qty=qty_token, op=ADD, governed=True))
+        else:
+            out.loose.append(qty_token)
     return out
 
 
-def _add(out: Extraction, product: Product, quantity: Token) -> None:
-    assert quantity.qty is not None
+def _bind(atoms: list[tuple[int, Token]]) -> tuple[list[_Mention], list[tuple[int, Token]]]:
+    """Products and the quantity each takes; the quantities left over (with their places)."""
+    mentions: list[_Mention] = []
+    free: dict[int, Token] = {}  # index in atoms -> quantity not taken yet
+    by_chunk: dict[int, list[int]] = {}  # chunk -> indexes of its products and quantities
+    for index, (chunk, token) in enumerate(atoms):
+        if token.kind in (PRODUCT, BAD_NUMBER):
+            mentions.append(_Mention(token, chunk, index))
+        elif token.kind in (QTY, RANGE, VAGUE):
+            free[index] = token
+        else:
+            continue
+        by_chunk.setdefault(chunk, []).append(index)
+    at = {m.index: m for m in mentions}
+    _each(atoms, mentions, free, by_chunk)
+    # Inside each chunk: pair neighbours, in the order the chunk is written.
+    for indexes in by_chunk.values():
+        order = [i for i in indexes if i in free or (i in at and at[i].qty is None)]
+        position = 0
+        while position + 1 < len(order):
+            here, there = order[position], order[position + 1]
+            if (here in at) != (there in at):
+                mention, quantity = (at[here], there) if here in at else (at[there], here)
+                mention.qty = free.pop(quantity)
+                position += 2
+            else:
+                position += 1
+    # Across chunks: a chunk of products only takes the quantity of a chunk of a quantity
+    # only after it ("西红柿 2斤"), else before it ("2斤 西红柿").
+    chunks = sorted(by_chunk)
+    for step in (+1, -1):
+        for place, chunk in enumerate(chunks):
+            lone = [at[i] for i in by_chunk[chunk] if i in at and at[i].qty is None]
+            if not lone or any(i in free for i in by_chunk[chunk]) or not 0 <= place + step < len(chunks):
+                continue
+            others = by_chunk[chunks[place + step]]
+            if all(i in free for i in others):
+                mention = lone[-1] if step > 0 else lone[0]
+                mention.qty = free.pop(others[0])
+    # A quantity right after a product's own is a second one: "西红柿 2 3", "土豆2斤 3斤".
+    owner = {id(m.qty): m for m in mentions if m.qty is not None}
+    for index in sorted(free):
+        previous = next((i for i in range(index - 1, -1, -1) if atoms[i][1].kind in (QTY, RANGE, VAGUE, OTHER)
+                         or i in at), None)
+        second = owner.get(id(atoms[previous][1])) if previous is not None else None
+        if second is not None and second.also is None:
+            second.also = free.pop(index)
+    return mentions, sorted(free.items())
+
+
+def _each(atoms: list[tuple[int, Token]], mentions: list[_Mention], free: dict[int, Token],
+          by_chunk: dict[int, list[int]]) -> None:
+    """各: "西红柿、土豆各2斤" gives the quantity after 各 to every product before it in its
+    chunk, and in the chunks of products only just before that one."""
+    for index, (chunk, token) in enumerate(atoms):
+        if token.kind != EACH:
+            continue
+        after = next((i for i in sorted(free) if i > index and atoms[i][0] in (chunk, chunk + 1)), None)
+        if after is None:
+            continue
+        quantity = free.pop(after)
+        for earlier in range(chunk, -1, -1):
+            indexes = [i for i in by_chunk.get(earlier, []) if i < index]
+            if earlier != chunk and not indexes:
+                continue
+            if earlier != chunk and any(i in free or i == after for i in indexes):
+                break
+            taken = [m for m in mentions if m.index in indexes and m.qty is None]
+            for mention in taken:
+                mention.qty = quantity
+            if earlier != chunk and len(taken) < len(indexes):
+                break
+
+
+def _assign_ops(atoms: list[tuple[int, Token]], mentions: list[_Mention]) -> bool:
+    """Each product's operation from the order words of its clause (see the module's text).
+    True when a product is swapped for another ("把草莓换成牛奶"): the member should confirm."""
+    op_at = {i: token for i, (_, token) in enumerate(atoms) if token.kind in _OPS}
+    place = {id(token): i for i, (_, token) in enumerate(atoms)}
+    used: set[int] = set()
+    for mention in mentions:  # between a product and its own quantity
+        if mention.qty is None:
+            continue
+        low, high = sorted((mention.index, place[id(mention.qty)]))
+        inside = [i for i in op_at if low < i < high]
+        if inside:
+            mention.op, mention.governed, mention.op_word = _OPS[op_at[inside[-1]].kind], True, True
+            used.update(inside)
+        elif any(atoms[j][1].kind == MINUS for j in range(low, high)):  # "西红柿-1"
+            mention.op, mention.governed = CANCEL_OP, True
+        elif any(atoms[j][1].kind == MARK for j in range(low, high)):  # "西红柿+1", "x2"
+            mention.governed = True
+    swapped = False
+    by_index = {m.index: m for m in mentions}
+    for i, token in op_at.items():  # "把草莓换成牛奶": the one out, the other in
+        before, after = by_index.get(i - 1), by_index.get(i + 1)
+        if token.kind == SET and i not in used and before and after and before.qty is None and before.op is None:
+            before.op, before.governed, before.op_word = CANCEL_OP, True, True
+            after.op, after.governed, after.op_word = ADD, True, True
+            used.add(i)
+            swapped = True
+    free = sorted(i for i in op_at if i not in used)
+    for k, i in enumerate(free):
+        op, chunk = _OPS[op_at[i].kind], atoms[i][0]
+        earlier = [m for m in mentions if m.index < i and m.op is None and (k == 0 or m.index > free[k - 1])]
+        rest = [t.kind for c, t in atoms[i + 1:] if c == chunk]
+        if not rest and earlier:  # "土豆不要了", "西红柿土豆都不要了"
+            for mention in reversed(earlier):
+                if mention.qty is not None and mention.chunk != chunk:
+                    break
+                mention.op, mention.governed, mention.op_word = op, True, True
+            continue
+        if not any(kind in _ITEM_KINDS for kind in rest) and rest:
+            continue  # "豆腐要冷藏": the word is about something else
+        following = free[k + 1] if k + 1 < len(free) else len(atoms)
+        later = [m for m in mentions if i < m.index < following and m.op is None]
+        for mention in later:  # "取消草莓和牛奶"; its reach ends at an item of its own later on
+            if mention is not later[0] and mention.qty is not None and mention.chunk != later[0].chunk:
+                break
+            mention.op, mention.governed, mention.op_word = op, True, True
+    for mention in mentions:
+        if mention.op is None:
+            mention.op = ADD
+    return swapped
+
+
+def _unknown_names(atoms: list[tuple[int, Token]], quantities: list[tuple[int, Token]],
+                   out: Extraction) -> list[tuple[int, Token]]:
+    """"黄瓜2斤", "2斤黄瓜 茄子1斤": when every word of the clause stands next to a quantity
+    with a unit, the words are products the offer does not have. The quantities left."""
+    claimed: dict[int, int] = {}  # atom index of the word -> of its quantity
+    for index, quantity in quantities:
+        if quantity.unit is None:
+            continue
+        chunk = atoms[index][0]
+        for j in (index - 1, index + 1):
+            if 0 <= j < len(atoms) and atoms[j][1].kind == OTHER and j not in claimed and (
+                    abs(atoms[j][0] - chunk) <= 1):
+                claimed[j] = index
+                break
+    words = [i for i, (_, t) in enumerate(atoms) if t.kind == OTHER]
+    if not claimed or any(i not in claimed for i in words):
+        return quantities
+    for j in sorted(claimed):
+        name = strip_noise(atoms[j][1].text)
+        if name and not name.isdigit():
+            out.unknown.append((name[-8:], atoms[j][1].start))
+    taken = set(claimed.values())
+    return [(i, q) for i, q in quantities if i not in taken]
+
+
+def _resolve(out: Extraction, mention: _Mention) -> None:
+    token, quantity, op = mention.token, mention.qty, mention.op or ADD
+    product = token.product
+    if token.kind == BAD_NUMBER or product is None:
+        out.problems.append(Problem(f"今天没有{token.text.strip()}", op=op))
+        return
+    if quantity is None:
+        out.items.append(Found(product, None, op, mention.governed, token.text))
+        return
+    written = quantity.text.strip()
+    if mention.also is not None:
+        second = mention.also.text.strip()
+        unit = "" if quantity.unit or mention.also.unit else product.unit
+        out.problems.append(Problem(f"{product.name}要{written}{unit}还是{second}{unit}？", product, op,
+                                    awaits_qty=True))
+        return
+    if quantity.kind == RANGE:
+        out.problems.append(Problem(f"{product.name}要{written}，具体要多少{product.unit}？", product, op,
+                                    awaits_qty=True))
+        return
+    if quantity.kind == VAGUE or quantity.qty is None:
+        out.problems.append(Problem(f"{product.name}要几{product.unit}？", product, op, awaits_qty=True))
+        return
     qty = to_product_unit(quantity.qty, quantity.unit, product.unit)
     if qty is None:
-        out.problems.append(f"{product.name}按{product.unit}卖，不按{quantity.unit}")
-    elif qty <= 0 or qty > MAX_QTY:
-        out.problems.append(f"{product.name}的数量“{quantity.text.strip()}”不对")
-    else:
-        out.items.append((product, qty))
+        unit = base_unit(quantity.unit or "")
+        out.problems.append(Problem(f"{product.name}按{product.unit}卖，不按{unit}卖，您要几{product.unit}？",
+                                    product, op, awaits_qty=True))
+        return
+    if op == SET_OP and qty == 0:
+        out.items.append(Found(product, None, CANCEL_OP, True, token.text + written))
+        return
+    if qty > MAX_QTY:
+        out.problems.append(Problem(f"{product.name}{written}太多了，要几{product.unit}？", product, op,
+                                    awaits_qty=True))
+        return
+    if not sensible(qty, product.unit):
+        out.problems.append(Problem(f"{product.name}的数量“{written}”不对，要几{product.unit}？", product, op,
+                                    awaits_qty=True))
+        return
+    out.items.append(Found(product, qty, op, True, token.text + written))
 
 
-def _adjacent_other(significant: list[Token], i: int) -> str:
-    for j in (i - 1, i + 1):
-        if 0 <= j < len(significant) and significant[j].kind == OTHER:
-            name = strip_noise(significant[j].text)
-            if name and not name.isdigit():
-                return name[-6:]
-    return ""
-
-
-def merge(items: Sequence[tuple[Product, Decimal | None]]) -> tuple[Item, ...]:
-    """One item per product, in order of first mention; quantities of repeats add up."""
-    totals: dict[str, Decimal | None] = {}
-    for product, qty in items:
-        if product.sku in totals and totals[product.sku] is not None and qty is not None:
-            totals[product.sku] = totals[product.sku] + qty  # type: ignore[operator]
-        elif product.sku not in totals or qty is None:
-            totals[product.sku] = qty
-    return tuple(Item(sku, qty) for sku, qty in totals.items())
+def merge(found: Sequence[Found]) -> tuple[tuple[Item, ...], list[Found]]:
+    """One item per product, in order of first mention; quantities of repeats add up. The
+    items of a product named with two different operations come back as conflicts."""
+    totals: dict[str, Item] = {}
+    conflicts: list[Found] = []
+    for f in found:
+        seen = totals.get(f.product.sku)
+        if seen is None:
+            totals[f.product.sku] = Item(f.product.sku, f.qty, f.op)
+        elif seen.op != f.op:
+            conflicts.append(f)
+        elif seen.qty is not None and f.qty is not None:
+            totals[f.product.sku] = Item(f.product.sku, seen.qty + f.qty, f.op)
+        else:
+            totals[f.product.sku] = Item(f.product.sku, None, f.op)
+    return tuple(totals.values()), conflicts

@@ -1,13 +1,16 @@
-"""Chat text -> tokens (products, quantities, addresses, intent words), against one offer.
+"""Folded chat text -> tokens (products, quantities, order words, and the noise around them),
+against one offer.
 
 The lexer only says what each piece of text is; `items.py` decides which quantity belongs to
-which product. Keeping the two apart keeps both small and testable.
+which product and what the member wants done with it, `reading.py` what the message means.
+Noise gets kinds of its own so that it can never be read as an order: a phone number is not a
+quantity, `8号` before `回来` is a date, `5块一斤` is a price, `2个人` a head count, and words
+like 回来, 要是, 订单 are not the order words 来, 要, 订 they contain.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,35 +19,92 @@ from handlers.parsing.quantities import CHINESE_NUMERAL_CHARS, UNITS, number
 
 # Kinds of token.
 PRODUCT = "product"
-BAD_NUMBER = "bad_number"  # "12号" when there is no 12号
+NUMBER_REF = "number_ref"  # "3号": a product number, or a date next to time words (see below)
+BAD_NUMBER = "bad_number"  # "12号" asked for when there is no 12号
 QTY = "qty"
+RANGE = "range"  # "1-2斤", "两三斤": which one?
+VAGUE = "vague"  # "几斤", "一些"
 MARK = "mark"  # x * × + before a quantity
+MINUS = "minus"  # "西红柿-1"
 COLON = "colon"
-EACH = "each"  # 各
+EACH = "each"  # 各, 每样
 WANT = "want"
 CANCEL = "cancel"
-MODIFY = "modify"
+SET = "set"  # 改成, 换成, 只要
+CLAIM = "claim"  # 跟一个, 帮排, 算我一个: "the same for me"
 ADDRESS = "address"
-SEP = "sep"
+PHONE = "phone"
+DATE = "date"
+TIME = "time"
+PRICE = "price"
+PEOPLE = "people"  # 2个人, 5口人, 3个小孩
+STOP = "stop"  # words holding an order word's characters that are not order words
+JOIN = "join"  # 和, 还有
+SEP = "sep"  # spaces, 、 and other marks inside a clause
+BREAK = "break"  # ，。；！？ and new lines: the end of a clause
 OTHER = "other"
 
-_NUM = rf"\d+(?:\.\d+)?|[{CHINESE_NUMERAL_CHARS}]+|半"
-_UNIT = "|".join(sorted({re.escape(u) for u in UNITS}, key=len, reverse=True))
-_CN_DIGITS = "一二三四五六七八九十"
+NOISE_KINDS = frozenset({ADDRESS, PHONE, DATE, TIME, PRICE, PEOPLE})
 
-_ADDRESS = (
-    r"\d+\s*(?:栋|幢|座|号楼|楼|期|区)(?:\s*\d+\s*(?:单元|号|室|层|楼|门)?)*"
-    r"|\d+(?:-\d+){2,}|\d+-\d{3,4}(?!\d)"
-    r"|\d+\s*单元\s*\d*(?:室|号)?|\d{3,4}\s*(?:室|房)"
+_CN = CHINESE_NUMERAL_CHARS
+_CN_DIGITS = "一二三四五六七八九十"
+_NUM = rf"\d*\.\d+|\d+|[{_CN}]+|半"
+_UNIT = "|".join(sorted({re.escape(u) for u in UNITS}, key=len, reverse=True))
+_WEEKDAY = "[一二三四五六日天1-7]"
+
+_PHONE = r"(?<![\d.])(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|尾号\s*\d{3,4}"
+_DATE = (
+    r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*[日号]?"
+    rf"|(?:\d{{1,2}}|[{_CN_DIGITS}]+)\s*月\s*(?:\d{{1,2}}|[{_CN_DIGITS}]+)\s*[日号]?|\d{{1,2}}\s*月份?"
+    r"|(?<![\d.])\d{1,2}\s*[./]\s*\d{1,2}\s*[号日]"
+    rf"|(?<![\d.])\d{{1,2}}[./]\d{{1,2}}(?=\s*(?:周|星期|礼拜))"
+    rf"|(?:下|上|这|本)?(?:周|星期|礼拜){_WEEKDAY}?"
+    r"|大后天|今天|明天|后天|昨天|前天|今晚|明晚|今早|明早|今日|明日|昨日|当天|那天|每天|天天"
+    r"|\d{4}\s*年|(?<![\d.])\d{1,2}\s*日(?!用)"
 )
-_NUMBER_REF = rf"(?<![月\d.])(?:\d+|[{_CN_DIGITS}]+)\s*号(?!楼|院|线|门|单元|店|码)"
-_MARKS = rf"[x×*+](?=\s*(?:\d|[{CHINESE_NUMERAL_CHARS}]|半))"
+_TIME = (
+    r"\d{1,2}\s*[:：]\s*\d{2}(?:\s*[-~至到]\s*\d{1,2}\s*[:：]\s*\d{2})?"
+    rf"|(?:早上|上午|中午|下午|晚上|傍晚|凌晨|夜里|晚|早)?\s*(?:\d{{1,2}}|[{_CN_DIGITS}两]+)\s*(?:点|时)"
+    r"(?:半|\d{1,2}\s*分?|[一二三四五]刻|钟)?(?:\s*[-~至到]\s*\d{1,2}\s*点(?:半)?)?"
+    r"|早上|上午|中午|下午|晚上|傍晚|凌晨|夜里"
+    rf"|(?:\d+|[{_CN}]+|半)\s*(?:个)?(?:天|周|星期|礼拜|月|年|小时|钟头|分钟|秒钟?)(?![装])"
+)
+_PRICE = (
+    r"[¥￥]\s*\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*(?:元|块钱|rmb|毛钱?|角钱?)(?:\s*/\s*(?:" + _UNIT + r"))?"
+    r"|\d+(?:\.\d+)?\s*/\s*(?:" + _UNIT + r")"
+    r"|\d+(?:\.\d+)?\s*块(?=\s*(?:一|每|/)\s*(?:" + _UNIT + r"))"
+    r"|(?:一|每)\s*(?:" + _UNIT + r")\s*\d+(?:\.\d+)?\s*(?:元|块)"
+    r"|\d+(?:\.\d+)?\s*(?:折|%)"
+)
+_PEOPLE = rf"(?:\d+|[{_CN}]+)\s*(?:个|位|口)?\s*(?:人|小孩|孩子|大人|老人|宝宝|娃|口子)"
+_ADDRESS = (
+    r"(?:[a-z]\s*)?\d+\s*(?:栋|幢|座|号楼|楼|期|区|号院|排|组|层)(?:\s*\d+\s*(?:单元|号|室|层|楼|门|户)?)*"
+    rf"|[{_CN_DIGITS}]+\s*(?:栋|幢|号楼|单元|期)(?:\s*\d+\s*(?:单元|号|室|层|楼|门)?)*"
+    r"|\d+(?:-\d+){2,}|\d+-\d{3,4}(?!\d)"
+    r"|\d+\s*单元\s*\d*(?:室|号)?|\d{3,4}\s*(?:室|房|户)"
+)
+# "3号" is not a product when it is a building, a line, a door, a bed, a court ...
+_NUMBER_REF = (rf"(?<![月\d.])(?:\d+|[{_CN_DIGITS}]+)\s*号"
+               r"(?!楼|院|线|门|单元|店|码|床|场|桌|房|车|柜|窗|口|位|馆|厅|仓|站|台|机|间|选手|地铁)")
+_RANGE = (rf"(?:\d+(?:\.\d+)?|[{_CN}]+)\s*[-~到至]\s*(?:\d+(?:\.\d+)?|[{_CN}]+)\s*(?:{_UNIT})?"
+          r"|(?:两三|三四|四五|五六|六七|七八|八九|一两|三两)\s*(?:" + _UNIT + r")")
+_VAGUE = rf"几\s*(?:{_UNIT})|一些|一点儿?|一丢丢|少许|若干"
+_MARKS = rf"[x×*+✖](?=\s*(?:\d|[{_CN}]|半))"
 _WORDS = {
-    CANCEL: "取消|不要了|都不要|不要|退掉|退订|删掉|删除|去掉|撤销|撤单|减掉|减去|少要",
-    MODIFY: "改成|改为|改到|换成|变成|调成|调整为|调整成|修改为|改",
-    WANT: "帮我留|帮忙留|给我留|再加|再来|加|要|来|买|留|订|拿|预定|预订|给我",
+    STOP: ("回来|起来|出来|过来|下来|上来|进来|原来|后来|本来|将来|未来|从来|看来|来自|来得及|来不及|来着|来过|"
+           "来了|到来|带来|想来|要是|只要是|主要|重要|要求|要么|不要紧|要紧|要不然|加油|加班|加微信|加个微信|"
+           "加好友|加群|参加|增加|加热|加工|买菜|买单|订单|留言|留意|拿到|拿货|确定|一定|肯定|决定|固定|"
+           "定时|定位|拍照|拍个照|改天|改日|改变|减肥|不用谢|第(?:\\d+|[" + _CN + "]+)(?:个|次|天|期|批|单|名|条)?"),
+    CLAIM: "我也要|我也来|也要|跟一个|跟一份|跟1个|跟1份|跟团|排一个|排一份|排1个|排1份|帮我排|帮排|占一个|占个位|算我一个|加我一个",
+    CANCEL: ("取消|不要了|不要|不用了|不需要了|不需要|退掉|退订|删掉|删除|删了|去掉|撤销|撤单|减掉|减去|减少|减|"
+             "少要|少来|少拿|少订|拿掉|划掉|算了|免了|别要了|别给我|先不要|暂时不要"),
+    SET: "改成|改为|改到|改作|换成|换为|变成|调成|调整为|调整成|调为|修改为|修改成|改|只要|一共要|一共|总共要|总共",
+    WANT: ("帮我留|帮忙留|给我留|帮留|帮我订|帮我拿|帮我要|再加|再来|再要|追加|多加|多要|多来|还要|也要|我要|"
+           "要|来|买|预订|预定|订|定|拿|给我|需要|想要|拍|抢|下单|安排|留"),
 }
-_SEP = r"[\s,.;!~/|()\[\]{}<>【】（）「」《》、。，；！～“”‘’\"'…—_]+"
+_JOIN = r"和|与|以及|及|还有|加上"
+_BREAK = r"[\n,;!?。；]+|(?<=[吗呢嘛])\s+"  # a question ends its clause: "有豆腐吗 要2块"
+_SEP = r"[\s.~/|()\[\]{}<>【】（）「」《》、“”‘’\"'…—_#^&=·•]+"
 
 
 @dataclass(frozen=True)
@@ -57,28 +117,38 @@ class Token:
     unit: str | None = None
     numeral: bool = False  # written in Chinese numerals
 
-
-def normalize(text: str) -> str:
-    """Full-width to half-width, lower case: ３ -> 3, ＊ -> *, ，-> ,. WeChat's mention space too."""
-    return unicodedata.normalize("NFKC", text).lower()
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
 
 
 def token_pattern(offer: Offer) -> re.Pattern[str]:
     parts = [
+        (PHONE, _PHONE),
+        (DATE, _DATE),
+        (PRICE, _PRICE),
+        (TIME, _TIME),
         (ADDRESS, _ADDRESS),
-        (BAD_NUMBER, _NUMBER_REF),  # checked against the offer after matching
+        (PEOPLE, _PEOPLE),
+        (NUMBER_REF, _NUMBER_REF),  # checked against the offer after matching
         (PRODUCT, offer.name_pattern.pattern),
+        (RANGE, _RANGE),
         (QTY, rf"(?P<n>{_NUM})(?:\s*(?P<u>{_UNIT}))?(?P<half>半)?"),
+        (VAGUE, _VAGUE),
         (MARK, _MARKS),
+        (MINUS, r"-(?=\s*\d)"),
         (COLON, r":"),
-        (EACH, r"各"),
+        (EACH, r"各|每样|每种"),
         *_WORDS.items(),
+        (JOIN, _JOIN),
+        (BREAK, _BREAK),
         (SEP, _SEP),
     ]
     return re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in parts))
 
 
 def lex(text: str, offer: Offer) -> list[Token]:
+    """Tokens of folded text (handlers.parsing.text.fold)."""
     pattern = offer.token_pattern
     tokens: list[Token] = []
     position = 0
@@ -97,14 +167,16 @@ def lex(text: str, offer: Offer) -> list[Token]:
         position = match.end()
     if other_start >= 0:
         tokens.append(Token(OTHER, text[other_start:], other_start))
-    return _name_parts(_merge_others(tokens), offer)
+    return _compound_weights(_name_parts(_merge_others(tokens), offer))
 
 
 def _merge_others(tokens: list[Token]) -> list[Token]:
     merged: list[Token] = []
     for token in tokens:
-        if token.kind == OTHER and merged and merged[-1].kind == OTHER:
+        if token.kind in (OTHER, STOP) and merged and merged[-1].kind == OTHER:
             merged[-1] = Token(OTHER, merged[-1].text + token.text, merged[-1].start)
+        elif token.kind == STOP:
+            merged.append(Token(OTHER, token.text, token.start))
         else:
             merged.append(token)
     return merged
@@ -116,14 +188,35 @@ _AROUND = re.compile(r"^(?:我|请|帮我|给我|还|再|的)+|(?:的|吧|呀|�
 
 def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
     """A run of other text that is part of exactly one product's name names that product
-    ("有机" -> 有机青菜, "五常" -> 五常大米)."""
-    out = []
+    ("有机" -> 有机青菜, "五常" -> 五常大米); a one-character name glued to a word before it is
+    part of another word ("洋葱" is not 葱, "龙虾" not 虾)."""
+    out: list[Token] = []
     for token in tokens:
+        before = out[-1] if out else None
+        if (token.kind == PRODUCT and len(token.text) == 1 and before is not None and before.kind == OTHER
+                and before.end == token.start and _AROUND.sub("", before.text).strip()):
+            out[-1] = Token(OTHER, before.text + token.text, before.start)
+            continue
         if token.kind == OTHER:
             core = _AROUND.sub("", token.text.strip())
             product = offer.by_part(core) if 2 <= len(core) <= 8 else None
             if product is not None:
                 token = Token(PRODUCT, token.text, token.start, product=product)
+        out.append(token)
+    return out
+
+
+def _compound_weights(tokens: list[Token]) -> list[Token]:
+    """"1斤2两" is one weight: 1.2斤."""
+    out: list[Token] = []
+    for token in tokens:
+        before = out[-1] if out else None
+        if (token.kind == QTY and token.unit == "两" and before is not None and before.kind == QTY
+                and before.unit == "斤" and before.end == token.start and token.qty is not None
+                and before.qty is not None):
+            out[-1] = Token(QTY, before.text + token.text, before.start,
+                            qty=before.qty + token.qty / 10, unit="斤", numeral=before.numeral)
+            continue
         out.append(token)
     return out
 
@@ -134,24 +227,24 @@ def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
     if kind in ("n", "u", "half"):
         kind = QTY
     text, start = match.group(0), match.start()
-    if kind == BAD_NUMBER:
+    if kind == NUMBER_REF:
         value = number(text.rstrip("号").strip())
         product = offer.by_number(int(value)) if value is not None and value == int(value) else None
-        if product is not None:
-            return Token(PRODUCT, text, start, product=product)
-        return Token(BAD_NUMBER, text, start, qty=value)
+        return Token(NUMBER_REF, text, start, product=product, qty=value)
     if kind == PRODUCT:
         return Token(PRODUCT, text, start, product=offer.by_name(text))
     if kind == QTY:
         written, unit, half = match.group("n"), match.group("u"), match.group("half")
         value = number(written)
-        numeral = not written[0].isdigit()
-        after_mark = bool(before) and before[-1].kind == MARK
+        numeral = not written[0].isdigit() and written[0] != "."
+        after = before[-1].kind if before else None
         standalone = written in ("俩", "仨")  # never anything but a count
-        if value is None or (numeral and unit is None and half is None and not after_mark
+        if value is None or (numeral and unit is None and half is None and after not in (MARK, EACH)
                              and not standalone):
-            # 一 in 一起, 十 in 十分: Chinese numerals are quantities only with a unit.
+            # 一 in 一起, 十 in 十分: Chinese numerals are quantities only with a unit (or 各一).
             return Token(OTHER, text, start)
+        if unit == "两" and numeral and written == "两":
+            return Token(OTHER, text, start)  # "两两" is no weight
         if half:
             value += Decimal("0.5")
         return Token(QTY, text, start, qty=value, unit=unit, numeral=numeral)

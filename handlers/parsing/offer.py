@@ -9,6 +9,8 @@ from functools import cached_property
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from handlers.parsing.text import fold
+
 
 class CatalogError(ValueError):
     """A catalog that cannot be used; the message names the product and the key."""
@@ -44,7 +46,7 @@ class Offer:
         by_name: dict[str, Product] = {}
         for product in self.products:
             for name in product.names:
-                by_name.setdefault(name.lower(), product)
+                by_name.setdefault(fold(name), product)
         object.__setattr__(self, "_by_sku", {p.sku: p for p in self.products})
         object.__setattr__(self, "_by_name", by_name)
         # Longest names first, so that "黑猪五花肉" wins over "五花".
@@ -59,7 +61,7 @@ class Offer:
         return self._by_sku.get(sku)
 
     def by_name(self, name: str) -> Product | None:
-        return self._by_name.get(name.lower())
+        return self._by_name.get(fold(name))
 
     def by_number(self, number: int) -> Product | None:
         return self.products[number - 1] if 1 <= number <= len(self.products) else None
@@ -77,7 +79,7 @@ class Offer:
         owners: dict[str, set[str]] = {}
         for product in self.products:
             for name in product.names:
-                name = name.lower()
+                name = fold(name)
                 for start in range(len(name)):
                     for end in range(start + 2, len(name) + 1):
                         owners.setdefault(name[start:end], set()).add(product.sku)
@@ -98,8 +100,8 @@ class Offer:
 
     def closest(self, text: str, limit: int = 3) -> list[Product]:
         """Products that share characters with `text`, most shared first: for asking back."""
-        wanted = set(text)
-        scored = [(len(wanted & set("".join(p.names))), i, p) for i, p in enumerate(self.products)]
+        wanted = set(fold(text))
+        scored = [(len(wanted & set(fold("".join(p.names)))), i, p) for i, p in enumerate(self.products)]
         return [p for score, _, p in sorted(scored, key=lambda s: (-s[0], s[1])) if score][:limit]
 
 

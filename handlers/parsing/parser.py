@@ -2,204 +2,368 @@
 
 `parse(text, offer)` is what `groupbuy parse` prints and what the handlers act on. The rule
 that matters most: a message that did not ask for a change never gets one. When in doubt the
-answer is `unclear` (the bot asks back) or `none` (the bot stays quiet).
+answer is `unclear` (the bot asks back, proposing what it understood) or `none` (the bot stays
+quiet); which of the two is decided by one rule, `reading.order_like`.
+
+The way through: fold the text (handlers.parsing.text), keep a quoted reply's reply, read a
+接龙 as a list (handlers.parsing.lists), match the short messages that are whole requests (我的
+订单, 帮助, 参团 3, 对), then lex, cut into clauses and read their items (reading, items).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from handlers.parsing.items import MAX_QTY, extract, merge, strip_noise
-from handlers.parsing.lexer import (
-    BAD_NUMBER, CANCEL, MARK, MODIFY, OTHER, PRODUCT, QTY, SEP, Token, lex, normalize,
-)
+from handlers.parsing.items import MAX_QTY, Found, Problem, merge, strip_noise
+from handlers.parsing.lexer import ADDRESS, CLAIM, MARK, PHONE, PRODUCT, Token, lex
+from handlers.parsing.lists import HEADER, parse_chain
 from handlers.parsing.offer import Offer, Product
-from handlers.parsing.results import NONE, ChainLine, Item, Parsed
+from handlers.parsing.quantities import sensible, to_product_unit
+from handlers.parsing.reading import (
+    ORDER_WORDS, Clause, clauses_of, context_product, order_like, resolve_numbers,
+)
+from handlers.parsing.results import ADD, CANCEL_OP, INTENT_OF_OP, NONE, SET_OP, Item, Parsed
+from handlers.parsing.text import fold
 
 _ONE = Decimal(1)
 MAX_TEXT = 200_000  # longer messages are not orders; never spend time on them
 
-_SPACE = re.compile(r"\s+")
+_QUOTE = re.compile(r"^\s*「([^「」]*)」\s*\n\s*(?:-\s*){3,}\n?", re.S)
 _QUOTE_SEPARATOR = re.compile(r"^\s*(?:-\s*){3,}$", re.M)
 _MENTION = re.compile(r"@[^\s@]{1,30}(?:\s+|$)")
-_CHAIN_HEADER = re.compile(r"^\s*#[ \t]*(?:接龙|group[ \t]*note)[ \t]*([^\n]*)")
-_CHAIN_LINE = re.compile(r"^\s*(\d{1,4})\s*[.、):]\s*(.*)$")
-_QUERY = re.compile(r"^(?:我的订单|查订单|查询订单|订单查询|查一下订单|查下订单|看看订单|看下订单|"
-                    r"我订了什么|我买了什么|我的单|订单)$")
+_COMPACT = re.compile(r"[\s,.!~。！～、?？:：;；\"'“”‘’()（）\[\]【】<>《》…—-]+")
+_POLITE_HEAD = re.compile(r"^(?:请问|麻烦|帮我|帮忙|请|你好|您好|老板|团长|亲)+")
+_QUERY = re.compile(
+    r"^(?:我的|查|查询|查下|查一下|查查|看看|看下|看一下|我想看看?)?(?:订单|单子)(?:呢|查询|记录|详情)?$|"
+    r"^(?:查询|查看|查一下|查下)?(?:我的)?订单$|^订单(?:查询|呢)$|"
+    r"^(?:看看|看下|查查?|查一下|帮我看看|帮我查查?|帮我查一下)?我?(?:今天|明天)?(?:都|一共)?"
+    r"(?:订|买|要|定|拍|下单)了?(?:些)?(?:什么|啥|哪些|几样|多少|什么东西|啥东西)(?:东西|菜)?(?:呀|啊|呢|来着)?$|"
+    r"^我(?:订|买|定)的(?:东西|菜)?(?:呢|有哪些)?$|^我的单$"
+)
+_HELP = re.compile(
+    r"^/?(?:帮助|help|菜单帮助|使用说明|说明书?|怎么用|怎么下单|如何下单|怎样下单|怎么订|怎么订购|怎么买|怎么点单|"
+    r"如何订购|如何购买|下单方法|不会下单|教我下单|怎么接龙|怎么参团|怎么操作)(?:呀|啊|呢|吗)?$"
+)
+_OFFER = re.compile(r"^(?:今天|明天)?(?:有什么|有啥|卖什么|卖啥|都有什么|都有啥)(?:菜|东西|货|卖)?(?:呀|啊|呢)?$|"
+                    r"^(?:今天的?|今日)?(?:菜单|价目表|商品列表|价格表)$")
 _JOIN = re.compile(r"^(?:我要)?参团\s*(?:#|第|号)?\s*(\d{1,6})?\s*(?:号|团)?$")
 _OPEN = re.compile(r"^(?:我要)?开团\s*(.+)$")
 _INVITE = re.compile(r"^(?:我的|我要|给我|发我|查看?)?(?:邀请码?|邀请链接|推荐码|邀请好友|拉新)$")
 # A referral code (models.referrals: six of 2-9 and A-Z without I, L, O), alone or after 邀请码.
 _CODE = re.compile(r"^(?:邀请码|推荐码)?[:：]?([2-9A-HJKMNP-Z]{6})$", re.I)
 _POINTS = re.compile(r"^(?:我的|查|查询|看看|看下)?积分(?:查询|多少|余额|呢)?$")
+_CONFIRM = re.compile(r"^(?:对|对的|对对|对啊|是|是的|是滴|嗯|嗯嗯|好|好的|好滴|好嘞|行|可以|确认|没错|没问题|要的|"
+                      r"ok|okay|yes|y|👌|👍)+(?:的|呀|啊|呢|吧|了|哈|哦)?$")
+_DENY = re.compile(r"^(?:不对|不是|不用|不用了|错了|不了|算了|不对不对|不是的|no|n)(?:的|呀|啊|吧|了|哈|哦)?$")
 _CANCEL_ALL = re.compile(r"取消订单|订单取消|全部取消|取消全部|全取消|取消所有|都不要了|全都不要|全部不要|"
-                         r"整单取消|取消整单|我不要了$|^不要了$")
-_QUESTION = re.compile(
-    r"[?]|吗\s*$|么\s*$|呢\s*$|多少钱|几块|什么价|啥价|怎么卖|怎么买|有没有|还有没有|是不是|"
-    r"能不能|可不可以|可以吗|甜不甜|新鲜吗|什么时候|啥时候|几点|哪天|为什么|怎么还"
-)
-_PAST = re.compile(r"昨天|前天|上次|上周|上回|之前|以前|已经|订了|买了|买的|收到|没到|没送|到货了|吃了")
-_COMPLAINT = re.compile(r"坏了|烂了|破了|少了|缺了|漏了|退款|退钱|投诉|不新鲜|有问题|发霉|变质|臭了")
-_OTHER_SHOPS = re.compile(r"超市|菜市场|菜场|别家|外面|拼多多|美团|盒马|叮咚|便宜|太贵|好贵")
+                         r"整单取消|取消整单|我不要了$|^不要了$|订单不要了|全退|全部退掉")
+_CONTACT_WORDS = re.compile(r"^(?:我|我家)?(?:住|住在|在|地址|地址是|电话|电话是|手机|手机号|联系电话|送到|送货地址|收货地址)*$")
 
 
-def parse(text: str, offer: Offer) -> Parsed:
+def parse(text: str, offer: Offer, explain: bool = False) -> Parsed:
+    """The meaning of `text`; with `explain`, also which words were read as what and the rule
+    that decided (`Parsed.explain`)."""
+    trace: list[str] | None = [] if explain else None
+    result = _parse(text, offer, trace)
+    if trace is not None:
+        result = replace(result, explain=tuple(trace))
+    return result
+
+
+def _parse(text: str, offer: Offer, trace: list[str] | None) -> Parsed:
     if not text or len(text) > MAX_TEXT:
         return NONE
-    text = _reply_part(normalize(text))
-    if _CHAIN_HEADER.match(text):
-        return parse_chain(text, offer)
-    text = _MENTION.sub(" ", text).strip()
-    compact = re.sub(r"[\s,.!~。，！～]+", "", text)
+    quoted, written = _split_quote(text)
+    if quoted and trace is not None:
+        trace.append(f"引用“{quoted[:20]}”只作参考，按回复“{written[:20]}”判断")
+    folded = fold(written)
+    if HEADER.match(folded):
+        if trace is not None:
+            trace.append("以“#接龙”开头：接龙")
+        return parse_chain(written, offer, trace)
+    folded = _MENTION.sub(" ", folded).strip()
+    compact = _COMPACT.sub("", folded)
     if not compact:
         return NONE
-    if _QUERY.match(compact):
-        return Parsed("query_orders")
-    if _INVITE.match(compact):
-        return Parsed("invite")
-    if _POINTS.match(compact):
-        return Parsed("query_points")
+    whole = _whole_message(folded, compact, offer, trace)
+    if whole is not None:
+        return whole
+    return _read(folded, offer, fold(quoted) if quoted else "", trace)
+
+
+def _split_quote(text: str) -> tuple[str, str]:
+    """A quoted reply is 「name：quoted」, a line of - - -, then the reply: (quoted, reply)."""
+    if "「" not in text:
+        return "", text
+    separator = _QUOTE_SEPARATOR.search(text)
+    if separator is None:
+        return "", text
+    head = text[: separator.start()]
+    quoted = head[head.find("「") + 1:]
+    quoted = quoted[: quoted.rfind("」")] if "」" in quoted else quoted
+    quoted = re.split(r"[:：]", quoted, maxsplit=1)[-1]
+    return quoted.strip(), text[separator.end():].strip()
+
+
+def _whole_message(folded: str, compact: str, offer: Offer, trace: list[str] | None) -> Parsed | None:
+    """Short messages that are one request as a whole."""
+    bare = _POLITE_HEAD.sub("", compact) or compact
+    for pattern, intent in ((_QUERY, "query_orders"), (_HELP, "help"), (_OFFER, "query_offer"),
+                            (_INVITE, "invite"), (_POINTS, "query_points"), (_CONFIRM, "confirm"),
+                            (_DENY, "deny")):
+        if pattern.match(bare) or pattern.match(compact):
+            if trace is not None:
+                trace.append(f"整句是“{compact[:20]}”：{intent}")
+            return Parsed(intent)
     if (match := _CODE.match(compact)) and _is_code(match.group(1)):
         return Parsed("use_code", code=match.group(1).upper())
     if match := _JOIN.match(compact):
         return Parsed("join_groupbuy", groupbuy=int(match.group(1)) if match.group(1) else None)
-    if match := _OPEN.match(text.strip()):
+    if match := _OPEN.match(folded.strip()):
         return _open_groupbuy(match.group(1), offer)
-    if any(p.search(text) for p in (_QUESTION, _PAST, _OTHER_SHOPS, _COMPLAINT)):
-        return NONE
-    tokens = lex(text, offer)
-    kinds = {t.kind for t in tokens}
-    if CANCEL in kinds:
-        if PRODUCT not in kinds and _CANCEL_ALL.search(compact):
-            return Parsed("cancel")
-        return _cancel(tokens, offer)
-    found = extract(tokens, offer)
-    if found.problems:
-        return _unclear(found.problems, found.unknown_names, offer, found.address)
-    if too_much := [i for i in merge(found.items) if i.qty is not None and i.qty > MAX_QTY]:
-        names = "、".join(p.name for i in too_much if (p := offer.by_sku(i.sku)))
-        return _unclear([f"{names}的数量太大了"], [], offer, found.address)
-    if MODIFY in kinds and found.items:
-        if any(qty is None for _, qty in found.items):
-            names = "、".join(p.name for p, qty in found.items if qty is None)
-            return _unclear([f"{names}改成多少？"], [], offer, found.address)
-        return Parsed("modify", items=merge(found.items), address=found.address)
-    if not found.items:
-        return NONE
-    if MODIFY not in kinds and not found.wanting and _is_talk(tokens):
-        return NONE  # "3斤苹果够吃一周": a sentence about a product, not an order
-    if found.unbound_products:
-        bound = len(found.unbound_products) < len(found.items)
-        if found.wanting and not bound:
-            items = [(p, qty if qty is not None else _ONE) for p, qty in found.items]
-            return Parsed("order", items=merge(items), address=found.address)
-        if bound or not found.other_text:
-            names = "、".join(dict.fromkeys(p.name for p in found.unbound_products))
-            return _unclear([f"{names}要多少？"], [], offer, found.address)
-        return NONE  # talk about a product: "土豆不错"
-    return Parsed("order", items=merge(found.items), address=found.address)
-
-
-def _is_talk(tokens: list[Token]) -> bool:
-    """Words (other than greetings, thanks, addresses) before or among the items make a
-    sentence; after the items they are a remark only when set off ("苹果2斤 麻烦放门口")."""
-    item_at = [i for i, t in enumerate(tokens) if t.kind in (PRODUCT, QTY, BAD_NUMBER)]
-    if not item_at:
-        return False
-    last = item_at[-1]
-    for i, token in enumerate(tokens):
-        if token.kind != OTHER or not strip_noise(token.text):
-            continue
-        if i < last:
-            return True
-        if not any(t.kind == SEP for t in tokens[last + 1 : i]):
-            return True
-    return False
-
-
-def parse_chain(text: str, offer: Offer) -> Parsed:
-    """A 接龙 list: `#接龙`, a title, then `N. name items...` lines."""
-    lines = text.split("\n")
-    header = _CHAIN_HEADER.match(lines[0])
-    title_lines = [header.group(1).strip()] if header and header.group(1).strip() else []
-    entries: list[tuple[int, str]] = []
-    for raw in lines[1:]:
-        match = _CHAIN_LINE.match(raw)
-        if match:
-            entries.append((int(match.group(1)), match.group(2).strip()))
-        elif not entries and raw.strip():
-            title_lines.append(raw.strip())
-    title = title_lines[0] if title_lines else ""
-    title_products = {t.product.sku: t.product for t in lex(title, offer) if t.product}
-    default = next(iter(title_products.values())) if len(title_products) == 1 else None
-    chain_lines = tuple(_cached_chain_line(seq, rest, offer, default) for seq, rest in entries)
-    return Parsed("chain", lines=chain_lines, title=title)
-
-
-LINE_CACHE_MAX = 50_000
-
-
-def _cached_chain_line(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
-    cache = offer.line_cache
-    key = (rest, default.sku if default else "")
-    found = cache.get(key)
-    if found is None:
-        if len(cache) >= LINE_CACHE_MAX:
-            cache.clear()
-        found = cache[key] = _chain_line(0, rest, offer, default)
-    return found if found.seq == seq else ChainLine(seq, found.name, found.items, found.text)
-
-
-def _chain_line(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
-    """`name items...`: the name is the first word unless that word names a product; with no
-    space after the name ("陈哥五花肉2斤") it ends where the first product or quantity starts."""
-    tokens = lex(rest, offer)
-    space = _SPACE.search(rest)
-    if space is not None and not any(t.kind == PRODUCT for t in tokens if t.start < space.start()):
-        name, item_tokens = rest[: space.start()], [t for t in tokens if t.start >= space.end()]
-    else:
-        first = next((i for i, t in enumerate(tokens) if t.kind in (PRODUCT, QTY, MARK)), len(tokens))
-        cut = tokens[first].start if first < len(tokens) else len(rest)
-        name, item_tokens = rest[:cut].strip(), tokens[first:]
-    found = extract(item_tokens, offer, default)
-    items: tuple[Item, ...] = ()
-    if not found.problems and found.items:
-        items = merge([(p, qty if qty is not None else _ONE) for p, qty in found.items])
-    return ChainLine(seq=seq, name=name, items=items, text=rest)
+    return None
 
 
 def _is_code(text: str) -> bool:
     return any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
 
 
-def _cancel(tokens: list, offer: Offer) -> Parsed:
-    found = extract(tokens, offer)
-    if found.problems:
-        return _unclear(found.problems, found.unknown_names, offer, found.address)
-    if not found.items:
-        return _unclear(["要取消哪个商品？"], [], offer, found.address)
-    return Parsed("cancel", items=merge(found.items))
-
-
 def _open_groupbuy(rest: str, offer: Offer) -> Parsed:
-    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product}
+    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product and t.kind == PRODUCT}
     if len(products) != 1:
         name = strip_noise(rest)
-        return _unclear([f"没有找到“{name}”"], [name], offer, "")
+        return _unclear([Problem(f"没有找到“{name}”，要开哪个商品的团？", unknown=name)], offer, "", "", ())
     return Parsed("open_groupbuy", items=tuple(Item(sku, None) for sku in products))
 
 
-def _unclear(problems: list[str], unknown: list[str], offer: Offer, address: str) -> Parsed:
+def _read(text: str, offer: Offer, quoted: str, trace: list[str] | None) -> Parsed:
+    tokens = resolve_numbers(lex(text, offer))
+    address = " ".join(t.text.strip() for t in tokens if t.kind == ADDRESS)
+    phone = next((_digits(t.text) for t in tokens if t.kind == PHONE and not t.text.startswith("尾号")), "")
+    clauses = clauses_of(tokens, offer)
+    if trace is not None:
+        _trace_tokens(trace, tokens, clauses)
+    if _CANCEL_ALL.search(_COMPACT.sub("", text)) and not any(c.products for c in clauses if not c.blocked):
+        if trace is not None:
+            trace.append("取消整个订单")
+        return Parsed("cancel", address=address, phone=phone)
+    answer = _lone_quantity(clauses)
+    if not order_like(clauses):
+        if answer is not None:  # "2": a number alone answers a question, if one waits
+            return Parsed("quantity", answer_qty=answer.qty)
+        if (address or phone) and _contact_only(tokens):
+            if trace is not None:
+                trace.append("只有地址或电话：记下")
+            return Parsed("contact", address=address, phone=phone)
+        if trace is not None:
+            trace.append("规则：没有要下单的商品和数量，不回复")
+        return NONE
+    if trace is not None:
+        trace.append("规则：像是订单（商品或数量，加上要/来/取消/改等词，或只有商品和数量）")
+    quoted_products = _quoted_products(quoted, offer) if quoted else []
+    draft = _Draft()
+    for clause in clauses:
+        if not clause.blocked:
+            _clause_items(clause, [c for c in clauses if c is not clause], quoted, quoted_products, offer, draft)
+    items, conflicts = merge(draft.found + draft.confirm)
+    for conflict in conflicts:
+        draft.problems.append(Problem(f"{conflict.product.name}是要加、要改还是要取消？", conflict.product))
+    for item in items:
+        if item.qty is not None and item.qty > MAX_QTY and (product := offer.by_sku(item.sku)):
+            draft.problems.append(Problem(f"{product.name}一共{_qty(item.qty)}{product.unit}太多了，要几{product.unit}？",
+                                          product, item.op, awaits_qty=True))
+    if draft.problems or draft.confirm:
+        if trace is not None:
+            trace.append("有不确定的地方：问一句，先不记")
+        asked = _unclear(draft.problems, offer, address, phone, items)
+        if answer is not None:  # "3斤" alone: the answer to "要几斤？", if one waits
+            asked = replace(asked, answer_qty=answer.qty, answer_unit=answer.unit)
+        return asked
+    if not items:
+        return _unclear([Problem("您要哪个商品、多少？")], offer, address, phone, ())
+    ops = {item.op for item in items}
+    intent = INTENT_OF_OP[next(iter(ops))] if len(ops) == 1 else "change"
+    if trace is not None:
+        trace.append(f"结果：{intent}")
+    return Parsed(intent, items=items, address=address, phone=phone)
+
+
+@dataclass
+class _Draft:
+    """What a message asks for so far: items to act on, items the member should confirm
+    first ("…可以吗", a quoted order after "我也要"), and the questions to ask."""
+
+    found: list[Found] = field(default_factory=list)
+    confirm: list[Found] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _clause_items(clause: Clause, others: list[Clause], quoted: str, quoted_products: list[Product],
+                  offer: Offer, draft: _Draft) -> None:
+    """The items of one clause that may order; what is missing becomes a question."""
+    read = clause.found
+    target = draft.confirm if clause.polite else draft.found
+    draft.problems.extend(read.problems)
+    kinds = clause.kinds
+    with_qty = {item.product.sku for item in read.items if item.qty is not None}
+    for item in read.items:
+        if item.qty is None and item.op != CANCEL_OP and item.product.sku in with_qty:
+            continue  # named twice ("山东" + "葱3根"): the quantity is given once
+        if item.qty is not None or item.op == CANCEL_OP:
+            target.append(item)
+        elif item.op == SET_OP:
+            draft.problems.append(Problem(f"{item.product.name}改成多少{item.product.unit}？", item.product,
+                                          SET_OP, awaits_qty=True))
+        elif item.governed:
+            target.append(replace(item, qty=_ONE))
+        else:
+            draft.problems.append(Problem(f"{item.product.name}要几{item.product.unit}？", item.product, ADD,
+                                          awaits_qty=True))
+    for name, _ in read.unknown:
+        draft.problems.append(Problem(f"今天没有“{name}”", unknown=name))
+    claims = bool(kinds & ORDER_WORDS) or MARK in kinds or (not read.content and not read.items)
+    for quantity in read.loose:
+        if not (claims and (quantity.unit or kinds & ORDER_WORDS or MARK in kinds)):
+            continue  # a bare number in talk: "我家5口人", "明天12点"
+        written = _written(clause, quantity)
+        if read.items or read.problems or read.unknown:
+            draft.problems.append(Problem(f"“{written}”是要哪个商品？"))
+        else:  # "苹果真甜，再来2斤": the product the rest of the message names
+            op = next(iter(read.ops), ADD)
+            product = context_product(others, quantity.unit, [])
+            if product is not None:
+                target.extend(_quantity_of(product, quantity, op, draft.problems))
+            elif (product := context_product([], quantity.unit, quoted_products)) is not None:
+                draft.confirm.extend(_quantity_of(product, quantity, op, draft.problems))
+            else:
+                draft.problems.append(Problem(f"“{written}”是要哪个商品？"))
+    if CLAIM in kinds and not read.items and not read.loose and not read.problems:
+        # "我也要", "跟一个": the quoted order, or ask
+        quoted_items = _quoted_order(quoted, offer) if quoted else []
+        if quoted_items:
+            draft.confirm.extend(quoted_items)
+        elif len(quoted_products) == 1:
+            draft.confirm.append(Found(quoted_products[0], _ONE, ADD, True))
+        else:
+            draft.problems.append(Problem("您要哪个商品、多少？"))
+
+
+def _lone_quantity(clauses: list[Clause]) -> Token | None:
+    """The quantity of a message that is nothing but one quantity ("3斤", "+2", "2")."""
+    loose = [q for c in clauses if not c.blocked for q in c.found.loose]
+    if len(loose) != 1 or loose[0].qty is None or loose[0].kind != "qty":
+        return None
+    if any(c.found.items or c.found.content or c.found.unknown or c.found.problems
+           for c in clauses if not c.blocked) or any(c.blocked for c in clauses):
+        return None
+    return loose[0]
+
+
+def _written(clause: Clause, quantity: Token) -> str:
+    """The quantity as the member wrote it, with its mark: "+1"."""
+    mark = next((t for t in clause.tokens if t.kind == MARK and t.end <= quantity.start
+                 and not clause.text[t.end - clause.tokens[0].start:quantity.start - clause.tokens[0].start].strip()),
+                None)
+    return (mark.text if mark else "") + quantity.text.strip()
+
+
+def _quantity_of(product: Product, quantity: Token, op: str, problems: list[Problem]) -> list[Found]:
+    """A quantity the message left alone, given to `product` (its unit checked)."""
+    if quantity.qty is None:
+        problems.append(Problem(f"{product.name}要几{product.unit}？", product, op, awaits_qty=True))
+        return []
+    qty = to_product_unit(quantity.qty, quantity.unit, product.unit)
+    if qty is None or qty > MAX_QTY or not sensible(qty, product.unit):
+        problems.append(Problem(f"{product.name}要几{product.unit}？", product, op, awaits_qty=True))
+        return []
+    return [Found(product, qty, op, True, quantity.text)]
+
+
+def _quoted_products(quoted: str, offer: Offer) -> list[Product]:
+    named: dict[str, Product] = {}
+    for token in lex(quoted, offer):
+        if token.kind == PRODUCT and token.product is not None:
+            named.setdefault(token.product.sku, token.product)
+    return list(named.values())
+
+
+def _quoted_order(quoted: str, offer: Offer) -> list[Found]:
+    """The items of a quoted order ("「小周：草莓2盒」" then "我也要")."""
+    clauses = clauses_of(resolve_numbers(lex(quoted, offer)), offer)
+    return [f for c in clauses if not c.blocked for f in c.found.items if f.qty is not None and f.op == ADD]
+
+
+def _contact_only(tokens: list[Token]) -> bool:
+    rest = "".join(t.text for t in tokens if t.kind not in (ADDRESS, PHONE))
+    return bool(_CONTACT_WORDS.match(_COMPACT.sub("", rest)))
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())[-11:]
+
+
+def _unclear(problems: list[Problem], offer: Offer, address: str, phone: str,
+             items: tuple[Item, ...]) -> Parsed:
+    """Ask back: the questions, and what "对" would do when the rest is understood."""
+    unknown = tuple(dict.fromkeys(p.unknown for p in problems if p.unknown))
     suggestions = tuple(dict.fromkeys(p.name for name in unknown for p in offer.closest(name)))
-    reason = "；".join(dict.fromkeys(problems))
-    return Parsed("unclear", reason=reason[:200], suggestions=suggestions[:5], address=address)
+    questions = [p.question for p in problems if p.question and not p.unknown]
+    if unknown:
+        questions.insert(0, "今天没有" + "、".join(f"“{name}”" for name in unknown))
+    awaiting = tuple(dict.fromkeys((p.product.sku, p.op) for p in problems if p.awaits_qty and p.product))
+    proposal = () if awaiting else tuple(i for i in items if i.qty is not None or i.op == CANCEL_OP)
+    if proposal:
+        text = proposal_text(proposal, offer)
+        questions.append(f"{text}先记下吗？" if questions else f"您要{text}，对吗？")
+    reason = "".join(_sentence(q) for q in dict.fromkeys(questions))
+    return Parsed("unclear", reason=reason[:300], suggestions=suggestions[:5], address=address, phone=phone,
+                  proposal=proposal, awaiting=awaiting, unknown=unknown)
 
 
-def _reply_part(text: str) -> str:
-    """A quoted reply is 「name：quoted」, a line of - - -, then the reply: keep the reply."""
-    if "「" not in text:
-        return text
-    separator = _QUOTE_SEPARATOR.search(text)
-    return text[separator.end() :].strip() if separator else text
+def _sentence(text: str) -> str:
+    return text if text.endswith(("？", "。", "！")) else text + "。"
+
+
+def proposal_text(items: tuple[Item, ...], offer: Offer) -> str:
+    """"加2斤西红柿、取消土豆": what the bot would do, in the member's words."""
+    parts = []
+    for item in items:
+        product = offer.by_sku(item.sku)
+        if product is None:
+            continue
+        amount = f"{_qty(item.qty)}{product.unit}" if item.qty is not None else ""
+        if item.op == ADD:
+            parts.append(f"加{amount}{product.name}")
+        elif item.op == SET_OP:
+            parts.append(f"{product.name}改成{amount}")
+        elif item.qty is None:
+            parts.append(f"取消{product.name}")
+        else:
+            parts.append(f"{product.name}减{amount}")
+    return "、".join(parts)
+
+
+def _qty(value: Decimal | None) -> str:
+    return "" if value is None else f"{value.normalize():f}"
+
+
+def _trace_tokens(trace: list[str], tokens: list[Token], clauses: list[Clause]) -> None:
+    names = {"product": "商品", "qty": "数量", "address": "地址", "phone": "电话", "date": "日期",
+             "time": "时间", "price": "价格", "people": "人数", "want": "要", "cancel": "取消", "set": "改",
+             "claim": "跟单", "each": "各", "mark": "记号", "minus": "减", "range": "范围", "vague": "不确定的数量",
+             "bad_number": "没有的编号"}
+    for token in tokens:
+        label = names.get(token.kind)
+        if label is None:
+            continue
+        detail = f" {token.product.sku} {token.product.name}" if token.product is not None else ""
+        trace.append(f"“{token.text.strip()}” = {label}{detail}")
+    for clause in clauses:
+        if clause.blocked:
+            trace.append(f"“{clause.text.strip()[:30]}”不下单（{clause.blocked}）")
+        elif clause.polite:
+            trace.append(f"“{clause.text.strip()[:30]}”是客气的问句：先确认")
+
 

@@ -1,4 +1,5 @@
-"""Numbers and units as residents write them: 3, ３, 1.5, 两, 俩, 仨, 十五, 一斤半, 半斤, 2kg."""
+"""Numbers and units as residents write them: 3, ３, 1.5, .5, 两, 俩, 仨, 十五, 一斤半, 半斤,
+2kg, 500g, 2两 (a tenth of a 斤)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,24 @@ CHINESE_NUMERAL_CHARS = "".join(_DIGITS) + "".join(_SCALES)
 # Measure words residents use. Any of these that is not the product's own unit (and not 份,
 # and not a weight that converts) makes an item unclear rather than a guess.
 UNITS = (
-    "公斤", "千克", "kg", "斤", "克", "g", "盒", "箱", "颗", "个", "块", "份", "袋", "包", "瓶",
+    "公斤", "千克", "kg", "斤", "克", "g", "两", "盒", "箱", "颗", "个", "块", "份", "袋", "包", "瓶",
     "只", "条", "把", "根", "捆", "串", "提", "桶", "罐", "支", "枚", "头", "棵", "扎", "板",
-    "听", "件", "杯", "碗", "盘", "筐", "对", "双", "打", "颗", "斤装", "盒装", "箱装", "份装",
+    "听", "件", "杯", "碗", "盘", "筐", "对", "双", "打", "套", "张", "卷", "片", "粒", "尾", "盆",
+    "兜", "网", "壶", "副", "台", "组", "升", "斤装", "盒装", "箱装", "份装", "袋装", "瓶装",
 )
+WEIGHTS = frozenset({"公斤", "千克", "kg", "斤", "克", "g", "两"})
 
 # How many of the product's unit one of these is, when the product is sold by that unit.
 _CONVERSIONS = {
     ("公斤", "斤"): Decimal(2), ("千克", "斤"): Decimal(2), ("kg", "斤"): Decimal(2),
-    ("克", "斤"): Decimal("0.002"), ("g", "斤"): Decimal("0.002"),
+    ("克", "斤"): Decimal("0.002"), ("g", "斤"): Decimal("0.002"), ("两", "斤"): Decimal("0.1"),
     ("斤", "公斤"): Decimal("0.5"), ("斤", "kg"): Decimal("0.5"), ("斤", "千克"): Decimal("0.5"),
+    ("克", "公斤"): Decimal("0.001"), ("g", "公斤"): Decimal("0.001"), ("两", "公斤"): Decimal("0.05"),
+    ("克", "kg"): Decimal("0.001"), ("g", "kg"): Decimal("0.001"), ("两", "kg"): Decimal("0.05"),
+    ("公斤", "kg"): Decimal(1), ("kg", "公斤"): Decimal(1), ("千克", "公斤"): Decimal(1),
+    ("千克", "kg"): Decimal(1), ("g", "克"): Decimal(1), ("克", "g"): Decimal(1),
 }
+_SMALLEST = Decimal("0.01")  # finer than this is a typing slip, not an order (0.0001斤)
 
 
 def chinese_number(text: str) -> Decimal | None:
@@ -47,19 +55,34 @@ def chinese_number(text: str) -> Decimal | None:
 
 
 def number(text: str) -> Decimal | None:
-    """A quantity written in digits or Chinese numerals."""
+    """A quantity written in digits (".5" is a half) or Chinese numerals."""
     try:
         return Decimal(text)
     except ArithmeticError:
         return chinese_number(text)
 
 
+def base_unit(unit: str) -> str:
+    """盒装 -> 盒: "6盒装" counts boxes."""
+    return unit[:-1] if unit.endswith("装") and len(unit) > 1 else unit
+
+
 def to_product_unit(qty: Decimal, unit: str | None, product_unit: str) -> Decimal | None:
     """`qty unit` in the product's own unit, or None when the unit does not fit the product."""
     if unit is None or unit == product_unit or unit == "份":
         return qty
-    unit = unit.removesuffix("装") if unit.endswith("装") and len(unit) > 1 else unit
+    unit = base_unit(unit)
     if unit == product_unit:
         return qty
     factor = _CONVERSIONS.get((unit, product_unit))
     return None if factor is None else qty * factor
+
+
+def sensible(qty: Decimal, product_unit: str) -> bool:
+    """A quantity a shop can weigh or count: weights to 0.01 of their unit, counted things in
+    halves at most (half a melon, not 0.3 of a box)."""
+    if qty <= 0 or qty > 1_000_000:
+        return False
+    if product_unit in WEIGHTS:
+        return qty % _SMALLEST == 0
+    return qty % Decimal("0.5") == 0

@@ -1,0 +1,116 @@
+"""Asking back, and the answers to it.
+
+When the bot cannot act on an order-like message it asks one short question (the parser's
+`Parsed.reason`), proposing what it did understand ("您要加2斤西红柿、取消土豆，对吗？") or
+asking for the one thing missing ("纯牛奶按箱卖，您要几箱？"). What it asked is kept on the
+message's inbound record. The member's next message in the same chat, within ASK_TTL, answers
+it: "对" does what was proposed, "3箱" gives the quantity asked for, "不对" drops it. Anything
+else in between, and the question is forgotten.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.dispatcher import Router
+from bot.messages import Incoming
+from handlers.filters import Intent
+from handlers.orders import Orders, record
+from handlers.parsing import Item, Offer, Parsed
+from handlers.parsing.items import MAX_QTY
+from handlers.parsing.quantities import sensible, to_product_unit
+from handlers.texts import HOW_TO_ORDER
+from models.tables import Community, Member
+
+router = Router("asks")
+
+ASK_TTL = timedelta(minutes=10)  # how long a question waits for its answer
+
+
+@router.message(Intent("unclear"))
+async def on_unclear(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Any,
+                     offer: Offer, config: Config, clock: Clock, orders: Orders) -> dict[str, Any] | None:
+    """(看不懂或不确定的订单：问一句，不记任何东西)"""
+    if parsed.answer_qty is not None:
+        done = await _answer(msg, parsed.answer_qty, parsed.answer_unit, member, community, reply, offer,
+                             config, clock, orders)
+        if done is not None:
+            return done or None
+    await reply(ask_text(parsed, offer))
+    ask: dict[str, Any] = {}
+    if parsed.proposal:
+        ask["proposal"] = [[i.sku, None if i.qty is None else str(i.qty), i.op] for i in parsed.proposal]
+    if parsed.awaiting:
+        ask["awaiting"] = [list(pair) for pair in parsed.awaiting]
+    return {"ask": ask} if ask else None
+
+
+def ask_text(parsed: Parsed, offer: Offer) -> str:
+    """The question, and how to answer it."""
+    lines = [f"🤔 {parsed.reason}"]
+    if parsed.proposal:
+        lines.append("回复“对”就记下，回复“不对”就不记。")
+    elif parsed.awaiting:
+        product = offer.by_sku(parsed.awaiting[0][0])
+        example = f"如“3{product.unit}”" if product else "如“3”"
+        lines.append(f"直接回复数量就行，{example}。这条还没有记下。")
+    elif parsed.suggestions:
+        lines.append(f"您是不是要：{'、'.join(parsed.suggestions)}？这条没有记下。")
+    elif parsed.unknown:
+        shown = [f"{offer.number_of(p)}号{p.name}" for p in offer.products[:8]]
+        lines.append(f"今天有：{'、'.join(shown)}{'等' if len(offer) > 8 else ''}。这条没有记下。")
+    else:
+        lines.append("这条没有记下。" + HOW_TO_ORDER)
+    return "\n".join(lines)
+
+
+@router.message(Intent("confirm"))
+async def on_confirm(msg: Incoming, member: Member, community: Community | None, reply: Any, offer: Offer,
+                     config: Config, clock: Clock, orders: Orders) -> dict[str, Any] | None:
+    """确认：我问“……对吗？”的时候，回复“对”就记下"""
+    ask = await orders.last_ask(msg, clock.now() - ASK_TTL)
+    if not ask or not ask.get("proposal"):
+        return None  # "好的" to nothing the bot asked: chit-chat
+    items = [Item(sku, None if amount is None else Decimal(amount), op) for sku, amount, op in ask["proposal"]]
+    return await record(items, member, community, reply, offer, config, clock.now(), orders)
+
+
+@router.message(Intent("deny"))
+async def on_deny(msg: Incoming, reply: Any, clock: Clock, orders: Orders) -> None:
+    """(我问“……对吗？”的时候回复“不对”：不记)"""
+    if await orders.last_ask(msg, clock.now() - ASK_TTL):
+        await reply("好的，这条没有记下。请再写一次要什么、多少，如“西红柿2斤”。")
+
+
+@router.message(Intent("quantity"))
+async def on_quantity(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Any,
+                      offer: Offer, config: Config, clock: Clock, orders: Orders) -> dict[str, Any] | None:
+    """(只有一个数字：回答我刚问的数量时才记)"""
+    assert parsed.answer_qty is not None
+    done = await _answer(msg, parsed.answer_qty, None, member, community, reply, offer, config, clock, orders)
+    return done or None
+
+
+async def _answer(msg: Incoming, amount: Decimal, unit: str | None, member: Member, community: Community | None,
+                  reply: Any, offer: Offer, config: Config, clock: Clock,
+                  orders: Orders) -> dict[str, Any] | None:
+    """A quantity that answers "要几斤？": the effect of recording it ({} when nothing changed),
+    or None when no question waits for it."""
+    ask = await orders.last_ask(msg, clock.now() - ASK_TTL)
+    awaiting = (ask or {}).get("awaiting") or []
+    if len(awaiting) != 1:
+        return None
+    sku, op = awaiting[0]
+    product = offer.by_sku(sku)
+    if product is None:
+        return None
+    qty = to_product_unit(amount, unit, product.unit)
+    if qty is None or not sensible(qty, product.unit) or qty > MAX_QTY:
+        await reply(f"🤔 {product.name}按{product.unit}卖，您要几{product.unit}？直接回复数量就行，如“2{product.unit}”。")
+        return {"ask": {"awaiting": [[sku, op]]}}
+    done = await record([Item(sku, qty, op)], member, community, reply, offer, config, clock.now(), orders)
+    return done if done is not None else {}

@@ -1,0 +1,63 @@
+"""A member's own help, their address and phone, and today's offer.
+
+The help is generated from the handlers members use (their docstrings), as the staff help is
+from the commands: nothing is written twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.dispatcher import Dispatcher, Router
+from bot.messages import Incoming
+from handlers.filters import Command, Intent
+from handlers.parsing import Offer, Parsed
+from handlers.texts import offer_lines
+from models.tables import Member
+
+router = Router("members")
+
+
+def member_help(dispatcher: Dispatcher) -> str:
+    """One line per handler a member can reach by chat (docstrings in parentheses are the
+    bot's own business, not help)."""
+    rows = [f"• {h.help}" for h in dispatcher.handlers
+            if any(isinstance(f, Intent) for f in h.filters) and h.help and not h.help.startswith("(")]
+    return "可以这样跟我说：\n" + "\n".join(rows)
+
+
+def _not_staff(msg: Incoming, context: Any) -> bool:
+    return msg.sender_id not in context.services["config"].shop.staff
+
+
+@router.message(Command("帮助"), _not_staff)
+async def on_help_command(dispatcher: Dispatcher, reply: Any) -> None:
+    """(成员发 /帮助：怎么下单、改单、查单)"""
+    await reply(member_help(dispatcher))
+
+
+@router.message(Intent("help"))
+async def on_help(dispatcher: Dispatcher, reply: Any) -> None:
+    """帮助：发“帮助”或“怎么下单”看这些说明"""
+    await reply(member_help(dispatcher))
+
+
+@router.message(Intent("query_offer"))
+async def on_offer(offer: Offer, reply: Any) -> None:
+    """今天有什么：今天的商品和价格"""
+    await reply("今天有：\n" + "\n".join(offer_lines(offer)) + "\n下单请写“商品+数量”，如“西红柿2斤”。")
+
+
+@router.message(Intent("contact"))
+async def on_contact(parsed: Parsed, member: Member, reply: Any, orders: Any) -> None:
+    """地址和电话：直接发“5号楼2单元301”或手机号，送货时用"""
+    kept = []
+    if parsed.address:
+        if parsed.address != member.address:
+            await orders.set_address(member, parsed.address)
+        kept.append(f"地址：{parsed.address}")
+    if parsed.phone:
+        if parsed.phone != member.phone:
+            await orders.set_phone(member, parsed.phone)
+        kept.append(f"电话：{parsed.phone[:3]}****{parsed.phone[-4:]}")
+    await reply(f"✅ 已记下您的{'；'.join(kept)}。以后的订单都送到这里。")

@@ -1,0 +1,226 @@
+"""A 接龙 list as residents paste it: the header, a description block, the entries.
+
+    #接龙
+    6.8号星期一晚餐预定接龙（30元）     <- the title: a heading over one or more lines, with
+      1.红烧肉                          dates, prices, times, an indented numbered menu
+      2.番茄炒蛋
+    例 张三 2份                          <- an example line
+                                        
+    1. 李姐 2份                          <- the entries: numbered from 1, or continuing
+    2. Catherine chen 1份
+    取餐时间 17:30                       <- notes after the list
+
+Only the entries are anybody's lines, and only they order. The entries are the last run of
+consecutively numbered lines; an earlier run is part of the description when a blank line, an
+example line or a restart of the numbering stands between, or when its lines are a menu
+(prices, no quantities). A line is `N. name items`: the name is kept exactly as written and
+ends where the items start ("钟予馨2箱" -> 钟予馨). A number in a title or a name is never a
+product number; a quantity alone ("2盒", "+1") takes the title's product when the title names
+exactly one product.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from handlers.parsing.items import read_items, strip_noise
+from handlers.parsing.lexer import (
+    ADDRESS, BAD_NUMBER, MARK, MINUS, NUMBER_REF, OTHER, PHONE, PRICE, PRODUCT, QTY, RANGE, SEP, VAGUE,
+    Token, lex,
+)
+from handlers.parsing.offer import Offer, Product
+from handlers.parsing.results import ADD, ChainLine, Item, Parsed
+from handlers.parsing.text import as_written, fold
+
+HEADER = re.compile(r"^\s*#[ \t]*(?:接龙|group[ \t]*note)[ \t]*", re.I)
+_ENTRY = re.compile(r"^([ \t]*)(\d{1,4})[ \t]*[.、,)）:：][ \t]*(?!\d)(.*)$")
+_INLINE = re.compile(r"(?:(?<=\s)|^)(\d{1,3})[ \t]*[.、](?!\d)[ \t]*")
+_EXAMPLE = re.compile(r"^\s*(?:例如|举例|示例|样例|例子|例|格式|参考格式|参考|比如|eg|e\.g\.?)\s*[.:：,，、]?", re.I)
+_ITEM_KINDS = (PRODUCT, QTY, MARK, RANGE, VAGUE, BAD_NUMBER, MINUS)
+
+LINE_CACHE_MAX = 50_000
+
+
+@dataclass(frozen=True)
+class _Line:
+    index: int
+    text: str  # as written
+    folded: str
+    seq: int | None = None  # numbered lines: the number
+    rest: str = ""  # as written, after the number
+    indent: int = 0
+    example: bool = False
+
+    @property
+    def blank(self) -> bool:
+        return not self.text.strip()
+
+
+def parse_chain(text: str, offer: Offer, trace: list[str] | None = None) -> Parsed:
+    lines = _lines(text)
+    entries, description = _split(lines)
+    heading = [line for line in description if line.seq is None and not line.example and not line.blank]
+    title = heading[0].text.strip() if heading else ""
+    default = _title_product(description, offer)
+    if trace is not None:
+        trace.append(f"标题“{title[:30]}”；说明{len(description)}行不算接龙行")
+        trace.append(f"标题里的商品：{default.name}（只写数量的行算它）" if default else "标题没有指明一个商品")
+    chain_lines = tuple(_cached_line(line.seq or 0, line.rest, offer, default) for line in entries)
+    if trace is not None:
+        for line in chain_lines:
+            trace.append(f"第{line.seq}行 名字“{line.name}” 商品：" +
+                         ("、".join(f"{i.sku}×{i.qty}" for i in line.items) or "无"))
+    ordering = default is not None or any(line.items for line in chain_lines)
+    return Parsed("chain", lines=chain_lines, title=title, ordering=ordering)
+
+
+def _lines(text: str) -> list[_Line]:
+    raw = text.split("\n")
+    header = HEADER.match(fold(raw[0]))
+    first = raw[0][header.end():] if header else raw[0]
+    out: list[_Line] = []
+    for index, line in enumerate([first, *raw[1:]]):
+        for piece in _inline_entries(line) if index == 0 or not _ENTRY.match(fold(line)) else [line]:
+            out.append(_line(len(out), piece))
+    return out
+
+
+def _inline_entries(line: str) -> list[str]:
+    """A list written on one line ("草莓团 1.小米 2盒 2.老周 1盒"): its title and entries."""
+    folded = fold(line)
+    cuts = []
+    expected = 1
+    for match in _INLINE.finditer(folded):
+        if int(match.group(1)) == expected:
+            cuts.append(match.start())
+            expected += 1
+    if len(cuts) < 2:
+        return [line]
+    pieces = [line[:cuts[0]]] if line[:cuts[0]].strip() else []
+    pieces += [line[a:b] for a, b in zip(cuts, cuts[1:] + [len(line)])]
+    return [p.strip() for p in pieces]
+
+
+def _line(index: int, text: str) -> _Line:
+    folded = fold(text)
+    match = _ENTRY.match(folded)
+    if match is None:
+        return _Line(index, text, folded, example=bool(_EXAMPLE.match(folded)))
+    rest = as_written(text, folded, match.start(3), len(folded)).strip()
+    return _Line(index, text, folded, seq=int(match.group(2)), rest=rest, indent=len(match.group(1)),
+                 example=bool(_EXAMPLE.match(folded[match.start(3):])))
+
+
+def _split(lines: list[_Line]) -> tuple[list[_Line], list[_Line]]:
+    """(entries, description): see the module's text."""
+    runs: list[list[_Line]] = []
+    gap: list[list[_Line]] = [[]]  # the lines before each run
+    for line in lines:
+        if line.seq is not None and runs and not gap[-1] and line.seq == (runs[-1][-1].seq or 0) + 1:
+            runs[-1].append(line)
+        elif line.seq is not None:
+            runs.append([line])
+            gap.append([])
+        else:
+            gap[-1].append(line)
+    if not runs:
+        return [], lines
+    # Walk back from the last run while the runs before it continue it.
+    start = len(runs) - 1
+    while start > 0:
+        before, run, between = runs[start - 1], runs[start], gap[start]
+        continues = run[0].seq == (before[-1].seq or 0) + 1
+        boundary = any(line.blank or line.example for line in between)
+        if not continues or boundary or _menu(before) or before[0].indent > run[0].indent:
+            break
+        start -= 1
+    entries = [line for run in runs[start:] for line in run]
+    while entries and (entries[0].example or _menu([entries[0]])):  # "1. 例 张三 2份", a menu's tail
+        entries = entries[1:]
+    entries = [line for line in entries if not line.example]
+    first = entries[0].index if entries else len(lines)
+    description = [line for line in lines if line.index < first]
+    return entries, description
+
+
+_PRICE_LIKE = re.compile(r"\d\s*(?:元|块钱|¥|/)|[¥￥]\s*\d|价格|单价|原价|团购价")
+_QTY_LIKE = re.compile(r"\d+(?:\.\d+)?\s*(?:斤|公斤|kg|克|盒|箱|份|袋|个|块|瓶|包|颗|只|条|把|杯)(?!\s*/)")
+
+
+def _menu(run: list[_Line]) -> bool:
+    """A menu or a price list, not entries: most lines carry a price and no quantity."""
+    priced = 0
+    for line in run:
+        folded = fold(line.rest)
+        without_prices = re.sub(r"\d+(?:\.\d+)?\s*(?:元|块钱)(?:\s*/\s*\S)?|[¥￥]\s*\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*/\s*\S",
+                                "", folded)
+        if _PRICE_LIKE.search(folded) and not _QTY_LIKE.search(without_prices):
+            priced += 1
+    return priced * 2 > len(run)
+
+
+def _title_product(description: list[_Line], offer: Offer) -> Product | None:
+    """The one product the description names (by name, never by number)."""
+    named: dict[str, Product] = {}
+    for line in description:
+        if line.example or line.blank:
+            continue
+        for token in lex(line.folded, offer):
+            if token.kind == PRODUCT and token.product is not None:
+                named.setdefault(token.product.sku, token.product)
+    return next(iter(named.values())) if len(named) == 1 else None
+
+
+def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
+    cache = offer.line_cache
+    key = (rest, default.sku if default else "")
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= LINE_CACHE_MAX:
+            cache.clear()
+        found = cache[key] = entry(0, rest, offer, default)
+    return found if found.seq == seq else ChainLine(seq, found.name, found.items, found.text)
+
+
+def entry(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
+    """`name items...` of one entry (see the module's text)."""
+    folded = fold(rest)
+    tokens = [_entry_number(tokens_i, t) for tokens_i, t in _enumerate(lex(folded, offer))]
+    first_word_end = next((t.start for t in tokens if t.kind == SEP and t.text.strip() == ""
+                           and t.start > 0), len(folded))
+    in_first = [t for t in tokens if t.start < first_word_end]
+    named_first = any(t.kind == OTHER and strip_noise(t.text) for t in in_first) and first_word_end < len(folded)
+    cut = next((i for i, t in enumerate(tokens)
+                if (t.kind in _ITEM_KINDS or t.kind in (ADDRESS, PHONE, PRICE) and i > 0)
+                and not (named_first and t.start < first_word_end)), len(tokens))
+    name_end = tokens[cut].start if cut < len(tokens) else len(folded)
+    name = as_written(rest, folded, 0, name_end).strip(" \t,，:：、.-")
+    found = read_items(tokens[cut:], offer, default)
+    items: tuple[Item, ...] = ()
+    if not found.problems and found.items:
+        totals: dict[str, Item] = {}
+        for item in found.items:
+            if item.op != ADD:
+                continue
+            qty = item.qty if item.qty is not None else Decimal(1)
+            seen = totals.get(item.product.sku)
+            totals[item.product.sku] = Item(item.product.sku, qty + (seen.qty or 0) if seen else qty)
+        items = tuple(totals.values())
+    return ChainLine(seq=seq, name=name, items=items, text=rest)
+
+
+def _enumerate(tokens: list[Token]) -> list[tuple[list[Token], Token]]:
+    return [(tokens, t) for t in tokens]
+
+
+def _entry_number(tokens: list[Token], token: Token) -> Token:
+    """In an entry, "3号" orders product 3 only with a quantity ("3号2份"); alone it is a name,
+    a court, a bed."""
+    if token.kind != NUMBER_REF:
+        return token
+    after = next((t for t in tokens if t.start >= token.end and t.kind != SEP), None)
+    if after is not None and after.kind in (QTY, MARK) and token.product is not None:
+        return Token(PRODUCT, token.text, token.start, product=token.product)
+    return Token(OTHER, token.text, token.start)
