@@ -8,9 +8,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from handlers.parsing.lexer import PRODUCT, lex
-from handlers.parsing.text import fold
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import CHINESE_NUMERAL_CHARS, number
+from handlers.parsing.text import fold
 
 _NUM = rf"(\d+(?:\.\d+)?|[{CHINESE_NUMERAL_CHARS}]+)"
 _DURATION_UNITS = {"分钟": 1, "分": 1, "min": 1, "m": 1, "小时": 60, "个小时": 60, "钟头": 60, "个钟头": 60,

@@ -17,8 +17,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from handlers.parsing.lexer import (
-    BAD_NUMBER, BREAK, CANCEL, CLAIM, EACH, JOIN, MARK, MINUS, OTHER, PRODUCT, QTY, RANGE, SEP,
-    SET, VAGUE, WANT, Token,
+    BAD_NUMBER,
+    BREAK,
+    CANCEL,
+    CLAIM,
+    EACH,
+    JOIN,
+    MARK,
+    MINUS,
+    OTHER,
+    PRODUCT,
+    QTY,
+    RANGE,
+    SEP,
+    SET,
+    VAGUE,
+    WANT,
+    Token,
+    strip_noise,
 )
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import base_unit, sensible, to_product_unit
@@ -27,26 +43,6 @@ from handlers.parsing.results import ADD, CANCEL_OP, SET_OP, Item
 MAX_QTY = Decimal(999)
 _OPS = {WANT: ADD, CLAIM: ADD, CANCEL: CANCEL_OP, SET: SET_OP}
 _ITEM_KINDS = (PRODUCT, BAD_NUMBER, QTY, RANGE, VAGUE)
-
-# Words around an order that say nothing about it (longest first where one holds another).
-NOISE = (
-    "老板娘", "老板", "团长", "群主", "店长", "谢谢", "谢了", "谢啦", "多谢", "感谢", "麻烦了", "麻烦",
-    "拜托", "你好", "您好", "大家好", "早上好", "中午好", "下午好", "晚上好", "早安", "在吗", "在不在",
-    "辛苦了", "辛苦", "亲们", "亲爱的", "亲", "哈哈", "嘿嘿", "嘻嘻", "呵呵", "请", "帮我", "帮忙", "我们",
-    "我家", "咱家", "我", "给", "的", "了", "呀", "啊", "哦", "喔", "吧", "嗯", "哈", "啦", "嘞", "咯",
-    "呗", "哟", "再", "还", "也", "都", "就", "先", "一下", "把", "送到", "送", "放", "那个", "这个",
-    "好的", "好", "行", "一起", "电话", "手机号", "手机", "联系方式", "地址", "住在", "住", "收货人",
-    "左右", "大概", "差不多", "大约", "约", "多点", "点", "早",
-)
-
-
-def strip_noise(text: str) -> str:
-    """The words left when greetings, thanks, politeness, emoji and symbols are taken out."""
-    for word in NOISE:
-        if word in text:
-            text = text.replace(word, "")
-    return "".join(char for char in text if char.isalpha())
-
 
 @dataclass(frozen=True)
 class Found:
@@ -236,9 +232,11 @@ def _assign_ops(atoms: list[tuple[int, Token]], mentions: list[_Mention]) -> boo
         op, chunk = _OPS[op_at[i].kind], atoms[i][0]
         earlier = [m for m in mentions if m.index < i and m.op is None and (k == 0 or m.index > free[k - 1])]
         rest = [t.kind for c, t in atoms[i + 1:] if c == chunk]
-        if not rest and earlier:  # "土豆不要了", "西红柿土豆都不要了"
+        if not rest and earlier:  # "土豆不要了", "西红柿土豆都不要了", "西兰花1颗（不要了）"
+            alone = all(m.chunk != chunk for m in earlier)
+            reach = max(m.chunk for m in earlier) if alone else chunk
             for mention in reversed(earlier):
-                if mention.qty is not None and mention.chunk != chunk:
+                if mention.qty is not None and mention.chunk != reach:
                     break
                 mention.op, mention.governed, mention.op_word = op, True, True
             continue

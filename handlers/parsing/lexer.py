@@ -78,8 +78,8 @@ _PRICE = (
 )
 _PEOPLE = rf"(?:\d+|[{_CN}]+)\s*(?:个|位|口)?\s*(?:人|小孩|孩子|大人|老人|宝宝|娃|口子)"
 _ADDRESS = (
-    r"(?:[a-z]\s*)?\d+\s*(?:栋|幢|座|号楼|楼|期|区|号院|排|组|层)(?:\s*\d+\s*(?:单元|号|室|层|楼|门|户)?)*"
-    rf"|[{_CN_DIGITS}]+\s*(?:栋|幢|号楼|单元|期)(?:\s*\d+\s*(?:单元|号|室|层|楼|门)?)*"
+    r"(?:[a-z]\s*)?\d+\s*(?:栋|幢|座|号楼|楼|期|区|号院|排|组|层)(?:\d+(?:单元|号|室|层|楼|门|户)?|\s*\d+\s*(?:单元|号|室|层|楼|门|户))*"
+    rf"|[{_CN_DIGITS}]+\s*(?:栋|幢|号楼|单元|期)(?:\d+(?:单元|号|室|层|楼|门|户)?|\s*\d+\s*(?:单元|号|室|层|楼|门|户))*"
     r"|\d+(?:-\d+){2,}|\d+-\d{3,4}(?!\d)"
     r"|\d+\s*单元\s*\d*(?:室|号)?|\d{3,4}\s*(?:室|房|户)"
 )
@@ -100,11 +100,31 @@ _WORDS = {
              "少要|少来|少拿|少订|拿掉|划掉|算了|免了|别要了|别给我|先不要|暂时不要"),
     SET: "改成|改为|改到|改作|换成|换为|变成|调成|调整为|调整成|调为|修改为|修改成|改|只要|一共要|一共|总共要|总共",
     WANT: ("帮我留|帮忙留|给我留|帮留|帮我订|帮我拿|帮我要|再加|再来|再要|追加|多加|多要|多来|还要|也要|我要|"
-           "要|来|买|预订|预定|订|定|拿|给我|需要|想要|拍|抢|下单|安排|留"),
+           "要|来|加|换|买|预订|预定|订|定|拿|给我|需要|想要|拍|抢|下单|安排|留|帮我带|带"),
 }
 _JOIN = r"和|与|以及|及|还有|加上"
 _BREAK = r"[\n,;!?。；]+|(?<=[吗呢嘛])\s+"  # a question ends its clause: "有豆腐吗 要2块"
 _SEP = r"[\s.~/|()\[\]{}<>【】（）「」《》、“”‘’\"'…—_#^&=·•]+"
+
+
+# Words around an order that say nothing about it (longest first where one holds another).
+NOISE = (
+    "老板娘", "老板", "团长", "群主", "店长", "谢谢", "谢了", "谢啦", "多谢", "感谢", "麻烦了", "麻烦",
+    "拜托", "你好", "您好", "大家好", "早上好", "中午好", "下午好", "晚上好", "早安", "在吗", "在不在",
+    "辛苦了", "辛苦", "亲们", "亲爱的", "亲", "哈哈", "嘿嘿", "嘻嘻", "呵呵", "请", "帮我", "帮忙", "我们",
+    "我家", "咱家", "我", "给", "的", "了", "呀", "啊", "哦", "喔", "吧", "嗯", "哈", "啦", "嘞", "咯",
+    "呗", "哟", "再", "还", "也", "都", "就", "先", "一下", "把", "送到", "送", "放", "那个", "这个",
+    "好的", "好", "行", "一起", "电话", "手机号", "手机", "联系方式", "地址", "住在", "住", "收货人",
+    "左右", "大概", "差不多", "大约", "约", "多点", "点", "早",
+)
+
+
+def strip_noise(text: str) -> str:
+    """The words left when greetings, thanks, politeness, emoji and symbols are taken out."""
+    for word in NOISE:
+        if word in text:
+            text = text.replace(word, "")
+    return "".join(char for char in text if char.isalpha())
 
 
 @dataclass(frozen=True)
@@ -133,7 +153,8 @@ def token_pattern(offer: Offer) -> re.Pattern[str]:
         (NUMBER_REF, _NUMBER_REF),  # checked against the offer after matching
         (PRODUCT, offer.name_pattern.pattern),
         (RANGE, _RANGE),
-        (QTY, rf"(?P<n>{_NUM})(?:\s*(?P<u>{_UNIT}))?(?P<half>半)?"),
+        (QTY, rf"(?P<liang>(?:\d+(?:\.\d+)?|[一二三四五六七八九十]+)\s*两(?!{_UNIT}))"
+              rf"|(?P<n>{_NUM})(?:\s*(?P<u>{_UNIT}))?(?P<half>半)?"),
         (VAGUE, _VAGUE),
         (MARK, _MARKS),
         (MINUS, r"-(?=\s*\d)"),
@@ -167,7 +188,7 @@ def lex(text: str, offer: Offer) -> list[Token]:
         position = match.end()
     if other_start >= 0:
         tokens.append(Token(OTHER, text[other_start:], other_start))
-    return _compound_weights(_name_parts(_merge_others(tokens), offer))
+    return _address_rooms(_compound_weights(_name_parts(_merge_others(tokens), offer)))
 
 
 def _merge_others(tokens: list[Token]) -> list[Token]:
@@ -194,7 +215,7 @@ def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
     for token in tokens:
         before = out[-1] if out else None
         if (token.kind == PRODUCT and len(token.text) == 1 and before is not None and before.kind == OTHER
-                and before.end == token.start and _AROUND.sub("", before.text).strip()):
+                and before.end == token.start and strip_noise(before.text)):
             out[-1] = Token(OTHER, before.text + token.text, before.start)
             continue
         if token.kind == OTHER:
@@ -202,6 +223,19 @@ def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
             product = offer.by_part(core) if 2 <= len(core) <= 8 else None
             if product is not None:
                 token = Token(PRODUCT, token.text, token.start, product=product)
+        out.append(token)
+    return out
+
+
+def _address_rooms(tokens: list[Token]) -> list[Token]:
+    """"3栋 502": a room number after a building, set off by a space, is part of the address."""
+    out: list[Token] = []
+    for token in tokens:
+        if (token.kind == QTY and token.unit is None and token.text.isdigit() and 3 <= len(token.text) <= 4
+                and len(out) >= 2 and out[-1].kind == SEP and not out[-1].text.strip() and out[-2].kind == ADDRESS):
+            space, address = out.pop(), out.pop()
+            out.append(Token(ADDRESS, address.text + space.text + token.text, address.start))
+            continue
         out.append(token)
     return out
 
@@ -224,7 +258,7 @@ def _compound_weights(tokens: list[Token]) -> list[Token]:
 def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
     # lastgroup names the innermost group that matched last: n, u and half are inside QTY.
     kind = match.lastgroup or OTHER
-    if kind in ("n", "u", "half"):
+    if kind in ("n", "u", "half", "liang"):
         kind = QTY
     text, start = match.group(0), match.start()
     if kind == NUMBER_REF:
@@ -233,6 +267,11 @@ def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
         return Token(NUMBER_REF, text, start, product=product, qty=value)
     if kind == PRODUCT:
         return Token(PRODUCT, text, start, product=offer.by_name(text))
+    if kind == QTY and match.group("liang"):  # "二两": 0.2斤
+        value = number(text[:-1].strip())
+        if value is None:
+            return Token(OTHER, text, start)
+        return Token(QTY, text, start, qty=value, unit="两", numeral=not text[0].isdigit())
     if kind == QTY:
         written, unit, half = match.group("n"), match.group("u"), match.group("half")
         value = number(written)

@@ -25,10 +25,23 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from handlers.parsing.items import read_items, strip_noise
+from handlers.parsing.items import read_items
 from handlers.parsing.lexer import (
-    ADDRESS, BAD_NUMBER, MARK, MINUS, NUMBER_REF, OTHER, PHONE, PRICE, PRODUCT, QTY, RANGE, SEP, VAGUE,
-    Token, lex,
+    ADDRESS,
+    BAD_NUMBER,
+    MARK,
+    MINUS,
+    NUMBER_REF,
+    OTHER,
+    PHONE,
+    PRODUCT,
+    QTY,
+    RANGE,
+    SEP,
+    VAGUE,
+    Token,
+    lex,
+    strip_noise,
 )
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.results import ADD, ChainLine, Item, Parsed
@@ -187,23 +200,16 @@ def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None) -> 
 def entry(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
     """`name items...` of one entry (see the module's text)."""
     folded = fold(rest)
-    tokens = [_entry_number(tokens_i, t) for tokens_i, t in _enumerate(lex(folded, offer))]
-    first_word_end = next((t.start for t in tokens if t.kind == SEP and t.text.strip() == ""
-                           and t.start > 0), len(folded))
-    in_first = [t for t in tokens if t.start < first_word_end]
-    named_first = any(t.kind == OTHER and strip_noise(t.text) for t in in_first) and first_word_end < len(folded)
-    cut = next((i for i, t in enumerate(tokens)
-                if (t.kind in _ITEM_KINDS or t.kind in (ADDRESS, PHONE, PRICE) and i > 0)
-                and not (named_first and t.start < first_word_end)), len(tokens))
-    name_end = tokens[cut].start if cut < len(tokens) else len(folded)
+    tokens = _entry_numbers(lex(folded, offer))
+    name_end = _name_end(folded, tokens)
     name = as_written(rest, folded, 0, name_end).strip(" \t,，:：、.-")
-    found = read_items(tokens[cut:], offer, default)
+    found = read_items([t for t in tokens if t.start >= name_end], offer, default)
     items: tuple[Item, ...] = ()
     if not found.problems and found.items:
         totals: dict[str, Item] = {}
         for item in found.items:
             if item.op != ADD:
-                continue
+                continue  # "西兰花1颗（不要了）": the line no longer orders it
             qty = item.qty if item.qty is not None else Decimal(1)
             seen = totals.get(item.product.sku)
             totals[item.product.sku] = Item(item.product.sku, qty + (seen.qty or 0) if seen else qty)
@@ -211,16 +217,53 @@ def entry(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLi
     return ChainLine(seq=seq, name=name, items=items, text=rest)
 
 
-def _enumerate(tokens: list[Token]) -> list[tuple[list[Token], Token]]:
-    return [(tokens, t) for t in tokens]
+_WORD = re.compile(r"\S+")
+_LATIN = re.compile(r"[a-z][a-z.'\-]*")
+_UNIT_WORDS = frozenset({"kg", "g", "x"})
 
 
-def _entry_number(tokens: list[Token], token: Token) -> Token:
+def _name_end(folded: str, tokens: list[Token]) -> int:
+    """Where the name ends: after the first word ("李阿姨 西红柿2斤"), where a quantity glued
+    to it starts ("钟予馨2箱"), after the next word too when the first is only an address
+    ("3栋502 张") or both are a Latin name ("Amy Li"); 0 when the line starts with its items."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(folded)]
+    if not words:
+        return 0
+
+    def inside(word: tuple[int, int]) -> list[Token]:
+        return [t for t in tokens if word[0] <= t.start < word[1] and t.kind != SEP]
+
+    first = inside(words[0])
+    named = any(t.kind == OTHER and strip_noise(t.text) for t in first)
+    address = bool(first) and all(t.kind in (ADDRESS, PHONE) for t in first)
+    if not named and not address:
+        return 0  # "2盒", "+1", "西红柿2斤": no name
+    seen_name = False
+    for token in first:
+        if token.kind == OTHER and strip_noise(token.text):
+            seen_name = True
+        elif seen_name and (token.kind in (PRODUCT, MARK, RANGE, BAD_NUMBER)
+                            or token.kind == QTY and (token.unit or token.numeral)):
+            return token.start  # "钟予馨2箱", "陈哥五花肉2斤" (but "Lily88" is a name)
+    end, k = words[0][1], 1
+    if address and k < len(words) and not any(t.kind in _ITEM_KINDS for t in inside(words[k])):
+        end, k = words[k][1], k + 1
+    while (k < len(words) and _LATIN.search(folded[:words[0][1]]) and folded[words[k][0]:words[k][1]] not in _UNIT_WORDS
+           and _LATIN.fullmatch(folded[words[k][0]:words[k][1]])):
+        end, k = words[k][1], k + 1
+    return end
+
+
+def _entry_numbers(tokens: list[Token]) -> list[Token]:
     """In an entry, "3号" orders product 3 only with a quantity ("3号2份"); alone it is a name,
     a court, a bed."""
-    if token.kind != NUMBER_REF:
-        return token
-    after = next((t for t in tokens if t.start >= token.end and t.kind != SEP), None)
-    if after is not None and after.kind in (QTY, MARK) and token.product is not None:
-        return Token(PRODUCT, token.text, token.start, product=token.product)
-    return Token(OTHER, token.text, token.start)
+    out = []
+    for i, token in enumerate(tokens):
+        if token.kind == NUMBER_REF:
+            after = next((t for t in tokens[i + 1:] if t.kind != SEP), None)
+            if after is not None and after.kind in (QTY, MARK) and token.product is not None:
+                token = Token(PRODUCT, token.text, token.start, product=token.product)
+            else:
+                token = Token(OTHER, token.text, token.start)
+        out.append(token)
+    return out

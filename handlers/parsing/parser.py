@@ -16,13 +16,18 @@ import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from handlers.parsing.items import MAX_QTY, Found, Problem, merge, strip_noise
-from handlers.parsing.lexer import ADDRESS, CLAIM, MARK, PHONE, PRODUCT, Token, lex
+from handlers.parsing.items import MAX_QTY, Found, Problem, merge
+from handlers.parsing.lexer import ADDRESS, CLAIM, MARK, PHONE, PRODUCT, Token, lex, strip_noise
 from handlers.parsing.lists import HEADER, parse_chain
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import sensible, to_product_unit
 from handlers.parsing.reading import (
-    ORDER_WORDS, Clause, clauses_of, context_product, order_like, resolve_numbers,
+    ORDER_WORDS,
+    Clause,
+    clauses_of,
+    context_product,
+    order_like,
+    resolve_numbers,
 )
 from handlers.parsing.results import ADD, CANCEL_OP, INTENT_OF_OP, NONE, SET_OP, Item, Parsed
 from handlers.parsing.text import fold
@@ -36,7 +41,7 @@ _MENTION = re.compile(r"@[^\s@]{1,30}(?:\s+|$)")
 _COMPACT = re.compile(r"[\s,.!~。！～、?？:：;；\"'“”‘’()（）\[\]【】<>《》…—-]+")
 _POLITE_HEAD = re.compile(r"^(?:请问|麻烦|帮我|帮忙|请|你好|您好|老板|团长|亲)+")
 _QUERY = re.compile(
-    r"^(?:我的|查|查询|查下|查一下|查查|看看|看下|看一下|我想看看?)?(?:订单|单子)(?:呢|查询|记录|详情)?$|"
+    r"^(?:我的|我|查|查询|查下|查一下|查查|看看|看下|看一下|我想看看?|想看|帮我)*(?:订单|单子)(?:呢|查询|记录|详情)?$|"
     r"^(?:查询|查看|查一下|查下)?(?:我的)?订单$|^订单(?:查询|呢)$|"
     r"^(?:看看|看下|查查?|查一下|帮我看看|帮我查查?|帮我查一下)?我?(?:今天|明天)?(?:都|一共)?"
     r"(?:订|买|要|定|拍|下单)了?(?:些)?(?:什么|啥|哪些|几样|多少|什么东西|啥东西)(?:东西|菜)?(?:呀|啊|呢|来着)?$|"
@@ -59,6 +64,7 @@ _CONFIRM = re.compile(r"^(?:对|对的|对对|对啊|是|是的|是滴|嗯|嗯�
 _DENY = re.compile(r"^(?:不对|不是|不用|不用了|错了|不了|算了|不对不对|不是的|no|n)(?:的|呀|啊|吧|了|哈|哦)?$")
 _CANCEL_ALL = re.compile(r"取消订单|订单取消|全部取消|取消全部|全取消|取消所有|都不要了|全都不要|全部不要|"
                          r"整单取消|取消整单|我不要了$|^不要了$|订单不要了|全退|全部退掉")
+_CONTACT_HEAD = re.compile(r"^(?:我|我家)?(?:住在|住|地址是?|送货地址|收货地址|送到)")
 _CONTACT_WORDS = re.compile(r"^(?:我|我家)?(?:住|住在|在|地址|地址是|电话|电话是|手机|手机号|联系电话|送到|送货地址|收货地址)*$")
 
 
@@ -230,7 +236,7 @@ def _clause_items(clause: Clause, others: list[Clause], quoted: str, quoted_prod
         written = _written(clause, quantity)
         if read.items or read.problems or read.unknown:
             draft.problems.append(Problem(f"“{written}”是要哪个商品？"))
-        else:  # "苹果真甜，再来2斤": the product the rest of the message names
+        elif not read.content:  # "苹果真甜，再来2斤": the product the rest of the message names
             op = next(iter(read.ops), ADD)
             product = context_product(others, quantity.unit, [])
             if product is not None:
@@ -296,8 +302,9 @@ def _quoted_order(quoted: str, offer: Offer) -> list[Found]:
 
 
 def _contact_only(tokens: list[Token]) -> bool:
-    rest = "".join(t.text for t in tokens if t.kind not in (ADDRESS, PHONE))
-    return bool(_CONTACT_WORDS.match(_COMPACT.sub("", rest)))
+    """Only an address or a phone, perhaps with 我住/地址/电话 and the community's name."""
+    rest = _COMPACT.sub("", "".join(t.text for t in tokens if t.kind not in (ADDRESS, PHONE)))
+    return bool(_CONTACT_WORDS.match(rest) or _CONTACT_HEAD.match(rest) and len(rest) <= 16)
 
 
 def _digits(text: str) -> str:

@@ -20,10 +20,29 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from handlers.parsing.items import Extraction, read_items, strip_noise
+from handlers.parsing.items import Extraction, read_items
 from handlers.parsing.lexer import (
-    BAD_NUMBER, BREAK, CANCEL, CLAIM, COLON, DATE, EACH, MARK, MINUS, NUMBER_REF, OTHER, PRODUCT,
-    QTY, RANGE, SEP, SET, TIME, VAGUE, WANT, Token,
+    BAD_NUMBER,
+    BREAK,
+    CANCEL,
+    CLAIM,
+    COLON,
+    DATE,
+    EACH,
+    MARK,
+    MINUS,
+    NUMBER_REF,
+    OTHER,
+    PRODUCT,
+    QTY,
+    RANGE,
+    SEP,
+    SET,
+    TIME,
+    VAGUE,
+    WANT,
+    Token,
+    strip_noise,
 )
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import to_product_unit
