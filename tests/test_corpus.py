@@ -1,7 +1,11 @@
 """The project's own corpus: messages and whole 接龙 lists as residents write them, against
 three shops' offers (fresh produce, meal boxes, household goods), each with the answer the
 contract (docs: CONTRACTS.md section 2) gives. It is scored as the acceptance checks score
-held-out messages: 97% at least, and no false state change."""
+held-out messages: 97% at least, and no false state change.
+
+`blind/` is a fourth shop's messages, written before the parser had read any of them and
+scored once as written: 157/162 = 96.9%, no false state change (the honest estimate for
+messages nobody here has seen); what that found was then mended like any miss."""
 
 from __future__ import annotations
 
@@ -24,6 +28,14 @@ def test_corpus_scores_97_percent_with_no_false_state_change(file: str) -> None:
         print(f"MISS {case['id']} {case['text']!r}\n  want {case['want']}\n  got  {got}")
     assert not result.false_changes, result.false_changes
     assert result.accuracy >= 0.97, result.line(file)
+
+
+def test_blind_set_scores_97_percent_with_no_false_state_change() -> None:
+    offer = load_offer(Path(__file__).parent / "data" / "blind" / "catalog.toml")
+    result = score(load_cases(Path(__file__).parent / "data" / "blind" / "messages.jsonl"), lambda case: offer)
+    print(result.line("blind"))
+    assert not result.false_changes, result.false_changes
+    assert result.accuracy >= 0.97, [(case["text"], got) for case, got in result.misses]
 
 
 def test_the_corpus_is_as_large_as_promised() -> None:

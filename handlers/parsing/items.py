@@ -227,6 +227,11 @@ def _assign_ops(atoms: list[tuple[int, Token]], mentions: list[_Mention]) -> boo
             after.op, after.governed, after.op_word = ADD, True, True
             used.add(i)
             swapped = True
+    for i, token in op_at.items():  # "换成车厘子2斤": the product it turns to is new
+        after = by_index.get(i + 1)
+        if token.kind == SET and i not in used and after is not None and after.op is None:
+            after.op, after.governed, after.op_word = ADD, True, True
+            used.add(i)
     free = sorted(i for i in op_at if i not in used)
     for k, i in enumerate(free):
         op, chunk = _OPS[op_at[i].kind], atoms[i][0]
