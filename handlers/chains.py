@@ -73,8 +73,8 @@ async def on_chain(
     result = await change_order(member, community, window.delivery_date, changes, now,
                                 note=f"代接:{'、'.join(names)}" if names else "")
     await orders.settle(result, member, now)
-    notes = _unreadable(diff)
-    if diff.others_changed:
+    notes = _unreadable(diff) if parsed.ordering else []  # a sign-up or roll-call orders nothing
+    if diff.others_changed and parsed.ordering:
         notes.append("别人的接龙行只能本人修改，这次没有改动。")
     if result.changes or result.short:
         text = confirmation(result, window, "📝 接龙已收到")
@@ -124,7 +124,7 @@ async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: 
         if result.changes and result.order is not None:
             recorded["orders"].append(result.order.id)
         confirmed = [confirmation(result, window, "📝 接龙已收到")] if result.changes or result.short else []
-        text = "\n".join([*confirmed, *_unreadable(diff)])
+        text = "\n".join([*confirmed, *(_unreadable(diff) if parsed.ordering else [])])
         if author == member.id:
             if text:
                 await reply(text)

@@ -13,7 +13,7 @@ from handlers.filters import Command, Intent, is_staff
 from handlers.parsing import Parsed
 from handlers.texts import money
 from models.funnel import inviter_figures
-from models.points import ledger
+from models.points import holdings
 from models.referrals import (
     ALREADY, ATTRIBUTED, NOT_NEW, ORDERED, SELF, STAFF, UNKNOWN_CODE, attribute_code, code_for,
 )
@@ -57,11 +57,11 @@ async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, 
 @router.message(Intent("query_points"))
 async def on_points(member: Member, reply: Any) -> None:
     """积分：我的积分和最近的积分变动"""
-    entries = await ledger(member.id)
-    if not entries:
+    held = await holdings(member.id)
+    if not held:
         await reply(f"您的积分：{member.points}。下单每1元得积分，邀请邻居下单也有积分。")
         return
-    rows = [f"{'+' if e.delta > 0 else ''}{e.delta} {e.reason}" for e in entries]
+    rows = [f"{'+' if points > 0 else ''}{points} {reason}" for points, reason in held]
     await reply(f"您的积分：{member.points}\n最近：\n" + "\n".join(rows))
 
 

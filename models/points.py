@@ -106,6 +106,16 @@ async def add(member_id: str, delta: int, reason: str, source: str, now: datetim
     return booked_delta
 
 
-async def ledger(member_id: str, limit: int = 5) -> list[PointEntry]:
-    """The latest entries, newest first."""
-    return await PointEntry.filter(member_id=member_id).order_by("-id").limit(limit)
+async def holdings(member_id: str, limit: int = 5) -> list[tuple[int, str]]:
+    """What the member's latest sources (orders, referrals) hold now, newest first, each once:
+    (points, the latest reason). An order changed three times is one line, not three."""
+    recent = await PointEntry.filter(member_id=member_id).order_by("-id").limit(limit * 10).values(
+        "source", "reason")
+    latest: dict[str, str] = {}
+    for row in recent:
+        if row["source"] not in latest and len(latest) < limit:
+            latest[row["source"]] = row["reason"]
+    totals = {source: 0 for source in latest}
+    for row in await PointEntry.filter(member_id=member_id, source__in=list(latest)).values("source", "delta"):
+        totals[row["source"]] += int(row["delta"])
+    return [(totals[source], reason) for source, reason in latest.items() if totals[source]]

@@ -135,7 +135,8 @@ async def test_points_follow_the_order_and_the_ledger_explains_them(harness: Har
     await harness.say("积分", sender="a")
     await harness.flush()
     text = said(harness)
-    assert "您的积分：48" in text and "+79" in text and "-40" in text
+    # the order holds 48 now: one line for it, not one per change (+79, -40, +9)
+    assert "您的积分：48\n最近：\n+48 订单#1下单" in text and text.count("订单#1") == 1
     # Never negative: a take-back larger than the balance books only what is there.
     member = await Member.get(id="a")
     assert await add("a", -1000, "测试", "test", harness.clock.now()) == -48

@@ -12,6 +12,7 @@ The state kept between versions is the merged list with the owner (contact id) o
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.parsing.results import ChainLine, Item
+from handlers.parsing.text import fold
 
 UNKNOWN = ""  # owner of lines from before the bot saw the list
 
@@ -64,7 +66,7 @@ class ChainDiff:
 
     def notes(self, sender_name: str) -> list[str]:
         """代接: lines the sender added under someone else's name."""
-        return [line.name for line in self.added if line.name and line.name != sender_name]
+        return [line.name for line in self.added if line.name and not same_person(line.name, sender_name)]
 
     def sender_lines(self, sender: str) -> list[OwnedLine]:
         return [line for line in self.state if line.owner == sender]
@@ -79,13 +81,37 @@ def _key(text: str) -> str:
     return "".join(text.split())
 
 
+_KIN = re.compile(r"(?:妈妈?|爸爸?|老婆|老公|媳妇|婆婆|公公|奶奶|爷爷|外婆|外公|姥姥|姥爷|儿子|女儿|闺女|孩子|宝宝|"
+                  r"姐姐?|哥哥?|弟弟?|妹妹?|邻居|朋友|同事|阿姨|叔叔|舅舅|小姨|姑姑|岳母|丈母娘|婶婶|嫂子)")
+
+
+def same_person(line_name: str, sender_name: str) -> bool:
+    """A name on a line is the sender's own when it is their name or a part of it, whatever
+    the case, spaces and emoji ("丽华" for 王丽华, "lily" for "Lily🌸"), or their name with
+    more that is not kin ("王丽华" for 丽华, but "阿明妈" for 阿明 is 代接). A part counts
+    when it is a name itself: two characters at least, not only digits."""
+    line, sender = _letters(line_name), _letters(sender_name)
+    if line == sender:
+        return bool(line)
+    shorter = min(line, sender, key=len)
+    if len(shorter) < 2 or shorter.isdigit():
+        return False
+    if shorter is line:
+        return line in sender
+    return sender in line and not _KIN.search(line.replace(sender, "", 1))
+
+
+def _letters(name: str) -> str:
+    return "".join(char for char in fold(name) if char.isalnum())
+
+
 def diff_chain(previous: Sequence[OwnedLine] | None, lines: Sequence[ChainLine],
                sender: str, sender_name: str) -> ChainDiff:
     if previous is None:
         return _first_version(lines, sender, sender_name)
 
     def owned(line: OwnedLine) -> bool:
-        return line.owner == sender or (line.owner == UNKNOWN and bool(line.name) and line.name == sender_name)
+        return line.owner == sender or (line.owner == UNKNOWN and same_person(line.name, sender_name))
 
     by_text: defaultdict[str, list[OwnedLine]] = defaultdict(list)
     for old in previous:
@@ -169,7 +195,7 @@ def _first_version(lines: Sequence[ChainLine], sender: str, sender_name: str) ->
     """The first version the bot sees: the sender's lines are those under the sender's name,
     or, when no line has it, the last line (where a member appends). Earlier lines of others
     were ordered before the bot saw the list: they are kept without an owner."""
-    named = [line for line in lines if line.name and line.name == sender_name]
+    named = [line for line in lines if same_person(line.name, sender_name)]
     mine = set(map(id, named or list(lines)[-1:]))
     state: list[OwnedLine] = []
     added: list[OwnedLine] = []

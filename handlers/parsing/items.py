@@ -268,9 +268,9 @@ def _unknown_names(atoms: list[tuple[int, Token]], quantities: list[tuple[int, T
         if quantity.unit is None:
             continue
         chunk = atoms[index][0]
-        for j in (index - 1, index + 1):
-            if 0 <= j < len(atoms) and atoms[j][1].kind == OTHER and j not in claimed and (
-                    abs(atoms[j][0] - chunk) <= 1):
+        # the word before ("黄瓜2斤", "黄瓜 2斤"), else the word glued after ("2斤黄瓜")
+        for j, reach in ((index - 1, (chunk - 1, chunk)), (index + 1, (chunk,))):
+            if 0 <= j < len(atoms) and atoms[j][1].kind == OTHER and j not in claimed and atoms[j][0] in reach:
                 claimed[j] = index
                 break
     words = [i for i, (_, t) in enumerate(atoms) if t.kind == OTHER]

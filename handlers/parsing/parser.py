@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from handlers.parsing.items import MAX_QTY, Found, Problem, merge
-from handlers.parsing.lexer import ADDRESS, CLAIM, MARK, PHONE, PRODUCT, Token, lex, strip_noise
+from handlers.parsing.lexer import ADDRESS, CLAIM, MARK, NOISE_KINDS, PHONE, PRODUCT, Token, lex, strip_noise
 from handlers.parsing.lists import HEADER, parse_chain
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import sensible, to_product_unit
@@ -40,6 +40,9 @@ _QUOTE_SEPARATOR = re.compile(r"^\s*(?:-\s*){3,}$", re.M)
 _MENTION = re.compile(r"@[^\s@]{1,30}(?:\s+|$)")
 _COMPACT = re.compile(r"[\s,.!~。！～、?？:：;；\"'“”‘’()（）\[\]【】<>《》…—-]+")
 _POLITE_HEAD = re.compile(r"^(?:请问|麻烦|帮我|帮忙|请|你好|您好|老板|团长|亲)+")
+# Courtesy around a whole request ("我的订单，谢谢", "我不要了 谢谢团长"): said, not meant.
+_COURTESY = re.compile(r"(?:谢谢团长|谢谢老板|谢谢你|谢谢|谢啦|谢了|多谢|麻烦了|麻烦你了|辛苦了|辛苦|不好意思|抱歉)+$|"
+                       r"^(?:团长|老板|老板娘|亲|你好|您好|早上好|在吗)+")
 _QUERY = re.compile(
     r"^(?:我的|我|查|查询|查下|查一下|查查|看看|看下|看一下|我想看看?|想看|帮我)*(?:订单|单子)(?:呢|查询|记录|详情)?$|"
     r"^(?:查询|查看|查一下|查下)?(?:我的)?订单$|^订单(?:查询|呢)$|"
@@ -93,10 +96,24 @@ def _parse(text: str, offer: Offer, trace: list[str] | None) -> Parsed:
     compact = _COMPACT.sub("", folded)
     if not compact:
         return NONE
+    compact = _courteous(compact)
     whole = _whole_message(folded, compact, offer, trace)
     if whole is not None:
         return whole
     return _read(folded, offer, fold(quoted) if quoted else "", trace)
+
+
+def _courteous(compact: str) -> str:
+    """The request without the thanks, greetings and emoji around it."""
+    core = compact
+    while True:
+        stripped = _COURTESY.sub("", core.strip(_SYMBOLS))
+        if stripped == core:
+            return core or compact
+        core = stripped
+
+
+_SYMBOLS = "".join(chr(c) for c in range(0x2000, 0x2BFF)) + "".join(chr(c) for c in range(0x1F000, 0x1FAFF)) + "\ufe0f"
 
 
 def _split_quote(text: str) -> tuple[str, str]:
@@ -151,7 +168,7 @@ def _read(text: str, offer: Offer, quoted: str, trace: list[str] | None) -> Pars
     clauses = clauses_of(tokens, offer)
     if trace is not None:
         _trace_tokens(trace, tokens, clauses)
-    if _CANCEL_ALL.search(_COMPACT.sub("", text)) and not any(c.products for c in clauses if not c.blocked):
+    if _cancels_all(clauses):
         if trace is not None:
             trace.append("取消整个订单")
         return Parsed("cancel", address=address, phone=phone)
@@ -229,14 +246,13 @@ def _clause_items(clause: Clause, others: list[Clause], quoted: str, quoted_prod
                                           awaits_qty=True))
     for name, _ in read.unknown:
         draft.problems.append(Problem(f"今天没有“{name}”", unknown=name))
-    claims = bool(kinds & ORDER_WORDS) or MARK in kinds or (not read.content and not read.items)
     for quantity in read.loose:
-        if not (claims and (quantity.unit or kinds & ORDER_WORDS or MARK in kinds)):
-            continue  # a bare number in talk: "我家5口人", "明天12点"
+        if not _claimed(clause, quantity):
+            continue  # a number in talk: "我家5口人", "一份不要香菜"
         written = _written(clause, quantity)
         if read.items or read.problems or read.unknown:
             draft.problems.append(Problem(f"“{written}”是要哪个商品？"))
-        elif not read.content:  # "苹果真甜，再来2斤": the product the rest of the message names
+        else:  # "苹果真甜，再来2斤": the product the rest of the message names
             op = next(iter(read.ops), ADD)
             product = context_product(others, quantity.unit, [])
             if product is not None:
@@ -254,6 +270,37 @@ def _clause_items(clause: Clause, others: list[Clause], quoted: str, quoted_prod
             draft.confirm.append(Found(quoted_products[0], _ONE, ADD, True))
         else:
             draft.problems.append(Problem("您要哪个商品、多少？"))
+
+
+def _cancels_all(clauses: list[Clause]) -> bool:
+    """"取消订单", "我不要了，谢谢": a clause that drops the whole order, and no product named."""
+    if any(c.products for c in clauses if not c.blocked):
+        return False
+    for clause in clauses:
+        words = "".join(t.text for t in clause.tokens if t.kind not in NOISE_KINDS)
+        if not clause.blocked and _CANCEL_ALL.search(_CONTACT_LABEL.sub("", _courteous(_COMPACT.sub("", words)))):
+            return True
+    return False
+
+
+_CONTACT_LABEL = re.compile(r"(?:电话|手机号?|地址|联系方式)$")
+
+
+def _claimed(clause: Clause, quantity: Token) -> bool:
+    """A quantity without a product is asked for when an order word or mark stands before it
+    ("再来2块", "+1", "跟一个"), or it is all the clause says ("2斤"); words after it must be
+    set off as a remark ("再来3斤 放门口就行"), words before it must come before the order
+    word ("给我妈再来2斤"). "一份不要香菜" asks for nothing: 不要 is about the 香菜."""
+    tokens = clause.tokens
+    at = next(i for i, t in enumerate(tokens) if t is quantity)
+    words = [i for i, t in enumerate(tokens) if t.kind == "other" and strip_noise(t.text)]
+    order_words = [i for i, t in enumerate(tokens[:at]) if t.kind in ORDER_WORDS or t.kind == MARK]
+    if not order_words:
+        return quantity.unit is not None and not words and not clause.found.items
+    if any(order_words[-1] < i < at for i in words):
+        return False
+    after = [i for i in words if i > at]
+    return not after or any(t.kind in ("sep", "break") for t in tokens[at + 1:after[0]])
 
 
 def _lone_quantity(clauses: list[Clause]) -> Token | None:
