@@ -55,9 +55,10 @@ def chain_500(repeats: int, cold: bool = False) -> Figure:
     times = []
     for _ in range(repeats):
         if cold:
-            offer.line_cache.clear()
+            offer.forget_chains()
         else:  # the cache holds what the previous version had, not this version's new line
-            offer.line_cache.pop((rows[499].split(". ", 1)[1], ""), None)
+            offer.chain_cache("entries").pop((rows[499].split(". ", 1)[1], ""), None)
+            offer.chain_cache("shapes").pop(rows[499], None)
         started = time.perf_counter()
         parsed = parse(current_text, offer)
         diff = diff_chain(previous, parsed.lines, "u499", names[499])

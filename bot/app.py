@@ -30,6 +30,7 @@ from bot.pacing import Pacer
 from bot.services import Services
 from handlers.routers import ROUTERS
 from handlers.asks import on_confirm, on_deny, on_quantity, on_unclear
+from handlers.asks import take as take_ask
 from handlers.members import on_contact, on_help, on_offer
 from handlers.orders import on_order_change, on_query
 from handlers.referrals import on_points
@@ -222,6 +223,7 @@ class Bot:
     async def _through_book(self, book: OrderBook, msg: Incoming, routed: Routed | None,
                             community: Community) -> dict[str, Any] | None:
         member = book.member(msg, community)
+        ask = await take_ask(member, msg, book)
         intent, effect = "", None
         if routed is not None:
             handler, found = routed
@@ -230,7 +232,7 @@ class Bot:
                 await book.put(reply_to(msg, text, file))
 
             done = await self.dispatcher.call(handler, msg, found, member=member, community=community,
-                                              reply=reply, orders=book)
+                                              reply=reply, orders=book, ask=ask)
             intent, effect = handler.callback.__name__[:32], done if isinstance(done, dict) else None
         book.record(msg, intent, effect)
         return effect
@@ -262,6 +264,7 @@ class Bot:
             text=msg.text[:10_000], received_at=msg.at,
         )
         member, community = await self._member_and_community(msg)
+        ask = await take_ask(member, msg, self.services.orders)
 
         async def reply(text: str, file: str | None = None) -> None:
             await self._reply(msg, text, file)
@@ -269,7 +272,7 @@ class Bot:
         if routed is not None:
             handler, found = routed
             effect = await self.dispatcher.call(handler, msg, found, member=member,
-                                                community=community, reply=reply)
+                                                community=community, reply=reply, ask=ask)
             inbound.intent = handler.callback.__name__[:32]
             inbound.effect = effect if isinstance(effect, dict) else None
             await inbound.save(update_fields=["intent", "effect"])

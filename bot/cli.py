@@ -39,7 +39,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
             text = data.get("text", "") if isinstance(data, dict) else ""
             if not isinstance(text, str):
                 raise ValueError("text is not a string")
-            answer = parse(text, offer).to_json()
+            answer = parse(text, offer, explain=args.explain).to_json(explain=args.explain)
         except (ValueError, AttributeError) as error:
             data, answer = {}, {"intent": "none", "error": f"line {number}: {error}"}
         if isinstance(data, dict) and "id" in data:
@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parse = commands.add_parser("parse", help="JSON Lines of messages in, their meaning out")
     parse.add_argument("--catalog", required=True, help="catalog TOML")
+    parse.add_argument("--explain", action="store_true",
+                       help="add to each answer the rule that decided it and which words were read as what")
     parse.set_defaults(func=cmd_parse)
 
     replay = commands.add_parser("replay", help="run the bot against a scripted conversation")

@@ -2,15 +2,15 @@
 
 When the bot cannot act on an order-like message it asks one short question (the parser's
 `Parsed.reason`), proposing what it did understand ("您要加2斤西红柿、取消土豆，对吗？") or
-asking for the one thing missing ("纯牛奶按箱卖，您要几箱？"). What it asked is kept on the
-message's inbound record. The member's next message in the same chat, within ASK_TTL, answers
-it: "对" does what was proposed, "3箱" gives the quantity asked for, "不对" drops it. Anything
-else in between, and the question is forgotten.
+asking for the one thing missing ("纯牛奶按箱卖，您要几箱？"). The question waits on the member
+(`Member.ask`). Their next message in the same chat, within ASK_TTL, is its answer: "对" does
+what was proposed, "3箱" gives the quantity asked for, "不对" drops it. Any message of theirs
+in that chat takes the question away (`take`), so that only the very next one answers it.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,23 +30,40 @@ router = Router("asks")
 
 ASK_TTL = timedelta(minutes=10)  # how long a question waits for its answer
 
+Ask = dict[str, Any]  # {"room", "at", "proposal": [[sku, qty or None, op]], "awaiting": [[sku, op]]}
+
+
+async def take(member: Any, msg: Incoming, orders: Orders) -> Ask | None:
+    """The question this message answers, if any; a question waiting in this chat is gone
+    after it either way. Called for every message before its handler (bot.app)."""
+    ask = member.ask
+    if not ask or ask.get("room") != msg.room:
+        return None
+    await orders.set_ask(member, None)
+    fresh = msg.at - datetime.fromisoformat(ask["at"]) <= ASK_TTL
+    return ask if fresh else None
+
 
 @router.message(Intent("unclear"))
 async def on_unclear(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Any,
-                     offer: Offer, config: Config, clock: Clock, orders: Orders) -> dict[str, Any] | None:
+                     offer: Offer, config: Config, clock: Clock, orders: Orders,
+                     ask: Ask | None) -> dict[str, Any] | None:
     """(看不懂或不确定的订单：问一句，不记任何东西)"""
-    if parsed.answer_qty is not None:
-        done = await _answer(msg, parsed.answer_qty, parsed.answer_unit, member, community, reply, offer,
+    if parsed.answer_qty is not None and ask is not None:
+        done = await _answer(ask, msg, parsed.answer_qty, parsed.answer_unit, member, community, reply, offer,
                              config, clock, orders)
         if done is not None:
             return done or None
     await reply(ask_text(parsed, offer))
-    ask: dict[str, Any] = {}
+    asked: Ask = {}
     if parsed.proposal:
-        ask["proposal"] = [[i.sku, None if i.qty is None else str(i.qty), i.op] for i in parsed.proposal]
+        asked["proposal"] = [[i.sku, None if i.qty is None else str(i.qty), i.op] for i in parsed.proposal]
     if parsed.awaiting:
-        ask["awaiting"] = [list(pair) for pair in parsed.awaiting]
-    return {"ask": ask} if ask else None
+        asked["awaiting"] = [list(pair) for pair in parsed.awaiting]
+    if not asked:
+        return None
+    await orders.set_ask(member, {"room": msg.room, "at": msg.at.isoformat(), **asked})
+    return {"ask": asked}
 
 
 def ask_text(parsed: Parsed, offer: Offer) -> str:
@@ -69,10 +86,9 @@ def ask_text(parsed: Parsed, offer: Offer) -> str:
 
 
 @router.message(Intent("confirm"))
-async def on_confirm(msg: Incoming, member: Member, community: Community | None, reply: Any, offer: Offer,
-                     config: Config, clock: Clock, orders: Orders) -> dict[str, Any] | None:
+async def on_confirm(member: Member, community: Community | None, reply: Any, offer: Offer, config: Config,
+                     clock: Clock, orders: Orders, ask: Ask | None) -> dict[str, Any] | None:
     """确认：我问“……对吗？”的时候，回复“对”就记下"""
-    ask = await orders.last_ask(msg, clock.now() - ASK_TTL)
     if not ask or not ask.get("proposal"):
         return None  # "好的" to nothing the bot asked: chit-chat
     items = [Item(sku, None if amount is None else Decimal(amount), op) for sku, amount, op in ask["proposal"]]
@@ -80,28 +96,29 @@ async def on_confirm(msg: Incoming, member: Member, community: Community | None,
 
 
 @router.message(Intent("deny"))
-async def on_deny(msg: Incoming, reply: Any, clock: Clock, orders: Orders) -> None:
+async def on_deny(reply: Any, ask: Ask | None) -> None:
     """(我问“……对吗？”的时候回复“不对”：不记)"""
-    if await orders.last_ask(msg, clock.now() - ASK_TTL):
+    if ask:
         await reply("好的，这条没有记下。请再写一次要什么、多少，如“西红柿2斤”。")
 
 
 @router.message(Intent("quantity"))
 async def on_quantity(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Any,
-                      offer: Offer, config: Config, clock: Clock, orders: Orders) -> dict[str, Any] | None:
+                      offer: Offer, config: Config, clock: Clock, orders: Orders,
+                      ask: Ask | None) -> dict[str, Any] | None:
     """(只有一个数字：回答我刚问的数量时才记)"""
-    assert parsed.answer_qty is not None
-    done = await _answer(msg, parsed.answer_qty, None, member, community, reply, offer, config, clock, orders)
+    if ask is None or parsed.answer_qty is None:
+        return None
+    done = await _answer(ask, msg, parsed.answer_qty, None, member, community, reply, offer, config, clock, orders)
     return done or None
 
 
-async def _answer(msg: Incoming, amount: Decimal, unit: str | None, member: Member, community: Community | None,
-                  reply: Any, offer: Offer, config: Config, clock: Clock,
+async def _answer(ask: Ask, msg: Incoming, amount: Decimal, unit: str | None, member: Member,
+                  community: Community | None, reply: Any, offer: Offer, config: Config, clock: Clock,
                   orders: Orders) -> dict[str, Any] | None:
     """A quantity that answers "要几斤？": the effect of recording it ({} when nothing changed),
-    or None when no question waits for it."""
-    ask = await orders.last_ask(msg, clock.now() - ASK_TTL)
-    awaiting = (ask or {}).get("awaiting") or []
+    or None when the question was not for a quantity."""
+    awaiting = ask.get("awaiting") or []
     if len(awaiting) != 1:
         return None
     sku, op = awaiting[0]
@@ -111,6 +128,8 @@ async def _answer(msg: Incoming, amount: Decimal, unit: str | None, member: Memb
     qty = to_product_unit(amount, unit, product.unit)
     if qty is None or not sensible(qty, product.unit) or qty > MAX_QTY:
         await reply(f"🤔 {product.name}按{product.unit}卖，您要几{product.unit}？直接回复数量就行，如“2{product.unit}”。")
-        return {"ask": {"awaiting": [[sku, op]]}}
+        again = {"awaiting": [[sku, op]]}
+        await orders.set_ask(member, {"room": msg.room, "at": msg.at.isoformat(), **again})
+        return {"ask": again}
     done = await record([Item(sku, qty, op)], member, community, reply, offer, config, clock.now(), orders)
     return done if done is not None else {}

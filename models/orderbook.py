@@ -36,8 +36,8 @@ from models.tables import Community, InboundMessage, Member, Order, OrderLine, O
 LAST_SEEN_STEP = timedelta(minutes=10)  # last_seen is kept to within this (one write less per message)
 
 MEMBER_INSERT = ("id", "name", "address", "phone", "points", "referrer_id", "home_id", "first_seen",
-                 "last_seen", "code", "referred_via", "referred_at")
-MEMBER_UPDATE = ("name", "home_id", "last_seen", "address", "phone", "points")
+                 "last_seen", "code", "referred_via", "referred_at", "ask")
+MEMBER_UPDATE = ("name", "home_id", "last_seen", "address", "phone", "points", "ask")
 ORDER_INSERT = ("member_id", "community_id", "delivery_date", "status", "groupbuy_no", "created_at", "updated_at")
 ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
 LINE_KEY = ("order_id", "sku")
@@ -66,6 +66,7 @@ class BookMember:
     code: str | None = None
     referred_via: str = ""
     referred_at: datetime | None = None
+    ask: dict[str, Any] | None = None  # the question waiting for this member's answer (handlers.asks)
 
 
 @dataclass(slots=True, eq=False)
@@ -91,21 +92,6 @@ class BookLine:
     status: str
     updated_at: datetime
     order_id: int | None = None
-
-
-def ask_of(effect: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the bot asked with its reply to a message (kept on the message's inbound record)."""
-    return effect.get("ask") if effect else None
-
-
-async def stored_ask(msg: Incoming, since: datetime) -> dict[str, Any] | None:
-    """The question kept on the member's latest stored message in this chat, if recent."""
-    query = InboundMessage.filter(sender=msg.sender_id).exclude(message_id=msg.message_id)
-    query = query.filter(room=msg.room) if msg.room is not None else query.filter(room__isnull=True)
-    latest = await query.order_by("-id").first().values("received_at", "effect")
-    if not latest or latest["received_at"] < since:
-        return None
-    return ask_of(latest["effect"])
 
 
 def seen(member: Member | BookMember, msg: Incoming, community: Community | None) -> list[str]:
@@ -150,10 +136,9 @@ class StoredOrders:
         member.phone = phone
         await member.save(update_fields=["phone"])
 
-    async def last_ask(self, msg: Incoming, since: datetime) -> dict[str, Any] | None:
-        """What the bot asked this member with its reply to their previous message in this
-        chat, if that message came after `since` (handlers.asks)."""
-        return await stored_ask(msg, since)
+    async def set_ask(self, member: Member, ask: dict[str, Any] | None) -> None:
+        member.ask = ask
+        await member.save(update_fields=["ask"])
 
     async def put(self, message: Outgoing) -> None:
         await self.outbox.put(message)
@@ -296,13 +281,10 @@ class OrderBook:
         member.phone = phone
         self._dirty(member)
 
-    async def last_ask(self, msg: Incoming, since: datetime) -> dict[str, Any] | None:
-        """As StoredOrders.last_ask; the member's previous message may be one of this batch
-        the book has not written yet."""
-        for message_id, room, sender, _, at, _, effect in reversed(self.inbound):
-            if sender == msg.sender_id and room == msg.room and message_id != msg.message_id:
-                return ask_of(effect) if at >= since else None
-        return await stored_ask(msg, since)
+    async def set_ask(self, member: Member | BookMember, ask: dict[str, Any] | None) -> None:
+        assert isinstance(member, BookMember)
+        member.ask = ask
+        self._dirty(member)
 
     async def put(self, message: Outgoing) -> None:
         self.outbox.append((message.room, message.to, message.text, list(message.mentions), message.file,

@@ -49,6 +49,9 @@ class Member(Model):
     code = fields.CharField(max_length=16, null=True, unique=True)  # referral code, made on request
     referred_via = fields.CharField(max_length=8, default="", db_default="")  # join or code
     referred_at = fields.DatetimeField(null=True)
+    # The question the bot asked this member and waits for an answer to (handlers.asks):
+    # {"room", "at", "proposal", "awaiting"}; their next message in that chat consumes it.
+    ask: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
 
     class Meta:
         table = "member"

@@ -132,3 +132,21 @@ def test_held_out_cases_with_another_catalog() -> None:
                 false_changes.append(case["text"])
     assert not false_changes, false_changes
     assert len(misses) <= len(cases) // 100, misses  # at least 99%
+
+
+def test_explain_says_which_words_were_read_as_what_and_the_rule(tmp_path: Path) -> None:
+    lines = [json.dumps({"id": n, "text": t}, ensure_ascii=False) for n, t in
+             enumerate(["我8号回来，到时候再说", "西红柿2斤，土豆不要了", "要不要豆腐", "牛奶3斤"])]
+    plain = run_parse(DEMO_DIR / "catalog.toml", "\n".join(lines) + "\n")
+    assert all("explain" not in json.loads(line) for line in plain.stdout.splitlines())
+    result = run_parse_args(DEMO_DIR / "catalog.toml", "\n".join(lines) + "\n", "--explain")
+    date, change, question, unit = (json.loads(line) for line in result.stdout.splitlines())
+    assert date["intent"] == "none" and "“8号”旁边是时间词，是日期，不当作商品编号" in date["explain"]
+    assert change["intent"] == "change" and "读成：取消 土豆" in change["explain"]
+    assert "“要不要豆腐”是问句，不下单" in question["explain"]
+    assert "要问：纯牛奶按箱卖，不按斤卖，您要几箱？" in unit["explain"]
+
+
+def run_parse_args(catalog: Path, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "parse", "--catalog", str(catalog), *args],
+                          input=stdin, capture_output=True, text=True, timeout=120)

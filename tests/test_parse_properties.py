@@ -79,3 +79,56 @@ def test_chat_that_holds_no_order_never_orders(words: list[str]) -> None:
     text = "".join(words)
     parsed = parse(text, OFFER)
     assert not parsed.changes_state, (text, parsed.to_json())
+
+
+def test_the_quick_reading_of_simple_clauses_is_the_general_one() -> None:
+    """items._simple reads the common clause directly; wherever it does, the general reading
+    (_bind, _assign_ops) must come to the same products, quantities and operations."""
+    from handlers.parsing import items
+    from handlers.parsing.lexer import lex
+    from handlers.parsing.reading import clauses_of, resolve_numbers
+    from handlers.parsing.text import fold
+    from tests.scoring import load_offer as offer_of
+
+    checked = 0
+    for folder in ("corpus", "blind"):
+        for path in (Path(__file__).parent / "data" / folder).glob("*.jsonl"):
+            for case in load_cases(path):
+                catalog = case.get("catalog", "catalog")
+                offer = offer_of(Path(__file__).parent / "data" / folder / f"{catalog}.toml")
+                for clause in clauses_of(resolve_numbers(lex(fold(case["text"]), offer)), offer):
+                    atoms = items.atoms_of(clause.tokens, items.Extraction())
+                    simple = items._simple(atoms)
+                    if simple is None:
+                        continue
+                    general = items._bind(atoms)
+                    items._assign_ops(atoms, general[0])
+                    def view(found):  # noqa: E306
+                        return [(m.token.text, m.qty, m.op, m.governed, m.op_word) for m in found[0]], found[1]
+                    assert view(simple) == view(general), case["text"]
+                    checked += 1
+    assert checked > 300
+
+
+def test_trying_only_the_kinds_a_character_can_start_finds_the_same_tokens() -> None:
+    """lexer.Lexicon tries at each place only the kinds of token that can start with its
+    character; the one long pattern, tried everywhere, must find the same tokens."""
+    from handlers.parsing.lexer import lex
+    from handlers.parsing.text import fold
+    from tests.scoring import load_offer as offer_of
+
+    checked = 0
+    for folder in ("corpus", "blind"):
+        for path in (Path(__file__).parent / "data" / folder).glob("*.jsonl"):
+            for case in load_cases(path):
+                offer = offer_of(Path(__file__).parent / "data" / folder / f"{case.get('catalog', 'catalog')}.toml")
+                text = fold(case["text"])
+                quick = lex(text, offer)
+                lexicon = offer.lexicon
+                starts, lexicon.starts = lexicon.starts, None  # the one long pattern everywhere
+                try:
+                    assert lex(text, offer) == quick, case["text"]
+                finally:
+                    lexicon.starts = starts
+                checked += 1
+    assert checked > 500

@@ -44,7 +44,7 @@ MAX_QTY = Decimal(999)
 _OPS = {WANT: ADD, CLAIM: ADD, CANCEL: CANCEL_OP, SET: SET_OP}
 _ITEM_KINDS = (PRODUCT, BAD_NUMBER, QTY, RANGE, VAGUE)
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Found:
     """A product the clause names, with its quantity (None: not written) and operation."""
 
@@ -55,7 +55,7 @@ class Found:
     text: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Why (part of) a clause cannot be acted on, as the question to ask back."""
 
@@ -66,7 +66,7 @@ class Problem:
     awaits_qty: bool = False  # the question asks how much of `product`
 
 
-@dataclass
+@dataclass(slots=True)
 class Extraction:
     items: list[Found] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -79,7 +79,7 @@ class Extraction:
     unknown: list[tuple[str, int]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Mention:
     token: Token  # PRODUCT or BAD_NUMBER
     chunk: int
@@ -95,7 +95,30 @@ def read_items(tokens: Sequence[Token], offer: Offer, default: Product | None = 
     """What the products and quantities of one clause say. `default`: the product a quantity
     that belongs to no product means (a 接龙 title's: "+2", "2盒")."""
     out = Extraction()
-    atoms: list[tuple[int, Token]] = []  # (chunk, token) of what matters
+    atoms = atoms_of(tokens, out)
+    simple = _simple(atoms)
+    if simple is not None:  # one product, one quantity at most, an order word before them
+        mentions, quantities = simple
+    else:
+        mentions, quantities = _bind(atoms)
+        out.swapped = _assign_ops(atoms, mentions)
+    out.governing = any(m.governed and m.op_word for m in mentions)
+    for mention in mentions:
+        _resolve(out, mention)
+    if default is None and quantities and out.content:
+        quantities = _unknown_names(atoms, quantities, out)
+    for index, qty_token in quantities:
+        if default is not None:
+            _resolve(out, _Mention(Token(PRODUCT, "", qty_token.start, product=default), 0, index,
+                                   qty=qty_token, op=ADD, governed=True))
+        else:
+            out.loose.append(qty_token)
+    return out
+
+
+def atoms_of(tokens: Sequence[Token], out: Extraction) -> list[tuple[int, Token]]:
+    """(chunk, token) of what matters in a clause; its words and order words go into `out`."""
+    atoms: list[tuple[int, Token]] = []
     chunk = 0
     for token in tokens:
         kind = token.kind
@@ -110,20 +133,50 @@ def read_items(tokens: Sequence[Token], offer: Offer, default: Product | None = 
             atoms.append((chunk, token))
             if kind in _OPS:
                 out.ops.add(_OPS[kind])
-    mentions, quantities = _bind(atoms)
-    out.swapped = _assign_ops(atoms, mentions)
-    out.governing = any(m.governed and m.op_word for m in mentions)
-    for mention in mentions:
-        _resolve(out, mention)
-    if default is None:
-        quantities = _unknown_names(atoms, quantities, out)
-    for index, qty_token in quantities:
-        if default is not None:
-            _resolve(out, _Mention(Token(PRODUCT, "", qty_token.start, product=default), 0, index,
-                                   qty=qty_token, op=ADD, governed=True))
-        else:
-            out.loose.append(qty_token)
-    return out
+    return atoms
+
+
+_SIMPLE_KINDS = frozenset({PRODUCT, BAD_NUMBER, QTY, RANGE, VAGUE, WANT, CLAIM, MARK, OTHER})
+
+
+def _simple(atoms: list[tuple[int, Token]]) -> tuple[list[_Mention], list[tuple[int, Token]]] | None:
+    """The common clause read directly ("西红柿2斤", "要一箱牛奶", "3号x2"): at most one product
+    and one quantity, which then always bind, and at most one order word (要, 来, 跟一个) that
+    stands before the last of them. Anything else: None, for the general reading (_bind,
+    _assign_ops), which gives the same answer for these."""
+    product = quantity = word = -1
+    marked = False
+    for index, (_, token) in enumerate(atoms):
+        kind = token.kind
+        if kind not in _SIMPLE_KINDS:
+            return None
+        if kind in (PRODUCT, BAD_NUMBER):
+            if product >= 0:
+                return None
+            product = index
+        elif kind in (QTY, RANGE, VAGUE):
+            if quantity >= 0:
+                return None
+            quantity = index
+        elif kind in (WANT, CLAIM):
+            if word >= 0:
+                return None
+            word = index
+        elif kind == MARK:
+            marked = True
+    if word >= 0 and word > max(product, quantity):
+        return None  # "豆腐我要", "豆腐要冷藏": the general reading decides
+    if product < 0:
+        return [], ([(quantity, atoms[quantity][1])] if quantity >= 0 else [])
+    chunk, token = atoms[product]
+    mention = _Mention(token, chunk, product, op=ADD)
+    if quantity >= 0:
+        mention.qty = atoms[quantity][1]
+        low, high = sorted((product, quantity))
+        mention.governed = marked and any(atoms[i][1].kind == MARK for i in range(low, high))
+    if word >= 0:
+        mention.governed = mention.op_word = True
+    return [mention], []
 
 
 def _bind(atoms: list[tuple[int, Token]]) -> tuple[list[_Mention], list[tuple[int, Token]]]:

@@ -58,7 +58,6 @@ LINE_CACHE_MAX = 50_000
 
 @dataclass(frozen=True)
 class _Line:
-    index: int
     text: str  # as written
     folded: str
     seq: int | None = None  # numbered lines: the number
@@ -72,7 +71,7 @@ class _Line:
 
 
 def parse_chain(text: str, offer: Offer, trace: list[str] | None = None) -> Parsed:
-    lines = _lines(text)
+    lines = _lines(text, offer)
     entries, description = _split(lines)
     heading = [line for line in description if line.seq is None and not line.example and not line.blank]
     title = heading[0].text.strip() if heading else ""
@@ -89,14 +88,20 @@ def parse_chain(text: str, offer: Offer, trace: list[str] | None = None) -> Pars
     return Parsed("chain", lines=chain_lines, title=title, ordering=ordering)
 
 
-def _lines(text: str) -> list[_Line]:
+def _lines(text: str, offer: Offer) -> list[_Line]:
+    """The lines after the header, each read once: every version repeats every line."""
     raw = text.split("\n")
     header = HEADER.match(fold(raw[0]))
     first = raw[0][header.end():] if header else raw[0]
     out: list[_Line] = []
     for index, line in enumerate([first, *raw[1:]]):
-        for piece in _inline_entries(line) if index == 0 or not _ENTRY.match(fold(line)) else [line]:
-            out.append(_line(len(out), piece))
+        shape = _shape(line, offer)
+        if index == 0 or shape.seq is None:
+            pieces = _inline_entries(line)
+            if len(pieces) > 1:
+                out.extend(_shape(piece, offer) for piece in pieces)
+                continue
+        out.append(shape)
     return out
 
 
@@ -116,13 +121,23 @@ def _inline_entries(line: str) -> list[str]:
     return [p.strip() for p in pieces]
 
 
-def _line(index: int, text: str) -> _Line:
+def _shape(text: str, offer: Offer) -> _Line:
+    cache = offer.chain_cache("shapes")
+    found = cache.get(text)
+    if found is None:
+        if len(cache) >= LINE_CACHE_MAX:
+            cache.clear()
+        found = cache[text] = _line(text)
+    return found
+
+
+def _line(text: str) -> _Line:
     folded = fold(text)
     match = _ENTRY.match(folded)
     if match is None:
-        return _Line(index, text, folded, example=bool(_EXAMPLE.match(folded)))
+        return _Line(text, folded, example=bool(_EXAMPLE.match(folded)))
     rest = as_written(text, folded, match.start(3), len(folded)).strip()
-    return _Line(index, text, folded, seq=int(match.group(2)), rest=rest, indent=len(match.group(1)),
+    return _Line(text, folded, seq=int(match.group(2)), rest=rest, indent=len(match.group(1)),
                  example=bool(_EXAMPLE.match(folded[match.start(3):])))
 
 
@@ -152,10 +167,8 @@ def _split(lines: list[_Line]) -> tuple[list[_Line], list[_Line]]:
     entries = [line for run in runs[start:] for line in run]
     while entries and (entries[0].example or _menu([entries[0]])):  # "1. 例 张三 2份", a menu's tail
         entries = entries[1:]
-    entries = [line for line in entries if not line.example]
-    first = entries[0].index if entries else len(lines)
-    description = [line for line in lines if line.index < first]
-    return entries, description
+    first = next((i for i, line in enumerate(lines) if entries and line is entries[0]), len(lines))
+    return [line for line in entries if not line.example], lines[:first]
 
 
 _PRICE_LIKE = re.compile(r"\d\s*(?:元|块钱|¥|/)|[¥￥]\s*\d|价格|单价|原价|团购价")
@@ -187,7 +200,7 @@ def _title_product(description: list[_Line], offer: Offer) -> Product | None:
 
 
 def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
-    cache = offer.line_cache
+    cache = offer.chain_cache("entries")
     key = (rest, default.sku if default else "")
     found = cache.get(key)
     if found is None:
@@ -200,21 +213,34 @@ def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None) -> 
 def entry(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
     """`name items...` of one entry (see the module's text)."""
     folded = fold(rest)
-    tokens = _entry_numbers(lex(folded, offer))
-    name_end = _name_end(folded, tokens)
+    name_end = _name_end(folded, offer)
     name = as_written(rest, folded, 0, name_end).strip(" \t,，:：、.-")
-    found = read_items([t for t in tokens if t.start >= name_end], offer, default)
+    return ChainLine(seq=seq, name=name, items=_entry_items(folded[name_end:].strip(), offer, default), text=rest)
+
+
+def _entry_items(text: str, offer: Offer, default: Product | None) -> tuple[Item, ...]:
+    """What the part of an entry after the name orders. Names differ from line to line, the
+    rest repeats ("西红柿1斤"): each is read once."""
+    cache = offer.chain_cache("items")
+    key = (text, default.sku if default else "")
+    found = cache.get(key)
+    if found is not None:
+        return found
+    read = read_items(_entry_numbers(lex(text, offer)), offer, default)
     items: tuple[Item, ...] = ()
-    if not found.problems and found.items:
+    if not read.problems and read.items:
         totals: dict[str, Item] = {}
-        for item in found.items:
+        for item in read.items:
             if item.op != ADD:
                 continue  # "西兰花1颗（不要了）": the line no longer orders it
             qty = item.qty if item.qty is not None else Decimal(1)
             seen = totals.get(item.product.sku)
             totals[item.product.sku] = Item(item.product.sku, qty + (seen.qty or 0) if seen else qty)
         items = tuple(totals.values())
-    return ChainLine(seq=seq, name=name, items=items, text=rest)
+    if len(cache) >= LINE_CACHE_MAX:
+        cache.clear()
+    cache[key] = items
+    return items
 
 
 _WORD = re.compile(r"\S+")
@@ -222,18 +248,14 @@ _LATIN = re.compile(r"[a-z][a-z.'\-]*")
 _UNIT_WORDS = frozenset({"kg", "g", "x"})
 
 
-def _name_end(folded: str, tokens: list[Token]) -> int:
+def _name_end(folded: str, offer: Offer) -> int:
     """Where the name ends: after the first word ("李阿姨 西红柿2斤"), where a quantity glued
     to it starts ("钟予馨2箱"), after the next word too when the first is only an address
     ("3栋502 张") or both are a Latin name ("Amy Li"); 0 when the line starts with its items."""
     words = [(m.start(), m.end()) for m in _WORD.finditer(folded)]
     if not words:
         return 0
-
-    def inside(word: tuple[int, int]) -> list[Token]:
-        return [t for t in tokens if word[0] <= t.start < word[1] and t.kind != SEP]
-
-    first = inside(words[0])
+    first = [t for t in _entry_numbers(lex(folded[:words[0][1]], offer)) if t.kind != SEP]
     named = any(t.kind == OTHER and strip_noise(t.text) for t in first)
     address = bool(first) and all(t.kind in (ADDRESS, PHONE) for t in first)
     if not named and not address:
@@ -246,7 +268,8 @@ def _name_end(folded: str, tokens: list[Token]) -> int:
                             or token.kind == QTY and (token.unit or token.numeral)):
             return token.start  # "钟予馨2箱", "陈哥五花肉2斤" (but "Lily88" is a name)
     end, k = words[0][1], 1
-    if address and k < len(words) and not any(t.kind in _ITEM_KINDS for t in inside(words[k])):
+    if address and k < len(words) and not any(
+            t.kind in _ITEM_KINDS for t in _entry_numbers(lex(folded[words[k][0]:words[k][1]], offer))):
         end, k = words[k][1], k + 1
     while (k < len(words) and _LATIN.search(folded[:words[0][1]]) and folded[words[k][0]:words[k][1]] not in _UNIT_WORDS
            and _LATIN.fullmatch(folded[words[k][0]:words[k][1]])):

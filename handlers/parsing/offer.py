@@ -63,6 +63,10 @@ class Offer:
     def by_name(self, name: str) -> Product | None:
         return self._by_name.get(fold(name))
 
+    def by_folded_name(self, name: str) -> Product | None:
+        """by_name of a name already folded (handlers.parsing.text), as the lexer has it."""
+        return self._by_name.get(name)
+
     def by_number(self, number: int) -> Product | None:
         return self.products[number - 1] if 1 <= number <= len(self.products) else None
 
@@ -86,17 +90,25 @@ class Offer:
         return {part: self._by_sku[next(iter(skus))] for part, skus in owners.items() if len(skus) == 1}
 
     @cached_property
-    def line_cache(self) -> dict[tuple[str, str], Any]:
-        """接龙 lines read so far: every version repeats every earlier line word for word, so
-        each line is read once (bounded; see handlers.parsing.parser)."""
+    def _chain_caches(self) -> dict[str, dict[Any, Any]]:
         return {}
 
-    @cached_property
-    def token_pattern(self) -> re.Pattern[str]:
-        """The lexer's pattern for this offer (handlers.parsing.lexer), built once per offer."""
-        from handlers.parsing.lexer import token_pattern
+    def chain_cache(self, name: str) -> dict[Any, Any]:
+        """What 接龙 lines were read as so far, by `name` (lines, entries, the items of an
+        entry): every version repeats every earlier line word for word, so each is read once
+        (bounded; see handlers.parsing.lists)."""
+        return self._chain_caches.setdefault(name, {})
 
-        return token_pattern(self)
+    def forget_chains(self) -> None:
+        """Forget every 接龙 line read (the benchmark's cold case)."""
+        self._chain_caches.clear()
+
+    @cached_property
+    def lexicon(self) -> Any:
+        """The lexer's patterns for this offer (handlers.parsing.lexer.Lexicon), built once."""
+        from handlers.parsing.lexer import Lexicon
+
+        return Lexicon(self)
 
     def closest(self, text: str, limit: int = 3) -> list[Product]:
         """Products that share characters with `text`, most shared first: for asking back."""

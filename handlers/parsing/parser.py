@@ -17,54 +17,23 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from handlers.parsing.items import MAX_QTY, Found, Problem, merge
+from handlers.parsing.asking import qty_text, unclear
+from handlers.parsing.explain import trace_tokens
 from handlers.parsing.lexer import ADDRESS, CLAIM, MARK, NOISE_KINDS, PHONE, PRODUCT, Token, lex, strip_noise
 from handlers.parsing.lists import HEADER, parse_chain
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import sensible, to_product_unit
-from handlers.parsing.reading import (
-    ORDER_WORDS,
-    Clause,
-    clauses_of,
-    context_product,
-    order_like,
-    resolve_numbers,
-)
-from handlers.parsing.results import ADD, CANCEL_OP, INTENT_OF_OP, NONE, SET_OP, Item, Parsed
+from handlers.parsing.reading import ORDER_WORDS, Clause, clauses_of, context_product, order_like, resolve_numbers
+from handlers.parsing.requests import WHOLE_MAX, courteous, may_be_whole, whole_message
+from handlers.parsing.results import ADD, CANCEL_OP, INTENT_OF_OP, NONE, SET_OP, Parsed
 from handlers.parsing.text import fold
 
 _ONE = Decimal(1)
 MAX_TEXT = 200_000  # longer messages are not orders; never spend time on them
 
-_QUOTE = re.compile(r"^\s*「([^「」]*)」\s*\n\s*(?:-\s*){3,}\n?", re.S)
 _QUOTE_SEPARATOR = re.compile(r"^\s*(?:-\s*){3,}$", re.M)
 _MENTION = re.compile(r"@[^\s@]{1,30}(?:\s+|$)")
 _COMPACT = re.compile(r"[\s,.!~。！～、?？:：;；\"'“”‘’()（）\[\]【】<>《》…—-]+")
-_POLITE_HEAD = re.compile(r"^(?:请问|麻烦|帮我|帮忙|请|你好|您好|老板|团长|亲)+")
-# Courtesy around a whole request ("我的订单，谢谢", "我不要了 谢谢团长"): said, not meant.
-_COURTESY = re.compile(r"(?:谢谢团长|谢谢老板|谢谢你|谢谢|谢啦|谢了|多谢|麻烦了|麻烦你了|辛苦了|辛苦|不好意思|抱歉)+$|"
-                       r"^(?:团长|老板|老板娘|亲|你好|您好|早上好|在吗)+")
-_QUERY = re.compile(
-    r"^(?:我的|我|查|查询|查下|查一下|查查|看看|看下|看一下|我想看看?|想看|帮我)*(?:订单|单子)(?:呢|查询|记录|详情)?$|"
-    r"^(?:查询|查看|查一下|查下)?(?:我的)?订单$|^订单(?:查询|呢)$|"
-    r"^(?:看看|看下|查查?|查一下|帮我看看|帮我查查?|帮我查一下)?我?(?:今天|明天)?(?:都|一共)?"
-    r"(?:订|买|要|定|拍|下单)了?(?:些)?(?:什么|啥|哪些|几样|多少|什么东西|啥东西)(?:东西|菜)?(?:呀|啊|呢|来着)?$|"
-    r"^(?:查查?|查一下|看看|看下|帮我查查?|帮我看看)?我(?:订|买|定)的(?:东西|菜)?(?:呢|有哪些)?$|^我的单$"
-)
-_HELP = re.compile(
-    r"^/?(?:帮助|help|菜单帮助|使用说明|说明书?|怎么用|怎么下单|如何下单|怎样下单|怎么订|怎么订购|怎么买|怎么点单|"
-    r"如何订购|如何购买|下单方法|不会下单|教我下单|怎么接龙|怎么参团|怎么操作)(?:呀|啊|呢|吗)?$"
-)
-_OFFER = re.compile(r"^(?:今天|明天)?(?:有什么|有啥|卖什么|卖啥|都有什么|都有啥)(?:菜|东西|货|卖)?(?:呀|啊|呢)?$|"
-                    r"^(?:今天的?|今日)?(?:菜单|价目表|商品列表|价格表)$")
-_JOIN = re.compile(r"^(?:我要)?参团\s*(?:#|第|号)?\s*(\d{1,6})?\s*(?:号|团)?$")
-_OPEN = re.compile(r"^(?:我要)?开团\s*(.+)$")
-_INVITE = re.compile(r"^(?:我的|我要|给我|发我|查看?)?(?:邀请码?|邀请链接|推荐码|邀请好友|拉新)$")
-# A referral code (models.referrals: six of 2-9 and A-Z without I, L, O), alone or after 邀请码.
-_CODE = re.compile(r"^(?:邀请码|推荐码)?[:：]?([2-9A-HJKMNP-Z]{6})$", re.I)
-_POINTS = re.compile(r"^(?:我的|查|查询|看看|看下)?积分(?:查询|多少|余额|呢)?$")
-_CONFIRM = re.compile(r"^(?:对|对的|对对|对啊|是|是的|是滴|嗯|嗯嗯|好|好的|好滴|好嘞|行|可以|确认|没错|没问题|要的|"
-                      r"ok|okay|yes|y|👌|👍)+(?:的|呀|啊|呢|吧|了|哈|哦)?$")
-_DENY = re.compile(r"^(?:不对|不是|不用|不用了|错了|不了|算了|不对不对|不是的|no|n)(?:的|呀|啊|吧|了|哈|哦)?$")
 _CANCEL_ALL = re.compile(r"取消订单|订单取消|全部取消|取消全部|全取消|取消所有|都不要了|全都不要|全部不要|"
                          r"整单取消|取消整单|我不要了$|^不要了$|订单不要了|全退|全部退掉")
 _CONTACT_HEAD = re.compile(r"^(?:我|我家)?(?:住在|住|地址是?|送货地址|收货地址|送到)")
@@ -88,32 +57,19 @@ def _parse(text: str, offer: Offer, trace: list[str] | None) -> Parsed:
     if quoted and trace is not None:
         trace.append(f"引用“{quoted[:20]}”只作参考，按回复“{written[:20]}”判断")
     folded = fold(written)
-    if HEADER.match(folded):
+    if "#" in folded and HEADER.match(folded):
         if trace is not None:
             trace.append("以“#接龙”开头：接龙")
         return parse_chain(written, offer, trace)
-    folded = _MENTION.sub(" ", folded).strip()
-    compact = _COMPACT.sub("", folded)
-    if not compact:
-        return NONE
-    compact = _courteous(compact)
-    whole = _whole_message(folded, compact, offer, trace)
-    if whole is not None:
-        return whole
+    if "@" in folded:
+        folded = _MENTION.sub(" ", folded)
+    folded = folded.strip()
+    if may_be_whole(folded):
+        compact = _COMPACT.sub("", folded)
+        whole = whole_message(compact, offer, trace) if len(compact) <= WHOLE_MAX else None
+        if whole is not None:
+            return whole
     return _read(folded, offer, fold(quoted) if quoted else "", trace)
-
-
-def _courteous(compact: str) -> str:
-    """The request without the thanks, greetings and emoji around it."""
-    core = compact
-    while True:
-        stripped = _COURTESY.sub("", core.strip(_SYMBOLS))
-        if stripped == core:
-            return core or compact
-        core = stripped
-
-
-_SYMBOLS = "".join(chr(c) for c in range(0x2000, 0x2BFF)) + "".join(chr(c) for c in range(0x1F000, 0x1FAFF)) + "\ufe0f"
 
 
 def _split_quote(text: str) -> tuple[str, str]:
@@ -130,45 +86,21 @@ def _split_quote(text: str) -> tuple[str, str]:
     return quoted.strip(), text[separator.end():].strip()
 
 
-def _whole_message(folded: str, compact: str, offer: Offer, trace: list[str] | None) -> Parsed | None:
-    """Short messages that are one request as a whole."""
-    bare = _POLITE_HEAD.sub("", compact) or compact
-    for pattern, intent in ((_QUERY, "query_orders"), (_HELP, "help"), (_OFFER, "query_offer"),
-                            (_INVITE, "invite"), (_POINTS, "query_points"), (_CONFIRM, "confirm"),
-                            (_DENY, "deny")):
-        if pattern.match(bare) or pattern.match(compact):
-            if trace is not None:
-                trace.append(f"整句是“{compact[:20]}”：{intent}")
-            return Parsed(intent)
-    if (match := _CODE.match(compact)) and _is_code(match.group(1)):
-        return Parsed("use_code", code=match.group(1).upper())
-    if match := _JOIN.match(compact):
-        return Parsed("join_groupbuy", groupbuy=int(match.group(1)) if match.group(1) else None)
-    if match := _OPEN.match(folded.strip()):
-        return _open_groupbuy(match.group(1), offer)
-    return None
-
-
-def _is_code(text: str) -> bool:
-    return any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
-
-
-def _open_groupbuy(rest: str, offer: Offer) -> Parsed:
-    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product and t.kind == PRODUCT}
-    if len(products) != 1:
-        name = strip_noise(rest)
-        return _unclear([Problem(f"没有找到“{name}”，要开哪个商品的团？", unknown=name)], offer, "", "", ())
-    return Parsed("open_groupbuy", items=tuple(Item(sku, None) for sku in products))
-
-
 def _read(text: str, offer: Offer, quoted: str, trace: list[str] | None) -> Parsed:
-    tokens = resolve_numbers(lex(text, offer))
-    address = " ".join(t.text.strip() for t in tokens if t.kind == ADDRESS)
-    phone = next((_digits(t.text) for t in tokens if t.kind == PHONE and not t.text.startswith("尾号")), "")
+    lexed = lex(text, offer)
+    kinds = {t.kind for t in lexed}
+    if not kinds & _MAY_ORDER:  # "谢谢团长", "[图片]": nothing to read
+        if trace is not None:
+            trace.append("规则：没有商品、数量、地址或下单的词，不回复")
+        return NONE
+    tokens = resolve_numbers(lexed) if "number_ref" in kinds else lexed
+    address = " ".join(t.text.strip() for t in tokens if t.kind == ADDRESS) if ADDRESS in kinds else ""
+    phone = next((_digits(t.text) for t in tokens if t.kind == PHONE and not t.text.startswith("尾号")), "") \
+        if PHONE in kinds else ""
     clauses = clauses_of(tokens, offer)
     if trace is not None:
-        _trace_tokens(trace, tokens, clauses)
-    if _cancels_all(clauses):
+        trace_tokens(trace, lexed, tokens, clauses)
+    if "cancel" in kinds and _cancels_all(clauses):
         if trace is not None:
             trace.append("取消整个订单")
         return Parsed("cancel", address=address, phone=phone)
@@ -195,17 +127,17 @@ def _read(text: str, offer: Offer, quoted: str, trace: list[str] | None) -> Pars
         draft.problems.append(Problem(f"{conflict.product.name}是要加、要改还是要取消？", conflict.product))
     for item in items:
         if item.qty is not None and item.qty > MAX_QTY and (product := offer.by_sku(item.sku)):
-            draft.problems.append(Problem(f"{product.name}一共{_qty(item.qty)}{product.unit}太多了，要几{product.unit}？",
+            draft.problems.append(Problem(f"{product.name}一共{qty_text(item.qty)}{product.unit}太多了，要几{product.unit}？",
                                           product, item.op, awaits_qty=True))
     if draft.problems or draft.confirm:
         if trace is not None:
             trace.append("有不确定的地方：问一句，先不记")
-        asked = _unclear(draft.problems, offer, address, phone, items)
+        asked = unclear(draft.problems, offer, address, phone, items)
         if answer is not None:  # "3斤" alone: the answer to "要几斤？", if one waits
             asked = replace(asked, answer_qty=answer.qty, answer_unit=answer.unit)
         return asked
     if not items:
-        return _unclear([Problem("您要哪个商品、多少？")], offer, address, phone, ())
+        return unclear([Problem("您要哪个商品、多少？")], offer, address, phone, ())
     ops = {item.op for item in items}
     intent = INTENT_OF_OP[next(iter(ops))] if len(ops) == 1 else "change"
     if trace is not None:
@@ -278,12 +210,16 @@ def _cancels_all(clauses: list[Clause]) -> bool:
         return False
     for clause in clauses:
         words = "".join(t.text for t in clause.tokens if t.kind not in NOISE_KINDS)
-        if not clause.blocked and _CANCEL_ALL.search(_CONTACT_LABEL.sub("", _courteous(_COMPACT.sub("", words)))):
+        if not clause.blocked and _CANCEL_ALL.search(_CONTACT_LABEL.sub("", courteous(_COMPACT.sub("", words)))):
             return True
     return False
 
 
 _CONTACT_LABEL = re.compile(r"(?:电话|手机号?|地址|联系方式)$")
+
+
+_MAY_ORDER = frozenset({PRODUCT, "number_ref", "qty", "range", "vague", "mark", ADDRESS, PHONE, CLAIM,
+                        "want", "cancel", "set"})
 
 
 def _claimed(clause: Clause, quantity: Token) -> bool:
@@ -356,68 +292,3 @@ def _contact_only(tokens: list[Token]) -> bool:
 
 def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())[-11:]
-
-
-def _unclear(problems: list[Problem], offer: Offer, address: str, phone: str,
-             items: tuple[Item, ...]) -> Parsed:
-    """Ask back: the questions, and what "对" would do when the rest is understood."""
-    unknown = tuple(dict.fromkeys(p.unknown for p in problems if p.unknown))
-    suggestions = tuple(dict.fromkeys(p.name for name in unknown for p in offer.closest(name)))
-    questions = [p.question for p in problems if p.question and not p.unknown]
-    if unknown:
-        questions.insert(0, "今天没有" + "、".join(f"“{name}”" for name in unknown))
-    awaiting = tuple(dict.fromkeys((p.product.sku, p.op) for p in problems if p.awaits_qty and p.product))
-    proposal = () if awaiting else tuple(i for i in items if i.qty is not None or i.op == CANCEL_OP)
-    if proposal:
-        text = proposal_text(proposal, offer)
-        questions.append(f"{text}先记下吗？" if questions else f"您要{text}，对吗？")
-    reason = "".join(_sentence(q) for q in dict.fromkeys(questions))
-    return Parsed("unclear", reason=reason[:300], suggestions=suggestions[:5], address=address, phone=phone,
-                  proposal=proposal, awaiting=awaiting, unknown=unknown)
-
-
-def _sentence(text: str) -> str:
-    return text if text.endswith(("？", "。", "！")) else text + "。"
-
-
-def proposal_text(items: tuple[Item, ...], offer: Offer) -> str:
-    """"加2斤西红柿、取消土豆": what the bot would do, in the member's words."""
-    parts = []
-    for item in items:
-        product = offer.by_sku(item.sku)
-        if product is None:
-            continue
-        amount = f"{_qty(item.qty)}{product.unit}" if item.qty is not None else ""
-        if item.op == ADD:
-            parts.append(f"加{amount}{product.name}")
-        elif item.op == SET_OP:
-            parts.append(f"{product.name}改成{amount}")
-        elif item.qty is None:
-            parts.append(f"取消{product.name}")
-        else:
-            parts.append(f"{product.name}减{amount}")
-    return "、".join(parts)
-
-
-def _qty(value: Decimal | None) -> str:
-    return "" if value is None else f"{value.normalize():f}"
-
-
-def _trace_tokens(trace: list[str], tokens: list[Token], clauses: list[Clause]) -> None:
-    names = {"product": "商品", "qty": "数量", "address": "地址", "phone": "电话", "date": "日期",
-             "time": "时间", "price": "价格", "people": "人数", "want": "要", "cancel": "取消", "set": "改",
-             "claim": "跟单", "each": "各", "mark": "记号", "minus": "减", "range": "范围", "vague": "不确定的数量",
-             "bad_number": "没有的编号"}
-    for token in tokens:
-        label = names.get(token.kind)
-        if label is None:
-            continue
-        detail = f" {token.product.sku} {token.product.name}" if token.product is not None else ""
-        trace.append(f"“{token.text.strip()}” = {label}{detail}")
-    for clause in clauses:
-        if clause.blocked:
-            trace.append(f"“{clause.text.strip()[:30]}”不下单（{clause.blocked}）")
-        elif clause.polite:
-            trace.append(f"“{clause.text.strip()[:30]}”是客气的问句：先确认")
-
-

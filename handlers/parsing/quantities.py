@@ -31,6 +31,7 @@ _CONVERSIONS = {
     ("千克", "kg"): Decimal(1), ("g", "克"): Decimal(1), ("克", "g"): Decimal(1),
 }
 _SMALLEST = Decimal("0.01")  # finer than this is a typing slip, not an order (0.0001斤)
+_HALF = Decimal("0.5")
 
 
 def chinese_number(text: str) -> Decimal | None:
@@ -85,4 +86,4 @@ def sensible(qty: Decimal, product_unit: str) -> bool:
         return False
     if product_unit in WEIGHTS:
         return qty % _SMALLEST == 0
-    return qty % Decimal("0.5") == 0
+    return qty % _HALF == 0

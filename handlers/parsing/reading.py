@@ -50,7 +50,7 @@ from handlers.parsing.quantities import to_product_unit
 _POLITE = re.compile(r"可以吗|行吗|好吗|成吗|可以不|行不行|行不|好不好|可不可以|能不能|能否|可否|ok吗|可以么|行么")
 _QUESTION = re.compile(
     r"[?]|吗|么$|嘛$|呢$|什么|啥|怎么|咋|为什么|为啥|哪|谁|几点|几号|(?<![要来买订拿加])几|多少|多久|多大|"
-    r"多重|有没有|是不是|请问|问一下|问下|问问|([^\d□])不\1"
+    r"多重|有没有|是不是|请问|问一下|问下|问问|(?P<asked>[^\d□])不(?P=asked)"
 )
 _PAST = re.compile(
     r"昨天|前天|昨晚|昨日|上次|上周|上个月|上回|之前|以前|前几天|那天|已经|刚才|刚刚|早就|"
@@ -69,6 +69,9 @@ _REMARK = re.compile(
     r"够吃|好评|划算|值得|很好|挺好|真好|熟了|够了|漂亮|个大|大个|好看|很香|真香|很嫩|一般般|多了"
 )
 _GREETINGS = re.compile(r"在吗|在不在|在么")
+# Any of the above: most clauses of an order hold none, and are not judged further.
+_ANY = re.compile("|".join(p.pattern for p in (_POLITE, _QUESTION, _HYPOTHETICAL, _COMPLAINT, _OTHER_SHOPS,
+                                               _PAST, _OTHERS, _REMARK)))
 
 # After "N号": a date, not product N ("我8号回来", "明天3号了", "8号前").
 _DATE_AFTER = re.compile(
@@ -83,18 +86,19 @@ ORDER_WORDS = frozenset({WANT, CANCEL, SET, CLAIM})
 @dataclass
 class Clause:
     tokens: list[Token]
-    text: str  # the folded text of the clause
+    kinds: frozenset[str]  # the kinds of its tokens
     blocked: str = ""  # why it orders nothing ("question", "past", ...), or "" when it may
     polite: bool = False  # "…可以吗": an order that asks to be confirmed
     found: Extraction = field(default_factory=Extraction)
 
     @property
-    def products(self) -> list[Product]:
-        return [t.product for t in self.tokens if t.kind == PRODUCT and t.product is not None]
+    def text(self) -> str:
+        """The folded text of the clause."""
+        return "".join(t.text for t in self.tokens)
 
     @property
-    def kinds(self) -> set[str]:
-        return {t.kind for t in self.tokens}
+    def products(self) -> list[Product]:
+        return [t.product for t in self.tokens if t.kind == PRODUCT and t.product is not None]
 
 
 def resolve_numbers(tokens: list[Token]) -> list[Token]:
@@ -167,15 +171,35 @@ def _residue(tokens: list[Token], mask_cancel: bool) -> str:
             parts.append("×")
         else:
             parts.append(token.text)
-    return _GREETINGS.sub("", "".join(parts)).strip()
+    text = "".join(parts)
+    return (_GREETINGS.sub("", text) if "在" in text else text).strip()
+
+
+_READ_KINDS = frozenset({PRODUCT, BAD_NUMBER, QTY, RANGE, VAGUE, WANT, CANCEL, SET, CLAIM, MARK})
 
 
 def _clause(tokens: list[Token], offer: Offer) -> Clause:
-    text = "".join(t.text for t in tokens)
-    clause = Clause(tokens, text)
+    kinds = frozenset(t.kind for t in tokens)
+    clause = Clause(tokens, kinds)
+    if not kinds & _READ_KINDS:
+        return clause  # greetings, an address: nothing to judge or read
     asked = _residue(tokens, mask_cancel=False)  # "要不要豆腐" asks
-    residue = _residue(tokens, mask_cancel=True)  # "土豆不要了" is no past
+    if _ANY.search(asked):
+        _judge(clause, tokens, asked)
+    clause.found = read_items(tokens, offer)
+    if clause.found.swapped:
+        clause.polite = True
+    found = clause.found
+    if found.content and not clause.blocked and not clause.polite and not found.governing and _is_talk(
+            tokens, {start for _, start in found.unknown}):
+        clause.blocked = "talk"
+    return clause
+
+
+def _judge(clause: Clause, tokens: list[Token], asked: str) -> None:
+    """Whether the clause asks, tells of the past, complains ... (blocked), or is a polite order."""
     kinds = clause.kinds
+    residue = _residue(tokens, mask_cancel=True) if CANCEL in kinds else asked  # "土豆不要了" is no past
     wants = bool(kinds & {WANT, CLAIM})
     changes = bool(kinds & {CANCEL, SET})
     has_items = bool(kinds & {PRODUCT, BAD_NUMBER})
@@ -198,13 +222,6 @@ def _clause(tokens: list[Token], offer: Offer) -> Clause:
         clause.blocked = "others"
     elif _REMARK.search(residue) and not (wants or changes):
         clause.blocked = "remark"
-    clause.found = read_items(tokens, offer)
-    if clause.found.swapped:
-        clause.polite = True
-    unknown = {start for _, start in clause.found.unknown}
-    if not clause.blocked and not clause.polite and not clause.found.governing and _is_talk(tokens, unknown):
-        clause.blocked = "talk"
-    return clause
 
 
 def _is_talk(tokens: list[Token], unknown: set[int]) -> bool:

@@ -13,14 +13,14 @@ ADD, SET_OP, CANCEL_OP = "add", "set", "cancel"
 INTENT_OF_OP = {ADD: "order", SET_OP: "modify", CANCEL_OP: "cancel"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     sku: str
     qty: Decimal | None  # in the product's unit; None: "all of it" (cancel) or not given
     op: str = ADD
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChainLine:
     seq: int
     name: str
@@ -28,7 +28,7 @@ class ChainLine:
     text: str = ""  # the line as written after the number, to tell an edit from a copy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Parsed:
     intent: str
     items: tuple[Item, ...] = ()

@@ -1,0 +1,114 @@
+"""Short messages that are one request as a whole: 我的订单, 帮助, 今天有什么, 邀请码, 积分, 对,
+不对, a referral code, 参团 3, 开团 草莓. Matched as a whole (after courtesy around them), with
+one pattern for them all."""
+
+from __future__ import annotations
+
+import re
+
+from handlers.parsing.asking import unclear
+from handlers.parsing.firsts import first_chars
+from handlers.parsing.items import Problem
+from handlers.parsing.lexer import PRODUCT, lex, strip_noise
+from handlers.parsing.offer import Offer
+from handlers.parsing.results import Item, Parsed
+
+_POLITE_HEAD = re.compile(r"^(?:请问|麻烦|帮我|帮忙|请|你好|您好|老板|团长|亲)+")
+# Courtesy around a whole request ("我的订单，谢谢", "我不要了 谢谢团长"): said, not meant.
+_COURTESY = re.compile(r"(?:谢谢团长|谢谢老板|谢谢你|谢谢|谢啦|谢了|多谢|麻烦了|麻烦你了|辛苦了|辛苦|不好意思|抱歉)+$|"
+                       r"^(?:团长|老板|老板娘|亲|你好|您好|早上好|在吗)+")
+_QUERY = re.compile(
+    r"^(?:我的|我|查|查询|查下|查一下|查查|看看|看下|看一下|我想看看?|想看|帮我)*(?:订单|单子)(?:呢|查询|记录|详情)?$|"
+    r"^(?:查询|查看|查一下|查下)?(?:我的)?订单$|^订单(?:查询|呢)$|"
+    r"^(?:看看|看下|查查?|查一下|帮我看看|帮我查查?|帮我查一下)?我?(?:今天|明天)?(?:都|一共)?"
+    r"(?:订|买|要|定|拍|下单)了?(?:些)?(?:什么|啥|哪些|几样|多少|什么东西|啥东西)(?:东西|菜)?(?:呀|啊|呢|来着)?$|"
+    r"^(?:查查?|查一下|看看|看下|帮我查查?|帮我看看)?我(?:订|买|定)的(?:东西|菜)?(?:呢|有哪些)?$|^我的单$"
+)
+_HELP = re.compile(
+    r"^/?(?:帮助|help|菜单帮助|使用说明|说明书?|怎么用|怎么下单|如何下单|怎样下单|怎么订|怎么订购|怎么买|怎么点单|"
+    r"如何订购|如何购买|下单方法|不会下单|教我下单|怎么接龙|怎么参团|怎么操作)(?:呀|啊|呢|吗)?$"
+)
+_OFFER = re.compile(r"^(?:今天|明天)?(?:有什么|有啥|卖什么|卖啥|都有什么|都有啥)(?:菜|东西|货|卖)?(?:呀|啊|呢)?$|"
+                    r"^(?:今天的?|今日)?(?:菜单|价目表|商品列表|价格表)$")
+_JOIN = re.compile(r"^(?:我要)?参团(?:#|第|号)?(?P<number>\d{1,6})?(?:号|团)?$")
+_OPEN = re.compile(r"^(?:我要)?开团(?P<product>.+)$")
+_INVITE = re.compile(r"^(?:我的|我要|给我|发我|查看?)?(?:邀请码?|邀请链接|推荐码|邀请好友|拉新)$")
+# A referral code (models.referrals: six of 2-9 and A-Z without I, L, O), alone or after 邀请码.
+_CODE = re.compile(r"^(?:邀请码|推荐码)?(?P<code>[2-9a-hjkmnp-z]{6})$")  # folded: lower case
+_POINTS = re.compile(r"^(?:我的|查|查询|看看|看下)?积分(?:查询|多少|余额|呢)?$")
+_CONFIRM = re.compile(r"^(?:对|对的|对对|对啊|是|是的|是滴|嗯|嗯嗯|好|好的|好滴|好嘞|行|可以|确认|没错|没问题|要的|"
+                      r"ok|okay|yes|y|👌|👍)+(?:的|呀|啊|呢|吧|了|哈|哦)?$")
+_DENY = re.compile(r"^(?:不对|不是|不用|不用了|错了|不了|算了|不对不对|不是的|no|n)(?:的|呀|啊|吧|了|哈|哦)?$")
+
+
+def courteous(compact: str) -> str:
+    """The request without the thanks, greetings and emoji around it."""
+    core = compact
+    while True:
+        stripped = _COURTESY.sub("", _SYMBOLS.sub("", core))
+        if stripped == core:
+            return core or compact
+        core = stripped
+
+
+_SYMBOLS = re.compile(r"^[^\w#]+|[^\w#]+$")  # emoji and marks around it
+
+
+_WHOLE_INTENTS = {"query_orders": _QUERY, "help": _HELP, "query_offer": _OFFER, "invite": _INVITE,
+                  "query_points": _POINTS, "confirm": _CONFIRM, "deny": _DENY, "use_code": _CODE,
+                  "join_groupbuy": _JOIN, "open_groupbuy": _OPEN}
+# One pattern for them all (each alternative anchored, groups renamed): one match per message.
+_GROUP = re.compile(r"[(][?]P<(\w+)>")
+
+
+def _renamed(intent: str, pattern: re.Pattern[str]) -> str:
+    """The pattern with its groups named after the intent, so that all can be one pattern."""
+    return _GROUP.sub(lambda group: f"(?P<{intent}_{group.group(1)}>", pattern.pattern)
+
+
+_WHOLE = re.compile("|".join(f"(?P<{intent}>(?:{_renamed(intent, pattern)}))"
+                             for intent, pattern in _WHOLE_INTENTS.items()))
+WHOLE_MAX = 30  # longer messages are never one of these requests
+# What such a request can start with (after courtesy, 请问/麻烦, emoji and marks): most orders
+# ("西红柿2斤") cannot be one, and are not matched against them.
+_WHOLE_FIRST = frozenset().union(*(first_chars(p) or set() for p in (_WHOLE, _COURTESY, _POLITE_HEAD)))
+
+
+def may_be_whole(folded: str) -> bool:
+    if len(folded) > 3 * WHOLE_MAX:
+        return False
+    start = next((char for char in folded if char.isalnum()), "")
+    return not start or start in _WHOLE_FIRST or not start.isalpha()
+
+
+def whole_message(compact: str, offer: Offer, trace: list[str] | None) -> Parsed | None:
+    """Short messages that are one request as a whole: 我的订单, 帮助, 对, 参团 3, 开团 草莓 ..."""
+    compact = courteous(compact)
+    bare = _POLITE_HEAD.sub("", compact) or compact
+    match = _WHOLE.match(bare) or (_WHOLE.match(compact) if bare != compact else None)
+    if match is None:
+        return None
+    intent = next(name for name in _WHOLE_INTENTS if match.group(name) is not None)
+    if trace is not None:
+        trace.append(f"整句是“{compact[:20]}”：{intent}")
+    if intent == "use_code":
+        code = match.group("use_code_code")
+        return Parsed("use_code", code=code.upper()) if _is_code(code) else None
+    if intent == "join_groupbuy":
+        number = match.group("join_groupbuy_number")
+        return Parsed("join_groupbuy", groupbuy=int(number) if number else None)
+    if intent == "open_groupbuy":
+        return _open_groupbuy(match.group("open_groupbuy_product"), offer)
+    return Parsed(intent)
+
+
+def _is_code(text: str) -> bool:
+    return any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+
+
+def _open_groupbuy(rest: str, offer: Offer) -> Parsed:
+    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product and t.kind == PRODUCT}
+    if len(products) != 1:
+        name = strip_noise(rest)
+        return unclear([Problem(f"没有找到“{name}”，要开哪个商品的团？", unknown=name)], offer, "", "", ())
+    return Parsed("open_groupbuy", items=tuple(Item(sku, None) for sku in products))
