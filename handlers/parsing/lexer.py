@@ -192,25 +192,25 @@ class Lexicon:
         else:
             chars = set().union(*(first for first in self.firsts if first is not None))
             self.starts = re.compile("[" + "".join(re.escape(char) for char in sorted(chars)) + "]")
-        self._for_char: dict[str, re.Pattern[str]] = {}
+        self.for_char: dict[str, re.Pattern[str]] = {}  # filled by `at`
         self._by_kinds: dict[tuple[int, ...], re.Pattern[str]] = {}
 
     def at(self, char: str) -> re.Pattern[str]:
         """The pattern of the kinds of token that can start with `char`."""
-        found = self._for_char.get(char)
+        found = self.for_char.get(char)
         if found is None:
             kinds = tuple(i for i, first in enumerate(self.firsts) if first is None or char in first)
             found = self._by_kinds.get(kinds)
             if found is None:
                 found = self._by_kinds[kinds] = _alternation([self.parts[i] for i in kinds])
-            self._for_char[char] = found
+            self.for_char[char] = found
         return found
 
 
 def lex(text: str, offer: Offer) -> list[Token]:
     """Tokens of folded text (handlers.parsing.text.fold)."""
     lexicon = offer.lexicon
-    starts = lexicon.starts
+    starts, for_char = lexicon.starts, lexicon.for_char
     tokens: list[Token] = []
     position = other_start = 0
     while position < len(text):
@@ -219,7 +219,8 @@ def lex(text: str, offer: Offer) -> list[Token]:
             if candidate is None:
                 break
             position = candidate.start()
-            match = lexicon.at(text[position]).match(text, position)
+            char = text[position]
+            match = (for_char.get(char) or lexicon.at(char)).match(text, position)
         else:
             match = lexicon.pattern.match(text, position)
         if match is None or match.end() == position:
@@ -319,7 +320,7 @@ def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
         product = offer.by_number(int(value)) if value is not None and value == int(value) else None
         return Token(NUMBER_REF, text, start, product=product, qty=value)
     if kind == PRODUCT:
-        return Token(PRODUCT, text, start, product=offer.by_folded_name(text))
+        return Token(PRODUCT, text, start, offer.by_folded_name(text))
     if kind == QTY and match.group("liang"):  # "二两": 0.2斤
         value = number(text[:-1].strip())
         if value is None:
@@ -339,5 +340,5 @@ def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
             return Token(OTHER, text, start)  # "两两" is no weight
         if half:
             value += Decimal("0.5")
-        return Token(QTY, text, start, qty=value, unit=unit, numeral=numeral)
+        return Token(QTY, text, start, None, value, unit, numeral)
     return Token(kind, text, start)

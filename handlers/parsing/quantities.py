@@ -57,10 +57,12 @@ def chinese_number(text: str) -> Decimal | None:
 
 def number(text: str) -> Decimal | None:
     """A quantity written in digits (".5" is a half) or Chinese numerals."""
-    try:
-        return Decimal(text)
-    except ArithmeticError:
-        return chinese_number(text)
+    if text[:1].isdigit() or text[:1] == ".":
+        try:
+            return Decimal(text)
+        except ArithmeticError:
+            return None
+    return chinese_number(text)
 
 
 def base_unit(unit: str) -> str:

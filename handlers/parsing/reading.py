@@ -176,6 +176,7 @@ def _residue(tokens: list[Token], mask_cancel: bool) -> str:
 
 
 _READ_KINDS = frozenset({PRODUCT, BAD_NUMBER, QTY, RANGE, VAGUE, WANT, CANCEL, SET, CLAIM, MARK})
+_WORDY = frozenset({OTHER, DATE, BREAK, VAGUE})
 
 
 def _clause(tokens: list[Token], offer: Offer) -> Clause:
@@ -183,9 +184,12 @@ def _clause(tokens: list[Token], offer: Offer) -> Clause:
     clause = Clause(tokens, kinds)
     if not kinds & _READ_KINDS:
         return clause  # greetings, an address: nothing to judge or read
-    asked = _residue(tokens, mask_cancel=False)  # "要不要豆腐" asks
-    if _ANY.search(asked):
-        _judge(clause, tokens, asked)
+    # Questions, the past and remarks are made of words, dates, 几 and "?" (or 要不要): a
+    # clause of products and quantities only ("西红柿2斤") has nothing to judge.
+    if kinds & _WORDY or WANT in kinds and CANCEL in kinds:
+        asked = _residue(tokens, mask_cancel=False)  # "要不要豆腐" asks
+        if _ANY.search(asked):
+            _judge(clause, tokens, asked)
     clause.found = read_items(tokens, offer)
     if clause.found.swapped:
         clause.polite = True
