@@ -37,7 +37,8 @@ LAST_SEEN_STEP = timedelta(minutes=10)  # last_seen is kept to within this (one 
 
 MEMBER_INSERT = ("id", "name", "address", "phone", "points", "referrer_id", "home_id", "first_seen",
                  "last_seen", "code", "referred_via", "referred_at", "ask")
-MEMBER_UPDATE = ("name", "home_id", "last_seen", "address", "phone", "points", "ask")
+MEMBER_UPDATE = ("name", "home_id", "last_seen", "points")  # what a message changes often
+MEMBER_DETAILS = ("address", "phone", "ask")  # what it changes now and then
 ORDER_INSERT = ("member_id", "community_id", "delivery_date", "status", "groupbuy_no", "created_at", "updated_at")
 ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
 LINE_KEY = ("order_id", "sku")
@@ -169,6 +170,7 @@ class OrderBook:
     def _pending(self) -> None:
         self.new_members: list[BookMember] = []
         self.dirty_members: dict[str, BookMember] = {}
+        self.detailed_members: dict[str, BookMember] = {}  # address, phone or question changed
         self.new_orders: list[BookOrder] = []
         self.dirty_orders: dict[Key, BookOrder] = {}
         self.created: list[tuple[Key, BookLine]] = []
@@ -224,9 +226,9 @@ class OrderBook:
             self._dirty(member)
         return member
 
-    def _dirty(self, member: BookMember) -> None:
+    def _dirty(self, member: BookMember, details: bool = False) -> None:
         if not holds(self.new_members, member):
-            self.dirty_members[member.id] = member
+            (self.detailed_members if details else self.dirty_members)[member.id] = member
 
     def record(self, msg: Incoming, intent: str, effect: dict[str, Any] | None) -> None:
         """The inbound record of a message the book took."""
@@ -274,17 +276,17 @@ class OrderBook:
     async def set_address(self, member: Member | BookMember, address: str) -> None:
         assert isinstance(member, BookMember)
         member.address = address
-        self._dirty(member)
+        self._dirty(member, details=True)
 
     async def set_phone(self, member: Member | BookMember, phone: str) -> None:
         assert isinstance(member, BookMember)
         member.phone = phone
-        self._dirty(member)
+        self._dirty(member, details=True)
 
     async def set_ask(self, member: Member | BookMember, ask: dict[str, Any] | None) -> None:
         assert isinstance(member, BookMember)
         member.ask = ask
-        self._dirty(member)
+        self._dirty(member, details=True)
 
     async def put(self, message: Outgoing) -> None:
         self.outbox.append((message.room, message.to, message.text, list(message.mentions), message.file,
@@ -308,6 +310,7 @@ class OrderBook:
             await self.stock.save()
         await insert_many(PointEntry, ENTRY_INSERT, self._entries(booked))
         await update_many(Member, MEMBER_UPDATE, list(self.dirty_members.values()))
+        await update_many(Member, MEMBER_DETAILS, list(self.detailed_members.values()))
         await insert_many(InboundMessage, INBOUND_INSERT, self.inbound)
         await insert_many(OutboxMessage, OUTBOX_INSERT, self.outbox)
         self._pending()
