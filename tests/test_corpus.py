@@ -3,9 +3,10 @@ three shops' offers (fresh produce, meal boxes, household goods), each with the 
 contract (docs: CONTRACTS.md section 2) gives. It is scored as the acceptance checks score
 held-out messages: 97% at least, and no false state change.
 
-`blind/` is a fourth shop's messages, written before the parser had read any of them and
-scored once as written: 157/162 = 96.9%, no false state change (the honest estimate for
-messages nobody here has seen); what that found was then mended like any miss."""
+`blind/` and `blind2/` are two more shops' messages, each written before the parser had read
+any of them and scored once as written (the honest estimate for messages nobody here has
+seen): blind 157/162 = 96.9%, no false state change; blind2 149/158 = 94.3%, one false state
+change (0.5两 of pork recorded as 0.05斤). What they found was then mended like any miss."""
 
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ def test_corpus_scores_97_percent_with_no_false_state_change(file: str) -> None:
     assert result.accuracy >= 0.97, result.line(file)
 
 
-def test_blind_set_scores_97_percent_with_no_false_state_change() -> None:
-    offer = load_offer(Path(__file__).parent / "data" / "blind" / "catalog.toml")
-    result = score(load_cases(Path(__file__).parent / "data" / "blind" / "messages.jsonl"), lambda case: offer)
-    print(result.line("blind"))
+@pytest.mark.parametrize("folder", ["blind", "blind2"])
+def test_blind_sets_score_97_percent_with_no_false_state_change(folder: str) -> None:
+    offer = load_offer(Path(__file__).parent / "data" / folder / "catalog.toml")
+    result = score(load_cases(Path(__file__).parent / "data" / folder / "messages.jsonl"), lambda case: offer)
+    print(result.line(folder))
     assert not result.false_changes, result.false_changes
     assert result.accuracy >= 0.97, [(case["text"], got) for case, got in result.misses]
 

@@ -255,7 +255,10 @@ def _name_end(folded: str, offer: Offer) -> int:
     words = [(m.start(), m.end()) for m in _WORD.finditer(folded)]
     if not words:
         return 0
-    first = [t for t in _entry_numbers(lex(folded[:words[0][1]], offer)) if t.kind != SEP]
+    # a product named only by a part of its name ("小米" of 小米辣) is a name here, not an item
+    first = [Token(OTHER, t.text, t.start) if t.kind == PRODUCT and offer.by_folded_name(t.text.strip()) is None
+             and _words_only(folded, t) else t
+             for t in _entry_numbers(lex(folded[:words[0][1]], offer)) if t.kind != SEP]
     named = any(t.kind == OTHER and strip_noise(t.text) for t in first)
     address = bool(first) and all(t.kind in (ADDRESS, PHONE) for t in first)
     if not named and not address:
@@ -275,6 +278,11 @@ def _name_end(folded: str, offer: Offer) -> int:
            and _LATIN.fullmatch(folded[words[k][0]:words[k][1]])):
         end, k = words[k][1], k + 1
     return end
+
+
+def _words_only(folded: str, token: Token) -> bool:
+    """A part-of-name product token that is a whole word of the entry ("小米 2斤")."""
+    return folded[token.end:token.end + 1] in ("", " ", "\t")
 
 
 def _entry_numbers(tokens: list[Token]) -> list[Token]:

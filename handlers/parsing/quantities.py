@@ -27,11 +27,14 @@ _CONVERSIONS = {
     ("斤", "公斤"): Decimal("0.5"), ("斤", "kg"): Decimal("0.5"), ("斤", "千克"): Decimal("0.5"),
     ("克", "公斤"): Decimal("0.001"), ("g", "公斤"): Decimal("0.001"), ("两", "公斤"): Decimal("0.05"),
     ("克", "kg"): Decimal("0.001"), ("g", "kg"): Decimal("0.001"), ("两", "kg"): Decimal("0.05"),
+    ("斤", "两"): Decimal(10), ("公斤", "两"): Decimal(20), ("kg", "两"): Decimal(20), ("千克", "两"): Decimal(20),
+    ("克", "两"): Decimal("0.02"), ("g", "两"): Decimal("0.02"),
     ("公斤", "kg"): Decimal(1), ("kg", "公斤"): Decimal(1), ("千克", "公斤"): Decimal(1),
     ("千克", "kg"): Decimal(1), ("g", "克"): Decimal(1), ("克", "g"): Decimal(1),
 }
 _SMALLEST = Decimal("0.01")  # finer than this is a typing slip, not an order (0.0001斤)
 _HALF = Decimal("0.5")
+_TENTH = Decimal("0.1")
 
 
 def chinese_number(text: str) -> Decimal | None:
@@ -86,6 +89,6 @@ def sensible(qty: Decimal, product_unit: str) -> bool:
     halves at most (half a melon, not 0.3 of a box)."""
     if qty <= 0 or qty > 1_000_000:
         return False
-    if product_unit in WEIGHTS:
-        return qty % _SMALLEST == 0
+    if product_unit in WEIGHTS:  # and not less than a tenth of the unit: 0.5两 of pork is a slip
+        return qty % _SMALLEST == 0 and qty >= _TENTH
     return qty % _HALF == 0

@@ -69,6 +69,7 @@ _REMARK = re.compile(
     r"够吃|好评|划算|值得|很好|挺好|真好|熟了|够了|漂亮|个大|大个|好看|很香|真香|很嫩|一般般|多了"
 )
 _GREETINGS = re.compile(r"在吗|在不在|在么")
+_ASKED_AT_END = re.compile(r"^(?:能|可以|能否|可否)|(?:吗|么|嘛|呢)?[?]*$")  # "能……吗？"
 # Any of the above: most clauses of an order hold none, and are not judged further.
 _ANY = re.compile("|".join(p.pattern for p in (_POLITE, _QUESTION, _HYPOTHETICAL, _COMPLAINT, _OTHER_SHOPS,
                                                _PAST, _OTHERS, _REMARK)))
@@ -210,7 +211,12 @@ def _judge(clause: Clause, tokens: list[Token], asked: str) -> None:
     if _POLITE.search(residue) and (wants or changes or has_items and bool(kinds & {QTY})):
         clause.polite = True
     elif _QUESTION.search(asked):
-        clause.blocked = "question"
+        # "（能）帮我留两板鸡蛋吗": an order asked as a question is confirmed, not dropped
+        ordered = wants and has_items and QTY in kinds and not _QUESTION.search(_ASKED_AT_END.sub("", asked))
+        if ordered:
+            clause.polite = True
+        else:
+            clause.blocked = "question"
     elif _HYPOTHETICAL.search(residue):
         if wants or changes:
             clause.polite = True
