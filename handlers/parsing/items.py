@@ -53,6 +53,7 @@ class Found:
     op: str
     governed: bool = False  # an order word or mark stands with it: "要豆腐" means one
     text: str = ""
+    part: bool = False  # named by a part of its name only ("珍珠" of 珍珠奶茶)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ def read_items(tokens: Sequence[Token], offer: Offer, default: Product | None = 
     else:
         mentions, quantities = _bind(atoms)
         out.swapped = _assign_ops(atoms, mentions)
+        quantities = _restated(atoms, mentions, quantities)
     out.governing = any(m.governed and m.op_word for m in mentions)
     for mention in mentions:
         _resolve(out, mention)
@@ -221,12 +223,16 @@ def _bind(atoms: list[tuple[int, Token]]) -> tuple[list[_Mention], list[tuple[in
     # A quantity right after a product's own is a second one: "西红柿 2 3", "土豆2斤 3斤".
     owner = {id(m.qty): m for m in mentions if m.qty is not None}
     for index in sorted(free):
-        previous = next((i for i in range(index - 1, -1, -1) if atoms[i][1].kind in (QTY, RANGE, VAGUE, OTHER)
+        previous = next((i for i in range(index - 1, -1, -1) if atoms[i][1].kind in _BETWEEN_QUANTITIES
                          or i in at), None)
         second = owner.get(id(atoms[previous][1])) if previous is not None else None
         if second is not None and second.also is None:
             second.also = free.pop(index)
     return mentions, sorted(free.items())
+
+
+# What stands between two quantities that are not alternatives ("1盒改成2盒", "2斤 黄瓜1斤").
+_BETWEEN_QUANTITIES = frozenset({QTY, RANGE, VAGUE, OTHER, WANT, CANCEL, SET, CLAIM})
 
 
 def _each(atoms: list[tuple[int, Token]], mentions: list[_Mention], free: dict[int, Token],
@@ -312,6 +318,21 @@ def _assign_ops(atoms: list[tuple[int, Token]], mentions: list[_Mention]) -> boo
     return swapped
 
 
+def _restated(atoms: list[tuple[int, Token]], mentions: list[_Mention],
+              quantities: list[tuple[int, Token]]) -> list[tuple[int, Token]]:
+    """"车厘子1盒改成2盒": a quantity right after 改成 replaces the one the product had."""
+    for index, token in enumerate(atoms):
+        if token[1].kind != SET:
+            continue
+        after = next((q for q in quantities if q[0] > index), None)
+        before = next((m for m in reversed(mentions) if m.index < index), None)
+        if (after is not None and before is not None and before.qty is not None and before.op == ADD
+                and not any(atoms[i][1].kind in (PRODUCT, BAD_NUMBER) for i in range(index, after[0]))):
+            before.qty, before.op, before.governed, before.op_word = after[1], SET_OP, True, True
+            quantities = [q for q in quantities if q is not after]
+    return quantities
+
+
 def _unknown_names(atoms: list[tuple[int, Token]], quantities: list[tuple[int, Token]],
                    out: Extraction) -> list[tuple[int, Token]]:
     """"黄瓜2斤", "2斤黄瓜 茄子1斤": when every word of the clause stands next to a quantity
@@ -344,7 +365,7 @@ def _resolve(out: Extraction, mention: _Mention) -> None:
         out.problems.append(Problem(f"今天没有{token.text.strip()}", op=op))
         return
     if quantity is None:
-        out.items.append(Found(product, None, op, mention.governed, token.text))
+        out.items.append(Found(product, None, op, mention.governed, token.text, token.part))
         return
     written = quantity.text.strip()
     if mention.also is not None:
@@ -367,7 +388,7 @@ def _resolve(out: Extraction, mention: _Mention) -> None:
                                     product, op, awaits_qty=True))
         return
     if op == SET_OP and qty == 0:
-        out.items.append(Found(product, None, CANCEL_OP, True, token.text + written))
+        out.items.append(Found(product, None, CANCEL_OP, True, token.text + written, token.part))
         return
     if qty > MAX_QTY:
         out.problems.append(Problem(f"{product.name}{written}太多了，要几{product.unit}？", product, op,
@@ -377,7 +398,7 @@ def _resolve(out: Extraction, mention: _Mention) -> None:
         out.problems.append(Problem(f"{product.name}的数量“{written}”不对，要几{product.unit}？", product, op,
                                     awaits_qty=True))
         return
-    out.items.append(Found(product, qty, op, True, token.text + written))
+    out.items.append(Found(product, qty, op, True, token.text + written, token.part))
 
 
 def merge(found: Sequence[Found]) -> tuple[tuple[Item, ...], list[Found]]:

@@ -39,13 +39,14 @@ DATE = "date"
 TIME = "time"
 PRICE = "price"
 PEOPLE = "people"  # 2个人, 5口人, 3个小孩
+EMOJI = "emoji"  # WeChat's [玫瑰], [图片]
 STOP = "stop"  # words holding an order word's characters that are not order words
 JOIN = "join"  # 和, 还有
 SEP = "sep"  # spaces, 、 and other marks inside a clause
 BREAK = "break"  # ，。；！？ and new lines: the end of a clause
 OTHER = "other"
 
-NOISE_KINDS = frozenset({ADDRESS, PHONE, DATE, TIME, PRICE, PEOPLE})
+NOISE_KINDS = frozenset({ADDRESS, PHONE, DATE, TIME, PRICE, PEOPLE, EMOJI})
 
 _CN = CHINESE_NUMERAL_CHARS
 _CN_DIGITS = "一二三四五六七八九十"
@@ -79,6 +80,16 @@ _PRICE = (
     r"|(?:一|每)\s*(?:" + _UNIT + r")\s*\d+(?:\.\d+)?\s*(?:元|块)"
     r"|\d+(?:\.\d+)?\s*(?:折|%)"
 )
+# WeChat writes its emoji as a name in brackets ("[玫瑰]", "[西瓜]", "[强]"), and media as
+# "[图片]": never a product, whatever the offer holds.
+_EMOJI = (r"\[(?:微笑|撇嘴|色|发呆|得意|流泪|害羞|闭嘴|睡|大哭|尴尬|发怒|调皮|呲牙|惊讶|难过|酷|冷汗|抓狂|吐|偷笑|"
+          r"愉快|白眼|傲慢|饥饿|困|惊恐|流汗|憨笑|悠闲|奋斗|咒骂|疑问|嘘|晕|疯了|衰|骷髅|敲打|再见|擦汗|抠鼻|鼓掌|"
+          r"糗大了|坏笑|左哼哼|右哼哼|哈欠|鄙视|委屈|快哭了|阴险|亲亲|吓|可怜|菜刀|西瓜|啤酒|篮球|乒乓|咖啡|饭|猪头|"
+          r"玫瑰|凋谢|嘴唇|爱心|心碎|蛋糕|闪电|炸弹|刀|足球|瓢虫|便便|月亮|太阳|礼物|拥抱|强|弱|握手|胜利|抱拳|勾引|"
+          r"拳头|差劲|爱你|no|ok|爱情|飞吻|跳跳|发抖|怄火|转圈|磕头|回头|跳绳|投降|激动|乱舞|献吻|左太极|右太极|嘿哈|"
+          r"捂脸|奸笑|机智|皱眉|耶|吃瓜|加油|汗|天啊|emm|社会社会|旺柴|好的|打脸|哇|翻白眼|666|让我看看|叹气|苦涩|"
+          r"裂开|红包|發|福|鞭炮|烟花|庆祝|合十|强壮|鬼魂|破涕为笑|笑脸|生病|脸红|恐惧|失望|无语|grin|smile|"
+          r"图片|语音|视频|文件|链接|动画表情|表情|位置|名片|聊天记录|小程序|转账|红包)\]")
 _PEOPLE = rf"(?:\d+|[{_CN}]+)\s*(?:个|位|口)?\s*(?:人|小孩|孩子|大人|老人|宝宝|娃|口子)"
 _ADDRESS = (
     r"(?:[a-z]\s*)?\d+\s*(?:栋|幢|座|号楼|楼|期|区|号院|排|组|层)(?:\d+(?:单元|号|室|层|楼|门|户)?|\s*\d+\s*(?:单元|室|层|楼|门|户))*"
@@ -98,10 +109,10 @@ _WORDS = {
            "来了|到来|带来|想来|要是|只要是|主要|重要|要求|要么|不要紧|要紧|要不然|加油|加班|加微信|加个微信|"
            "加好友|加群|参加|增加|加热|加工|买菜|买单|订单|留言|留意|拿到|拿货|确定|一定|肯定|决定|固定|"
            "定时|定位|拍照|拍个照|改天|改日|改变|减肥|不用谢|搞定|搞好|搞错|弄好|弄错|弄坏|求助|请求|整理|整个|整天|第(?:\\d+|[" + _CN + "]+)(?:个|次|天|期|批|单|名|条)?"),
-    CLAIM: "同上|同楼上|楼上同款|和楼上一样|跟楼上一样|照旧|老样子|和上次一样|跟上次一样|我也要|我也来|也要|跟一个|跟一份|跟1个|跟1份|跟团|排一个|排一份|排1个|排1份|帮我排|帮排|占一个|占个位|算我一个|加我一个",
-    CANCEL: ("取消|不要了|不要|不用了|不需要了|不需要|退掉|退订|删掉|删除|删了|去掉|撤销|撤单|减掉|减去|减少|减|"
+    CLAIM: "同上|同楼上|楼上同款|同款|老规矩|按上次的?来?|照上次的?来?|和楼上一样|跟楼上一样|照旧|老样子|和上次一样|跟上次一样|我也要|我也来|也要|跟一个|跟一份|跟1个|跟1份|跟团|排一个|排一份|排1个|排1份|帮我排|帮排|占一个|占个位|算我一个|加我一个",
+    SET: "改成|改为|改到|改作|换成|换为|变成|调成|调整为|调整成|调为|修改为|修改成|减到|减为|减成|降到|降为|改|只要|一共要|一共|总共要|总共",
+    CANCEL: ("取消|不要了|不要|不用了|不需要了|不需要|退掉|退订|退了|删掉|删除|删了|去掉|撤销|撤单|减掉|减去|减少|减|"
              "少要|少来|少拿|少订|少(?=\\s*(?:\\d|[一两二三四五六七八九十半]))|拿掉|划掉|算了|免了|别要了|别给我|先不要|暂时不要"),
-    SET: "改成|改为|改到|改作|换成|换为|变成|调成|调整为|调整成|调为|修改为|修改成|改|只要|一共要|一共|总共要|总共",
     WANT: ("帮我留|帮忙留|给我留|帮留|帮我订|帮我拿|帮我要|再加|再来|再要|追加|多加|多要|多来|还要|也要|我要|"
            "要|来|加|换|买|预订|预定|订|定|拿|给我|需要|想要|拍|抢|下单|安排|留|帮我带|带|搞|弄|求|整"),
 }
@@ -140,6 +151,7 @@ class Token(NamedTuple):
     qty: Decimal | None = None
     unit: str | None = None
     numeral: bool = False  # written in Chinese numerals
+    part: bool = False  # a product named by a part of its name only ("珍珠" of 珍珠奶茶)
 
     @property
     def end(self) -> int:
@@ -149,6 +161,7 @@ class Token(NamedTuple):
 def token_parts(offer: Offer) -> list[tuple[str, str]]:
     """Each kind of token and its pattern, in the order they are tried at a place."""
     return [
+        (EMOJI, _EMOJI),
         (PHONE, _PHONE),
         (DATE, _DATE),
         (PRICE, _PRICE),
@@ -276,7 +289,7 @@ def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
             core = _AROUND.sub("", token.text.strip())
             product = offer.by_part(core) if 2 <= len(core) <= 8 else None
             if product is not None:
-                token = Token(PRODUCT, token.text, token.start, product=product)
+                token = Token(PRODUCT, token.text, token.start, product=product, part=True)
         out.append(token)
     return out
 

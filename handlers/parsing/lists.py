@@ -44,7 +44,7 @@ from handlers.parsing.lexer import (
     strip_noise,
 )
 from handlers.parsing.offer import Offer, Product
-from handlers.parsing.results import ADD, ChainLine, Item, Parsed
+from handlers.parsing.results import CANCEL_OP, ChainLine, Item, Parsed
 from handlers.parsing.text import as_written, fold
 
 HEADER = re.compile(r"^\s*#[ \t]*(?:接龙|group[ \t]*note)[ \t]*", re.I)
@@ -76,10 +76,11 @@ def parse_chain(text: str, offer: Offer, trace: list[str] | None = None) -> Pars
     heading = [line for line in description if line.seq is None and not line.example and not line.blank]
     title = heading[0].text.strip() if heading else ""
     default = _title_product(description, offer)
+    menu = _menu_numbers(description, offer)
     if trace is not None:
         trace.append(f"标题“{title[:30]}”；说明{len(description)}行不算接龙行")
         trace.append(f"标题里的商品：{default.name}（只写数量的行算它）" if default else "标题没有指明一个商品")
-    chain_lines = tuple(_cached_line(line.seq or 0, line.rest, offer, default) for line in entries)
+    chain_lines = tuple(_cached_line(line.seq or 0, line.rest, offer, default, menu) for line in entries)
     if trace is not None:
         for line in chain_lines:
             trace.append(f"第{line.seq}行 名字“{line.name}” 商品：" +
@@ -199,39 +200,57 @@ def _title_product(description: list[_Line], offer: Offer) -> Product | None:
     return next(iter(named.values())) if len(named) == 1 else None
 
 
-def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
+Menu = tuple[tuple[int, Product], ...]  # a list's own numbered menu: number -> product
+
+
+def _menu_numbers(description: list[_Line], offer: Offer) -> Menu:
+    """A numbered menu in the description ("1.芒果 12元/斤"), when each of its lines names one
+    product: in that list "3号" is the menu's third, whatever the offer's numbers."""
+    menu = []
+    for line in description:
+        if line.seq is None:
+            continue
+        named = {t.product.sku: t.product for t in lex(fold(line.rest), offer) if t.kind == PRODUCT and t.product}
+        if len(named) != 1:
+            return ()
+        menu.append((line.seq, next(iter(named.values()))))
+    return tuple(menu) if len(menu) >= 2 else ()
+
+
+def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None, menu: Menu = ()) -> ChainLine:
     cache = offer.chain_cache("entries")
-    key = (rest, default.sku if default else "")
+    key = (rest, default.sku if default else "", tuple((n, p.sku) for n, p in menu))
     found = cache.get(key)
     if found is None:
         if len(cache) >= LINE_CACHE_MAX:
             cache.clear()
-        found = cache[key] = entry(0, rest, offer, default)
+        found = cache[key] = entry(0, rest, offer, default, menu)
     return found if found.seq == seq else ChainLine(seq, found.name, found.items, found.text)
 
 
-def entry(seq: int, rest: str, offer: Offer, default: Product | None) -> ChainLine:
+def entry(seq: int, rest: str, offer: Offer, default: Product | None, menu: Menu = ()) -> ChainLine:
     """`name items...` of one entry (see the module's text)."""
     folded = fold(rest)
     name_end = _name_end(folded, offer)
     name = as_written(rest, folded, 0, name_end).strip(" \t,，:：、.-")
-    return ChainLine(seq=seq, name=name, items=_entry_items(folded[name_end:].strip(), offer, default), text=rest)
+    items = _entry_items(folded[name_end:].strip(), offer, default, menu)
+    return ChainLine(seq=seq, name=name, items=items, text=rest)
 
 
-def _entry_items(text: str, offer: Offer, default: Product | None) -> tuple[Item, ...]:
+def _entry_items(text: str, offer: Offer, default: Product | None, menu: Menu = ()) -> tuple[Item, ...]:
     """What the part of an entry after the name orders. Names differ from line to line, the
     rest repeats ("西红柿1斤"): each is read once."""
     cache = offer.chain_cache("items")
-    key = (text, default.sku if default else "")
+    key = (text, default.sku if default else "", tuple((n, p.sku) for n, p in menu))
     found = cache.get(key)
     if found is not None:
         return found
-    read = read_items(_entry_numbers(lex(text, offer)), offer, default)
+    read = read_items(_entry_numbers(lex(text, offer), menu), offer, default)
     items: tuple[Item, ...] = ()
     if not read.problems and read.items:
         totals: dict[str, Item] = {}
         for item in read.items:
-            if item.op != ADD:
+            if item.op == CANCEL_OP:
                 continue  # "西兰花1颗（不要了）": the line no longer orders it
             qty = item.qty if item.qty is not None else Decimal(1)
             seen = totals.get(item.product.sku)
@@ -285,15 +304,17 @@ def _words_only(folded: str, token: Token) -> bool:
     return folded[token.end:token.end + 1] in ("", " ", "\t")
 
 
-def _entry_numbers(tokens: list[Token]) -> list[Token]:
-    """In an entry, "3号" orders product 3 only with a quantity ("3号2份"); alone it is a name,
-    a court, a bed."""
+def _entry_numbers(tokens: list[Token], menu: Menu = ()) -> list[Token]:
+    """In an entry, "3号" orders product 3 (of the list's menu, if it has one) only with a
+    quantity ("3号2份"); alone it is a name, a court, a bed."""
     out = []
+    numbered = dict(menu)
     for i, token in enumerate(tokens):
         if token.kind == NUMBER_REF:
             after = next((t for t in tokens[i + 1:] if t.kind != SEP), None)
-            if after is not None and after.kind in (QTY, MARK) and token.product is not None:
-                token = Token(PRODUCT, token.text, token.start, product=token.product)
+            product = numbered.get(int(token.qty)) if numbered and token.qty is not None else token.product
+            if after is not None and after.kind in (QTY, MARK) and product is not None:
+                token = Token(PRODUCT, token.text, token.start, product=product)
             else:
                 token = Token(OTHER, token.text, token.start)
         out.append(token)

@@ -122,7 +122,7 @@ def _read(text: str, offer: Offer, quoted: str, trace: list[str] | None) -> Pars
     for clause in clauses:
         if not clause.blocked:
             _clause_items(clause, [c for c in clauses if c is not clause], quoted, quoted_products, offer, draft)
-    items, conflicts = merge(draft.found + draft.confirm)
+    items, conflicts = merge(_preferences_dropped(draft.found + draft.confirm))
     for conflict in conflicts:
         draft.problems.append(Problem(f"{conflict.product.name}是要加、要改还是要取消？", conflict.product))
     for item in items:
@@ -202,6 +202,13 @@ def _clause_items(clause: Clause, others: list[Clause], quoted: str, quoted_prod
             draft.confirm.append(Found(quoted_products[0], _ONE, ADD, True))
         else:
             draft.problems.append(Problem("您要哪个商品、多少？"))
+
+
+def _preferences_dropped(found: list[Found]) -> list[Found]:
+    """"珍珠奶茶两杯，一杯不要珍珠": a product named only by a part of its name after 不要,
+    while the message orders it by its name, is a wish about how it is made, not a cancel."""
+    ordered = {f.product.sku for f in found if f.op == ADD and not f.part}
+    return [f for f in found if not (f.op == CANCEL_OP and f.part and f.product.sku in ordered)]
 
 
 def _cancels_all(clauses: list[Clause]) -> bool:
