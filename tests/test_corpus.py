@@ -3,11 +3,11 @@ three shops' offers (fresh produce, meal boxes, household goods), each with the 
 contract (docs: CONTRACTS.md section 2) gives. It is scored as the acceptance checks score
 held-out messages: 97% at least, and no false state change.
 
-`blind/`, `blind2/` and `blind3/` are three more shops' messages, each written before the
-parser had read any of them and scored once as written (the honest estimate for messages
-nobody here has seen): blind 157/162 = 96.9%, no false state change; blind2 149/158 = 94.3%,
-one false state change (0.5两 of pork recorded as 0.05斤); blind3 143/151 = 94.7%, none.
-What they found was then mended like any miss."""
+`blind/` .. `blind4/` are four more shops' messages, each written before the parser had read
+any of them and scored once as written (the honest estimate for messages nobody here has
+seen): blind 157/162 = 96.9%, no false state change; blind2 149/158 = 94.3%, one false state
+change (0.5两 of pork recorded as 0.05斤); blind3 143/151 = 94.7%, none; blind4 126/131 = 96.2%,
+none. What they found was then mended like any miss."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_corpus_scores_97_percent_with_no_false_state_change(file: str) -> None:
     assert result.accuracy >= 0.97, result.line(file)
 
 
-@pytest.mark.parametrize("folder", ["blind", "blind2", "blind3"])
+@pytest.mark.parametrize("folder", ["blind", "blind2", "blind3", "blind4"])
 def test_blind_sets_score_97_percent_with_no_false_state_change(folder: str) -> None:
     offer = load_offer(Path(__file__).parent / "data" / folder / "catalog.toml")
     result = score(load_cases(Path(__file__).parent / "data" / folder / "messages.jsonl"), lambda case: offer)

@@ -91,7 +91,7 @@ def test_the_quick_reading_of_simple_clauses_is_the_general_one() -> None:
     from tests.scoring import load_offer as offer_of
 
     checked = 0
-    for folder in ("corpus", "blind", "blind2", "blind3"):
+    for folder in ("corpus", "blind", "blind2", "blind3", "blind4"):
         for path in (Path(__file__).parent / "data" / folder).glob("*.jsonl"):
             for case in load_cases(path):
                 catalog = case.get("catalog", "catalog")
@@ -118,7 +118,7 @@ def test_trying_only_the_kinds_a_character_can_start_finds_the_same_tokens() -> 
     from tests.scoring import load_offer as offer_of
 
     checked = 0
-    for folder in ("corpus", "blind", "blind2", "blind3"):
+    for folder in ("corpus", "blind", "blind2", "blind3", "blind4"):
         for path in (Path(__file__).parent / "data" / folder).glob("*.jsonl"):
             for case in load_cases(path):
                 offer = offer_of(Path(__file__).parent / "data" / folder / f"{case.get('catalog', 'catalog')}.toml")

@@ -60,7 +60,7 @@ _DATE = (
     rf"|(?:\d{{1,2}}|[{_CN_DIGITS}]+)\s*月\s*(?:\d{{1,2}}|[{_CN_DIGITS}]+)\s*[日号]?|\d{{1,2}}\s*月份?"
     r"|(?<![\d.])\d{1,2}\s*[./]\s*\d{1,2}\s*[号日]"
     rf"|(?<![\d.])\d{{1,2}}[./]\d{{1,2}}(?=\s*(?:周|星期|礼拜))"
-    rf"|(?:下|上|这|本)?(?:周|星期|礼拜){_WEEKDAY}?"
+    rf"|(?:下|上|这|本)(?:周|星期|礼拜){_WEEKDAY}?|(?:周|星期|礼拜){_WEEKDAY}"
     r"|大后天|今天|明天|后天|昨天|前天|今晚|明晚|今早|明早|今日|明日|昨日|当天|那天|每天|天天"
     r"|\d{4}\s*年|(?<![\d.])\d{1,2}\s*日(?!用)"
 )
@@ -274,6 +274,10 @@ def _merge_others(tokens: list[Token]) -> list[Token]:
 _AROUND = re.compile(r"^(?:我|请|帮我|给我|还|再|的)+|(?:的|吧|呀|啊)+$")
 
 
+# "团油", "拼虾": a verb glued before a one-character name does not make another word of it.
+_VERB_BEFORE_NAME = ("团", "拼", "抢", "订", "买", "卖", "要", "的", "了", "和", "与", "有", "是", "送")
+
+
 def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
     """A run of other text that is part of exactly one product's name names that product
     ("有机" -> 有机青菜, "五常" -> 五常大米); a one-character name glued to a word before it is
@@ -282,7 +286,8 @@ def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
     for token in tokens:
         before = out[-1] if out else None
         if (token.kind == PRODUCT and len(token.text) == 1 and before is not None and before.kind == OTHER
-                and before.end == token.start and strip_noise(before.text)):
+                and before.end == token.start and strip_noise(before.text)
+                and not before.text.endswith(_VERB_BEFORE_NAME)):
             out[-1] = Token(OTHER, before.text + token.text, before.start)
             continue
         if token.kind == OTHER:

@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from handlers.parsing.items import read_items
 from handlers.parsing.lexer import (
+    DATE,
     ADDRESS,
     BAD_NUMBER,
     MARK,
@@ -278,6 +279,8 @@ def _name_end(folded: str, offer: Offer) -> int:
     first = [Token(OTHER, t.text, t.start) if t.kind == PRODUCT and offer.by_folded_name(t.text.strip()) is None
              and _words_only(folded, t) else t
              for t in _entry_numbers(lex(folded[:words[0][1]], offer)) if t.kind != SEP]
+    # a date word or a weekday at the start is a name more often than a date ("天天", "周周")
+    first = [Token(OTHER, t.text, t.start) if t.kind == DATE else t for t in first]
     named = any(t.kind == OTHER and strip_noise(t.text) for t in first)
     address = bool(first) and all(t.kind in (ADDRESS, PHONE) for t in first)
     if not named and not address:

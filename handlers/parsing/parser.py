@@ -34,10 +34,10 @@ MAX_TEXT = 200_000  # longer messages are not orders; never spend time on them
 _QUOTE_SEPARATOR = re.compile(r"^\s*(?:-\s*){3,}$", re.M)
 _MENTION = re.compile(r"@[^\s@]{1,30}(?:\s+|$)")
 _COMPACT = re.compile(r"[\s,.!~。！～、?？:：;；\"'“”‘’()（）\[\]【】<>《》…—-]+")
-_CANCEL_ALL = re.compile(r"取消订单|订单取消|全部取消|取消全部|全取消|取消所有|都不要了|全都不要|全部不要|"
+_CANCEL_ALL = re.compile(r"取消订单|订单取消|全部取消|取消全部|全取消|都取消|取消所有|都不要了|全都不要|全部不要|"
                          r"整单取消|取消整单|我不要了$|^不要了$|订单不要了|全退|全部退掉")
 _CONTACT_HEAD = re.compile(r"^(?:我|我家)?(?:住在|住|地址是?|送货地址|收货地址|送到)")
-_CONTACT_WORDS = re.compile(r"^(?:我|我家)?(?:住|住在|在|地址|地址是|电话|电话是|手机|手机号|联系电话|送到|送货地址|收货地址)*$")
+_CONTACT_WORDS = re.compile(r"^(?:我|我家|我的)?(?:住在|住|在|地址|电话|手机号?|号码|联系电话|联系方式|送到|送货地址|收货地址|是)*$")
 
 
 def parse(text: str, offer: Offer, explain: bool = False) -> Parsed:
