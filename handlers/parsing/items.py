@@ -44,6 +44,7 @@ MAX_QTY = Decimal(999)
 _OPS = {WANT: ADD, CLAIM: ADD, CANCEL: CANCEL_OP, SET: SET_OP}
 _ITEM_KINDS = (PRODUCT, BAD_NUMBER, QTY, RANGE, VAGUE)
 
+
 @dataclass(frozen=True, slots=True)
 class Found:
     """A product the clause names, with its quantity (None: not written) and operation."""
