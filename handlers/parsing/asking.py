@@ -9,6 +9,7 @@ from handlers.parsing.items import Problem
 from handlers.parsing.offer import Offer
 from handlers.parsing.results import ADD, CANCEL_OP, SET_OP, Item, Parsed
 
+
 def unclear(problems: list[Problem], offer: Offer, address: str, phone: str,
              items: tuple[Item, ...]) -> Parsed:
     """Ask back: the questions, and what "对" would do when the rest is understood."""

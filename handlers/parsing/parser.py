@@ -186,10 +186,10 @@ def _clause_items(clause: Clause, others: list[Clause], quoted: str, quoted_prod
             draft.problems.append(Problem(f"“{written}”是要哪个商品？"))
         else:  # "苹果真甜，再来2斤": the product the rest of the message names
             op = next(iter(read.ops), ADD)
-            product = context_product(others, quantity.unit, [])
+            product = context_product((p for other in others for p in other.products), quantity.unit)
             if product is not None:
                 target.extend(_quantity_of(product, quantity, op, draft.problems))
-            elif (product := context_product([], quantity.unit, quoted_products)) is not None:
+            elif (product := context_product(quoted_products, quantity.unit)) is not None:
                 draft.confirm.extend(_quantity_of(product, quantity, op, draft.problems))
             else:
                 draft.problems.append(Problem(f"“{written}”是要哪个商品？"))

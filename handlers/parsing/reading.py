@@ -17,6 +17,7 @@ with one short question; a message that is not order-like gets no reply.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -284,15 +285,10 @@ def _only_quantities(clause: Clause) -> bool:
     return not clause.found.content and not clause.found.items and bool(clause.found.loose)
 
 
-def context_product(clauses: list[Clause], unit: str | None, quoted: list[Product]) -> Product | None:
-    """The one product the rest of the message names, when a quantity stands alone
-    ("苹果真甜，再来2斤"), and its unit fits."""
-    named: dict[str, Product] = {}
-    for clause in clauses:
-        for product in clause.products:
-            named.setdefault(product.sku, product)
-    for product in quoted:
-        named.setdefault(product.sku, product)
+def context_product(products: Iterable[Product], unit: str | None) -> Product | None:
+    """The one product the rest of the message (or the quoted one) names, when a quantity
+    stands alone ("苹果真甜，再来2斤"), and its unit fits."""
+    named = {product.sku: product for product in products}
     if len(named) != 1:
         return None
     product = next(iter(named.values()))
