@@ -16,9 +16,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench.figures import Figure
-from bot.clock import VirtualClock
-from bot.config import OutboxConfig
-from bot.messages import Outgoing
+from bot.core.clock import VirtualClock
+from bot.core.config import OutboxConfig
+from bot.core.messages import Outgoing
 from bot.outbox import Outbox
 from bot.pacing import Pacer
 from bot.transports.memory import MemoryTransport

@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 
 from bench.figures import Figure
 from bot.app import Bot
-from bot.clock import VirtualClock
-from bot.config import DEMO_DIR, parse_config
-from bot.messages import Incoming
+from bot.core.clock import VirtualClock
+from bot.core.config import DEMO_DIR, parse_config
+from bot.core.messages import Incoming
 from bot.transports.memory import MemoryTransport
 
 TZ = ZoneInfo("Asia/Shanghai")

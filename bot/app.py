@@ -19,12 +19,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.catalog import load_catalog, sync_products
-from bot.clock import Clock
-from bot.config import Config
-from bot.dispatcher import Dispatcher, Handler
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.dispatcher import Dispatcher, Handler
 from bot.exporter import Exporter
 from bot.leader import startup_lock
-from bot.messages import Incoming, Outgoing
+from bot.core.messages import Incoming, Outgoing
 from bot.outbox import Outbox, Send
 from bot.pacing import Pacer
 from bot.services import Services

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from bot.config import ConfigError
+from bot.core.config import ConfigError
 from handlers.parsing import CatalogError, Offer, Product, offer_from_catalog
 from models.tables import Product as ProductRow
 

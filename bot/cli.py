@@ -15,7 +15,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from bot.config import Config, ConfigError, demo_config, load_config
+from bot.core.config import Config, ConfigError, demo_config, load_config
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -95,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_rooms(args: argparse.Namespace) -> int:
     """The WeChat rooms the logged-in account is in: id, topic, members (to fill [[group]])."""
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
     from bot.transports.wechaty import list_rooms
 
     config = load_config(args.config)
@@ -117,7 +117,7 @@ def cmd_rooms(args: argparse.Namespace) -> int:
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     """The next run of every job, in the shop's time, and the last recorded run."""
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
     from jobs.runner import SWEEP_SECONDS
     from jobs.schedule import daily_jobs, next_due
     from models.db import close_database, open_database
@@ -147,7 +147,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the workbook of a delivery date (default: the one orders are taken for now)."""
     from datetime import date
 
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
     from models.days import window_at
 
     config = _config(args.config)
@@ -209,7 +209,7 @@ def cmd_import_status(args: argparse.Namespace) -> int:
 def _offline_bot(config: Config) -> Bot:
     """The bot without a chat network: what it sends waits in the outbox for the running bot."""
     from bot.app import Bot
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
 
     async def nowhere(message: object) -> None:
         raise RuntimeError("an offline command does not send")

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bot.clock import Clock, sleep_until_or_woken
-from bot.config import Config
+from bot.core.clock import Clock, sleep_until_or_woken
+from bot.core.config import Config
 from models.spreadsheet import export_delivery_date, workbook_path
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from bot.clock import Clock, sleep_until_or_woken
-from bot.messages import Outgoing
+from bot.core.clock import Clock, sleep_until_or_woken
+from bot.core.messages import Outgoing
 from bot.pacing import MINUTE, Pacer
 from models.state import PAUSED, get_state, set_state
 from models.tables import OutboxMessage

@@ -13,7 +13,7 @@ import random
 from collections import deque
 from datetime import datetime, time, timedelta, timezone, tzinfo
 
-from bot.config import OutboxConfig
+from bot.core.config import OutboxConfig
 
 MINUTE = timedelta(seconds=60)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import Bot
-from bot.clock import VirtualClock
-from bot.config import Config
-from bot.messages import Incoming
+from bot.core.clock import VirtualClock
+from bot.core.config import Config
+from bot.core.messages import Incoming
 from bot.simulation import Simulation
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number

@@ -9,8 +9,8 @@ import signal
 
 from aiohttp import web
 
-from bot.clock import SystemClock
-from bot.config import Config
+from bot.core.clock import SystemClock
+from bot.core.config import Config
 from bot.web import create_app
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from bot.clock import Clock
-from bot.config import Config
+from bot.core.clock import Clock
+from bot.core.config import Config
 from bot.outbox import Outbox
 from handlers.parsing import Offer, Product
 from models.orderbook import StoredOrders

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.app import Bot
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
 from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.runner import catch_up, run_job
 from jobs.schedule import JobSpec, daily_jobs, next_due

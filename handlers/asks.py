@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.dispatcher import Router
-from bot.messages import Incoming
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.dispatcher import Router
+from bot.core.messages import Incoming
 from handlers.filters import Intent
 from handlers.orders import Orders, record
 from handlers.parsing import Item, Offer, Parsed

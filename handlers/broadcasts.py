@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import parse_slot
-from bot.dispatcher import Router
-from bot.messages import Outgoing
+from bot.core.clock import Clock
+from bot.core.config import parse_slot
+from bot.core.dispatcher import Router
+from bot.core.messages import Outgoing
 from bot.outbox import Outbox
 from bot.services import Services
 from handlers.filters import Command, is_staff

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.dispatcher import Router
-from bot.messages import Incoming, Outgoing
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.dispatcher import Router
+from bot.core.messages import Incoming, Outgoing
 from bot.outbox import Outbox
 from handlers.filters import Intent
 from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders

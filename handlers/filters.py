@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.dispatcher import Context
-from bot.messages import Incoming
+from bot.core.dispatcher import Context
+from bot.core.messages import Incoming
 from handlers.parsing import Parsed, parse
 
 

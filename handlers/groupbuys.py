@@ -8,10 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.dispatcher import Router
-from bot.messages import Incoming, Outgoing
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.dispatcher import Router
+from bot.core.messages import Incoming, Outgoing
 from bot.outbox import Outbox
 from bot.services import Services
 from handlers.filters import Command, Intent, is_staff

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.dispatcher import Dispatcher, Router
-from bot.messages import Incoming
+from bot.core.dispatcher import Dispatcher, Router
+from bot.core.messages import Incoming
 from handlers.filters import Command, Intent
 from handlers.parsing import Offer, Parsed
 from handlers.texts import offer_lines

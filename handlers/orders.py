@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.dispatcher import Router
-from bot.messages import Outgoing
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.dispatcher import Router
+from bot.core.messages import Outgoing
 from bot.outbox import Outbox
 from handlers.filters import Intent
 from handlers.parsing import Item, Offer, Parsed, Product

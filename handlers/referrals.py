@@ -6,9 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.dispatcher import Router
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.dispatcher import Router
 from handlers.filters import Command, Intent, is_staff
 from handlers.parsing import Parsed
 from handlers.texts import money

@@ -6,9 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.dispatcher import Dispatcher, Router
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.dispatcher import Dispatcher, Router
 from bot.services import Services
 from handlers.filters import Command, any_command, is_staff
 from handlers.texts import money, qty

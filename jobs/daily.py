@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from bot.messages import Outgoing
+from bot.core.messages import Outgoing
 from bot.services import Services
 from handlers.texts import money, offer_lines, qty
 from models.days import close_ordering, delivery_date_for, short_date

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from bot.messages import Outgoing
+from bot.core.messages import Outgoing
 from bot.services import Services
 from handlers.groupbuys import announce
 from models.groupbuys import fail_expired

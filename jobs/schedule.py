@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from bot.config import ScheduleConfig
+from bot.core.config import ScheduleConfig
 
 
 @dataclass(frozen=True)

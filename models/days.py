@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
-from bot.config import ScheduleConfig
+from bot.core.config import ScheduleConfig
 from models.tables import OrderingDay
 
 

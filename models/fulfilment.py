@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 from tortoise.transactions import in_transaction
 
-from bot.messages import Outgoing
+from bot.core.messages import Outgoing
 from bot.outbox import Outbox
 from models.points import Rewards
 from models.spreadsheet import STATUS_OF_TEXT

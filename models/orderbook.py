@@ -20,8 +20,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot.config import Config
-from bot.messages import Incoming, Outgoing
+from bot.core.config import Config
+from bot.core.messages import Incoming, Outgoing
 from bot.outbox import Outbox
 from handlers.parsing.offer import Product
 from models.days import Window, current_window

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import Bot
-from bot.clock import VirtualClock
-from bot.config import DEMO_DIR, Config, parse_config
+from bot.core.clock import VirtualClock
+from bot.core.config import DEMO_DIR, Config, parse_config
 from bot.simulation import Simulation
 from bot.transports.memory import MemoryTransport
 

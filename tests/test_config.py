@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, demo_config, load_config, parse_config
+from bot.core.config import ConfigError, demo_config, load_config, parse_config
 from tests.conftest import raw_config
 
 ROOT = Path(__file__).resolve().parents[1]

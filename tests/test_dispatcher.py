@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.dispatcher import Dispatcher, Router
-from bot.messages import Incoming
+from bot.core.dispatcher import Dispatcher, Router
+from bot.core.messages import Incoming
 from handlers.filters import Command, Intent, is_staff
 
 from tests.conftest import make_config
@@ -116,7 +116,7 @@ def test_help_is_the_first_line_of_the_docstring() -> None:
 
 
 def test_both_transports_satisfy_the_transport_interface() -> None:
-    from bot.clock import VirtualClock
+    from bot.core.clock import VirtualClock
     from bot.transports import Transport
     from bot.transports.memory import MemoryTransport
     from bot.web import WebChat

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
-from bot.config import ScheduleConfig
+from bot.core.config import ScheduleConfig
 from jobs.runner import run_job
 from jobs.schedule import JobSpec, daily_jobs, due_between, next_due
 from models.tables import JobRun

@@ -6,9 +6,9 @@ import random
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-from bot.clock import VirtualClock
-from bot.config import OutboxConfig
-from bot.messages import Outgoing
+from bot.core.clock import VirtualClock
+from bot.core.config import OutboxConfig
+from bot.core.messages import Outgoing
 from bot.outbox import Outbox
 from bot.pacing import Pacer, quiet_until
 from bot.transports.memory import MemoryTransport
@@ -265,7 +265,7 @@ async def test_replies_waiting_for_one_group_go_out_as_one_message(db_url: str) 
 async def test_sleep_until_or_woken_says_why() -> None:
     import asyncio
 
-    from bot.clock import sleep_until_or_woken
+    from bot.core.clock import sleep_until_or_woken
 
     clock = VirtualClock(NOON)
     woken = asyncio.Event()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import DEMO_DIR
+from bot.core.config import DEMO_DIR
 from handlers.parsing import offer_from_catalog, parse
 from tests.scoring import load_cases, load_offer, score
 

@@ -87,7 +87,7 @@ def test_the_quick_reading_of_simple_clauses_is_the_general_one() -> None:
     from handlers.parsing import items
     from handlers.parsing.lexer import lex
     from handlers.parsing.reading import clauses_of, resolve_numbers
-    from handlers.parsing.text import fold
+    from bot.core.text import fold
     from tests.scoring import load_offer as offer_of
 
     checked = 0
@@ -114,7 +114,7 @@ def test_trying_only_the_kinds_a_character_can_start_finds_the_same_tokens() -> 
     """lexer.Lexicon tries at each place only the kinds of token that can start with its
     character; the one long pattern, tried everywhere, must find the same tokens."""
     from handlers.parsing.lexer import lex
-    from handlers.parsing.text import fold
+    from bot.core.text import fold
     from tests.scoring import load_offer as offer_of
 
     checked = 0

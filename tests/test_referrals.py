@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.clock import VirtualClock
-from bot.messages import Incoming
+from bot.core.clock import VirtualClock
+from bot.core.messages import Incoming
 from bot.web import BOT, create_app
 from models.points import add
 from models.tables import Member, PointEntry, ReferralVisit

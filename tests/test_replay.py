@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from bot.config import load_config
+from bot.core.config import load_config
 from bot.replay import ReplayError, read_events, replay
 
 

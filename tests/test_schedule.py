@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 
-from bot.config import ScheduleConfig
+from bot.core.config import ScheduleConfig
 from jobs.runner import run_job
 from jobs.schedule import JobSpec, daily_jobs, next_due
 from models.tables import Community, GroupBuy, GroupBuyParticipant, JobRun, Member, OrderingDay
@@ -156,7 +156,7 @@ async def test_two_schedulers_racing_for_every_job_run_each_once(tmp_path: Path,
     a = await start_harness(config, day(1, 7, 0))
     b_clock_start = day(1, 7, 0)
     from bot.app import Bot
-    from bot.clock import VirtualClock
+    from bot.core.clock import VirtualClock
     from bot.transports.memory import MemoryTransport
 
     clock_b = VirtualClock(b_clock_start)
@@ -346,7 +346,7 @@ async def test_apscheduler_gets_one_job_per_id_in_the_shops_timezone(tmp_path: P
     """The production scheduler: deterministic ids, the shop's timezone, the same next run
     times as the pure schedule, and no duplicate jobs when started again."""
     from bot.app import Bot
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
     from bot.transports.memory import MemoryTransport
     from jobs.runner import start_scheduler
 

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.clock import VirtualClock
-from bot.config import Config
+from bot.core.clock import VirtualClock
+from bot.core.config import Config
 from bot.web import create_app
 from models.tables import Order
 from tests.conftest import IN_CI, MORNING, ROOM_A, make_config

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import Bot
-from bot.clock import VirtualClock
-from bot.messages import Outgoing
+from bot.core.clock import VirtualClock
+from bot.core.messages import Outgoing
 from bot.simulation import Simulation
 from bot.transports.wechaty import WechatyTransport, parse_app_chain
 from models.tables import Member, Order, OrderLine

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.messages import Outgoing
+from bot.core.messages import Outgoing
 
 
 class Transport(Protocol):

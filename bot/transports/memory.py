@@ -6,8 +6,8 @@ import itertools
 import uuid
 from datetime import datetime
 
-from bot.clock import Clock
-from bot.messages import Incoming, Outgoing, Sent
+from bot.core.clock import Clock
+from bot.core.messages import Incoming, Outgoing, Sent
 
 
 class MemoryTransport:

@@ -20,9 +20,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.messages import Incoming, Outgoing
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.messages import Incoming, Outgoing
 
 if TYPE_CHECKING:
     from bot.app import Bot

@@ -24,9 +24,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.app import Bot
-from bot.clock import Clock
-from bot.config import Config
-from bot.messages import Incoming, Outgoing
+from bot.core.clock import Clock
+from bot.core.config import Config
+from bot.core.messages import Incoming, Outgoing
 from bot.leader import Leadership
 from bot.transports.wechaty import WechatyTransport
 from jobs.runner import catch_up, start_scheduler

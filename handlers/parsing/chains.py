@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.parsing.results import ChainLine, Item
-from handlers.parsing.text import fold
+from bot.core.text import fold
 
 UNKNOWN = ""  # owner of lines from before the bot saw the list
 

@@ -9,36 +9,13 @@ from decimal import Decimal
 
 from handlers.parsing.lexer import PRODUCT, lex
 from handlers.parsing.offer import Offer, Product
-from handlers.parsing.quantities import CHINESE_NUMERAL_CHARS, number
-from handlers.parsing.text import fold
+from bot.core.text import DURATION, MAX_DURATION, NUMBER, duration_of, fold, number
 
-_NUM = rf"(\d+(?:\.\d+)?|[{CHINESE_NUMERAL_CHARS}]+)"
-_DURATION_UNITS = {"分钟": 1, "分": 1, "min": 1, "m": 1, "小时": 60, "个小时": 60, "钟头": 60, "个钟头": 60,
-                   "h": 60, "天": 1440, "d": 1440}
-_UNIT_PATTERN = "|".join(sorted((re.escape(u) for u in _DURATION_UNITS), key=len, reverse=True))
-_DURATION = re.compile(rf"{_NUM}\s*({_UNIT_PATTERN})(半)?(?![a-z])", re.I)
-_SIZE = re.compile(rf"{_NUM}\s*人(?:团)?")
+_SIZE = re.compile(rf"{NUMBER}\s*人(?:团)?")
 _PRICE = re.compile(r"(?:¥|￥)?\s*(\d+(?:\.\d+)?)\s*(?:元|块)|(?:¥|￥)\s*(\d+(?:\.\d+)?)")
 
 MAX_SIZE = 100
-MAX_DURATION = timedelta(days=30)
 USAGE = "格式：/开团 <商品> <人数>人 <价格>元 <时长>，如 /开团 榴莲 3人 150元 2小时"
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """"2小时" -> 2 h, "30分钟" -> 30 min, "1天半" -> 36 h; None if it is not one duration."""
-    match = _DURATION.fullmatch(fold(text).strip())
-    return _duration(match) if match else None
-
-
-def _duration(match: re.Match[str]) -> timedelta | None:
-    amount = number(match.group(1))
-    if amount is None:
-        return None
-    minutes = _DURATION_UNITS[match.group(2).lower()]
-    if match.group(3):
-        amount += Decimal("0.5")
-    return timedelta(minutes=float(amount * minutes))
 
 
 @dataclass(frozen=True)
@@ -61,8 +38,8 @@ def parse_open_command(args: str, offer: Offer) -> OpenRequest | str:
             return f"人数要在2到{MAX_SIZE}之间。{USAGE}"
         size = int(found)
         text = text[: match.start()] + " " + text[match.end():]
-    if match := _DURATION.search(text):
-        duration = _duration(match)
+    if match := DURATION.search(text):
+        duration = duration_of(match)
         if duration is None or not timedelta(minutes=1) <= duration <= MAX_DURATION:
             return f"时长要在1分钟到30天之间。{USAGE}"
         text = text[: match.start()] + " " + text[match.end():]

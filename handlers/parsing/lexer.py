@@ -14,9 +14,10 @@ import re
 from decimal import Decimal
 from typing import NamedTuple
 
+from bot.core.text import CHINESE_NUMERAL_CHARS, number
 from handlers.parsing.firsts import first_chars
 from handlers.parsing.offer import Offer, Product
-from handlers.parsing.quantities import CHINESE_NUMERAL_CHARS, UNITS, number
+from handlers.parsing.quantities import UNITS
 
 # Kinds of token.
 PRODUCT = "product"
@@ -221,7 +222,7 @@ class Lexicon:
 
 
 def lex(text: str, offer: Offer) -> list[Token]:
-    """Tokens of folded text (handlers.parsing.text.fold)."""
+    """Tokens of folded text (bot.core.text.fold)."""
     lexicon = offer.lexicon
     starts, for_char = lexicon.starts, lexicon.for_char
     tokens: list[Token] = []

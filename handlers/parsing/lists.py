@@ -46,7 +46,7 @@ from handlers.parsing.lexer import (
 )
 from handlers.parsing.offer import Offer, Product
 from handlers.parsing.results import CANCEL_OP, ChainLine, Item, Parsed
-from handlers.parsing.text import as_written, fold
+from bot.core.text import as_written, fold
 
 HEADER = re.compile(r"^\s*#[ \t]*(?:接龙|group[ \t]*note)[ \t]*", re.I)
 _ENTRY = re.compile(r"^([ \t]*)(\d{1,4})[ \t]*[.、,)）:：][ \t]*(?!\d)(.*)$")

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any
 
-from handlers.parsing.text import fold
+from bot.core.text import fold
 
 
 class CatalogError(ValueError):

@@ -5,7 +5,7 @@ that matters most: a message that did not ask for a change never gets one. When 
 answer is `unclear` (the bot asks back, proposing what it understood) or `none` (the bot stays
 quiet); which of the two is decided by one rule, `reading.order_like`.
 
-The way through: fold the text (handlers.parsing.text), keep a quoted reply's reply, read a
+The way through: fold the text (bot.core.text), keep a quoted reply's reply, read a
 接龙 as a list (handlers.parsing.lists), match the short messages that are whole requests (我的
 订单, 帮助, 参团 3, 对), then lex, cut into clauses and read their items (reading, items).
 """
@@ -26,7 +26,7 @@ from handlers.parsing.quantities import sensible, to_product_unit
 from handlers.parsing.reading import ORDER_WORDS, Clause, clauses_of, context_product, order_like, resolve_numbers
 from handlers.parsing.requests import WHOLE_MAX, courteous, may_be_whole, whole_message
 from handlers.parsing.results import ADD, CANCEL_OP, INTENT_OF_OP, NONE, SET_OP, Parsed
-from handlers.parsing.text import fold
+from bot.core.text import fold
 
 _ONE = Decimal(1)
 MAX_TEXT = 200_000  # longer messages are not orders; never spend time on them

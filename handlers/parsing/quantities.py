@@ -1,14 +1,9 @@
-"""Numbers and units as residents write them: 3, ３, 1.5, .5, 两, 俩, 仨, 十五, 一斤半, 半斤,
-2kg, 500g, 2两 (a tenth of a 斤)."""
+"""Units as residents write them, and quantities in them: 一斤半, 半斤, 2kg, 500g, 2两 (a tenth
+of a 斤). The numbers themselves (3, .5, 两, 十五) are read by bot.core.text."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-
-_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "仨": 3, "四": 4,
-           "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_SCALES = {"十": 10, "百": 100, "千": 1000}
-CHINESE_NUMERAL_CHARS = "".join(_DIGITS) + "".join(_SCALES)
 
 # Measure words residents use. Any of these that is not the product's own unit (and not 份,
 # and not a weight that converts) makes an item unclear rather than a guess.
@@ -35,37 +30,6 @@ _CONVERSIONS = {
 _SMALLEST = Decimal("0.01")  # finer than this is a typing slip, not an order (0.0001斤)
 _HALF = Decimal("0.5")
 _TENTH = Decimal("0.1")
-
-
-def chinese_number(text: str) -> Decimal | None:
-    """十五 -> 15, 二十 -> 20, 两 -> 2, 一百零五 -> 105, 半 -> 0.5; None if not a numeral."""
-    if not text:
-        return None
-    if text == "半":
-        return Decimal("0.5")
-    total = 0
-    current: int | None = None
-    for char in text:
-        if char in _DIGITS:
-            if current is not None and current != 0:
-                return None  # "三四" is not one number
-            current = _DIGITS[char]
-        elif char in _SCALES:
-            total += (1 if current is None else current) * _SCALES[char]
-            current = None
-        else:
-            return None
-    return Decimal(total + (current or 0))
-
-
-def number(text: str) -> Decimal | None:
-    """A quantity written in digits (".5" is a half) or Chinese numerals."""
-    if text[:1].isdigit() or text[:1] == ".":
-        try:
-            return Decimal(text)
-        except ArithmeticError:
-            return None
-    return chinese_number(text)
 
 
 def base_unit(unit: str) -> str:

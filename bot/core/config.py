@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DEMO_DIR = Path(__file__).parent / "demo"
+from bot.core.text import MAX_DURATION, parse_duration
+
+DEMO_DIR = Path(__file__).parent.parent / "demo"
 
 
 class ConfigError(Exception):
@@ -117,8 +119,6 @@ def _timezone(value: Any) -> ZoneInfo:
 
 
 def _duration(value: Any) -> timedelta:
-    from handlers.parsing.groupbuys import MAX_DURATION, parse_duration
-
     duration = parse_duration(_str(value))
     if duration is None or not timedelta(minutes=1) <= duration <= MAX_DURATION:
         raise ValueError(f'expected a duration of 1 minute to 30 days like "24小时", got {_show(value)}')

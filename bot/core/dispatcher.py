@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.messages import Incoming
+from bot.core.messages import Incoming
 
 
 class Filter(Protocol):
