@@ -18,7 +18,8 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from bot.catalog import load_catalog, sync_products
+from models.catalog import load_catalog
+from models.sync import sync_communities, sync_products
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Dispatcher, Handler
@@ -344,21 +345,3 @@ async def private_community(member: Member, config: Config) -> Community | None:
     if len(config.groups) == 1:
         return await Community.get_or_none(room=config.groups[0].room)
     return None
-
-
-async def sync_communities(config: Config) -> None:
-    """Communities follow the config. A slot staff changed (/配送) stays in force until the
-    config's own slot for that group changes."""
-    rooms = []
-    for group in config.groups:
-        rooms.append(group.room)
-        community = await Community.get_or_none(room=group.room)
-        if community is None:
-            await Community.create(room=group.room, name=group.community, delivery_slot=group.delivery,
-                                   config_slot=group.delivery, active=True)
-            continue
-        community.name, community.active = group.community, True
-        if community.config_slot != group.delivery:
-            community.delivery_slot = community.config_slot = group.delivery
-        await community.save(update_fields=["name", "active", "delivery_slot", "config_slot"])
-    await Community.exclude(room__in=rooms).update(active=False)

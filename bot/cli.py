@@ -26,7 +26,7 @@ def _config(path: str | None) -> Config:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from bot.catalog import load_catalog
+    from models.catalog import load_catalog
     from handlers.parsing import parse
 
     offer, _ = load_catalog(Path(args.catalog))

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.outbox import Outbox
-from handlers.parsing import Offer, Product
+from models.catalog import Offer, Product
 from models.orderbook import StoredOrders
 from models.points import Rewards
 

@@ -20,7 +20,8 @@ from bot.core.dispatcher import Router
 from bot.core.messages import Incoming
 from handlers.filters import Intent
 from handlers.orders import Orders, record
-from handlers.parsing import Item, Offer, Parsed
+from models.catalog import Offer
+from handlers.parsing import Item, Parsed
 from handlers.parsing.items import MAX_QTY
 from handlers.parsing.quantities import sensible, to_product_unit
 from handlers.texts import HOW_TO_ORDER

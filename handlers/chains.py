@@ -16,7 +16,8 @@ from bot.core.messages import Incoming, Outgoing
 from bot.outbox import Outbox
 from handlers.filters import Intent
 from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders
-from handlers.parsing import Offer, Parsed
+from models.catalog import Offer
+from handlers.parsing import Parsed
 from handlers.parsing.chains import ChainDiff, OwnedLine, diff_by_author, diff_chain
 from models.days import Window
 from models.orderbook import StoredOrders

@@ -15,7 +15,8 @@ from bot.core.messages import Incoming, Outgoing
 from bot.outbox import Outbox
 from bot.services import Services
 from handlers.filters import Command, Intent, is_staff
-from handlers.parsing import Offer, Parsed, Product
+from models.catalog import Offer, Product
+from handlers.parsing import Parsed
 from handlers.parsing.groupbuys import USAGE, parse_open_command
 from handlers.texts import money
 from models.days import current_window, delivery_date_for, short_date

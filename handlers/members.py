@@ -11,7 +11,8 @@ from typing import Any
 from bot.core.dispatcher import Dispatcher, Router
 from bot.core.messages import Incoming
 from handlers.filters import Command, Intent
-from handlers.parsing import Offer, Parsed
+from models.catalog import Offer
+from handlers.parsing import Parsed
 from handlers.texts import offer_lines
 from models.tables import Member
 

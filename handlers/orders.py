@@ -12,7 +12,8 @@ from bot.core.dispatcher import Router
 from bot.core.messages import Outgoing
 from bot.outbox import Outbox
 from handlers.filters import Intent
-from handlers.parsing import Item, Offer, Parsed, Product
+from models.catalog import Offer, Product
+from handlers.parsing import Item, Parsed
 from handlers.parsing.results import ADD, SET_OP
 from handlers.texts import HOW_TO_ORDER, changes_text, order_text, qty
 from models.days import Window, current_window, short_date

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.services import Services
 from handlers.orders import confirmation, ordering_window
-from handlers.parsing import Product
+from models.catalog import Product
 from handlers.parsing.chains import OwnedLine
 from models.orders import ADD, REMOVE, Change, change_order
 from models.tables import ChainVersion, Community, InboundMessage, Member, OrderLine

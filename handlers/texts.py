@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from handlers.parsing.offer import Offer
+from models.catalog import Offer
 from models.days import short_date
 from models.orders import LineChange, OrderView
 

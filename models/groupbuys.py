@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import cast
 
-from handlers.parsing.offer import Product
+from models.catalog import Product
 from models.stock import give_back, take
 from models.tables import Community, GroupBuy, GroupBuyParticipant, Member, Order, OrderLine
 

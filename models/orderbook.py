@@ -23,7 +23,7 @@ from typing import Any
 from bot.core.config import Config
 from bot.core.messages import Incoming, Outgoing
 from bot.outbox import Outbox
-from handlers.parsing.offer import Product
+from models.catalog import Product
 from models.days import Window, current_window
 from models.orders import (
     ADD, LINE_FIELDS, SET, Change, OrderResult, apply_changes, change_order, holds, status_of, view_of,

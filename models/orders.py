@@ -14,7 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from tortoise.queryset import QuerySet
 
-from handlers.parsing.offer import Product
+from models.catalog import Product
 from models.stock import StockRows
 from models.tables import Community, Member, Order, OrderLine
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from tortoise.expressions import F
 
-from handlers.parsing.offer import Offer, Product
+from models.catalog import Offer, Product
 from models.tables import StockDay
 
 

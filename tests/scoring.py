@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handlers.parsing import Offer, offer_from_catalog, parse
+from models.catalog import Offer, offer_from_catalog
+from handlers.parsing import parse
 from handlers.parsing.results import STATE_CHANGING
 
 

@@ -85,7 +85,7 @@ def test_a_missing_config_file_or_catalog_is_named(tmp_path: Path) -> None:
 
 
 def test_a_bad_catalog_names_the_product_and_key(tmp_path: Path) -> None:
-    from bot.catalog import load_catalog
+    from models.catalog import load_catalog
 
     catalog = tmp_path / "catalog.toml"
     catalog.write_text('[[product]]\nsku = "A"\nname = "苹果"\nunit = "斤"\nprice = "cheap"\n', encoding="utf-8")

@@ -72,7 +72,7 @@ async def test_a_handler_asking_for_an_unknown_service_is_a_clear_error() -> Non
 
 
 async def test_intent_filter_parses_once_and_passes_parsed(tmp_path) -> None:
-    from bot.catalog import load_catalog
+    from models.catalog import load_catalog
 
     config = make_config(tmp_path, "sqlite://:memory:")
     offer, _ = load_catalog(config.catalog_path)

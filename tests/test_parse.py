@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core.config import DEMO_DIR
-from handlers.parsing import offer_from_catalog, parse
+from models.catalog import offer_from_catalog
+from handlers.parsing import parse
 from tests.scoring import load_cases, load_offer, score
 
 OFFER, _ = offer_from_catalog(tomllib.loads((DEMO_DIR / "catalog.toml").read_text(encoding="utf-8")))

@@ -113,7 +113,7 @@ def test_the_quick_reading_of_simple_clauses_is_the_general_one() -> None:
 def test_trying_only_the_kinds_a_character_can_start_finds_the_same_tokens() -> None:
     """lexer.Lexicon tries at each place only the kinds of token that can start with its
     character; the one long pattern, tried everywhere, must find the same tokens."""
-    from handlers.parsing.lexer import lex
+    from handlers.parsing.lexer import lex, lexicon_of
     from bot.core.text import fold
     from tests.scoring import load_offer as offer_of
 
@@ -124,7 +124,7 @@ def test_trying_only_the_kinds_a_character_can_start_finds_the_same_tokens() -> 
                 offer = offer_of(Path(__file__).parent / "data" / folder / f"{case.get('catalog', 'catalog')}.toml")
                 text = fold(case["text"])
                 quick = lex(text, offer)
-                lexicon = offer.lexicon
+                lexicon = lexicon_of(offer)
                 starts, lexicon.starts = lexicon.starts, None  # the one long pattern everywhere
                 try:
                     assert lex(text, offer) == quick, case["text"]

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bot.core.text import fold
 from handlers.parsing.items import Problem
-from handlers.parsing.offer import Offer
 from handlers.parsing.results import ADD, CANCEL_OP, SET_OP, Item, Parsed
+from models.catalog import Offer, Product
 
 
 def unclear(problems: list[Problem], offer: Offer, address: str, phone: str,
              items: tuple[Item, ...]) -> Parsed:
     """Ask back: the questions, and what "对" would do when the rest is understood."""
     unknown = tuple(dict.fromkeys(p.unknown for p in problems if p.unknown))
-    suggestions = tuple(dict.fromkeys(p.name for name in unknown for p in offer.closest(name)))
+    suggestions = tuple(dict.fromkeys(p.name for name in unknown for p in closest(offer, name)))
     questions = [p.question for p in problems if p.question and not p.unknown]
     if unknown:
         questions.insert(0, "今天没有" + "、".join(f"“{name}”" for name in unknown))
@@ -53,3 +54,10 @@ def proposal_text(items: tuple[Item, ...], offer: Offer) -> str:
 
 def qty_text(value: Decimal | None) -> str:
     return "" if value is None else f"{value.normalize():f}"
+
+
+def closest(offer: Offer, text: str, limit: int = 3) -> list[Product]:
+    """Products that share characters with `text`, most shared first: for asking back."""
+    wanted = set(fold(text))
+    scored = [(len(wanted & set(fold("".join(p.names)))), i, p) for i, p in enumerate(offer.products)]
+    return [p for score, _, p in sorted(scored, key=lambda s: (-s[0], s[1])) if score][:limit]

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from handlers.parsing.lexer import PRODUCT, lex
-from handlers.parsing.offer import Offer, Product
+from models.catalog import Offer, Product
 from bot.core.text import DURATION, MAX_DURATION, NUMBER, duration_of, fold, number
 
 _SIZE = re.compile(rf"{NUMBER}\s*人(?:团)?")

@@ -36,7 +36,7 @@ from handlers.parsing.lexer import (
     Token,
     strip_noise,
 )
-from handlers.parsing.offer import Offer, Product
+from models.catalog import Offer, Product
 from handlers.parsing.quantities import base_unit, sensible, to_product_unit
 from handlers.parsing.results import ADD, CANCEL_OP, SET_OP, Item
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import NamedTuple
+from functools import cached_property
+from typing import Any, NamedTuple
 
-from bot.core.text import CHINESE_NUMERAL_CHARS, number
+from bot.core.text import CHINESE_NUMERAL_CHARS, fold, number
 from handlers.parsing.firsts import first_chars
-from handlers.parsing.offer import Offer, Product
 from handlers.parsing.quantities import UNITS
+from models.catalog import Offer, Product
 
 # Kinds of token.
 PRODUCT = "product"
@@ -159,8 +160,9 @@ class Token(NamedTuple):
         return self.start + len(self.text)
 
 
-def token_parts(offer: Offer) -> list[tuple[str, str]]:
-    """Each kind of token and its pattern, in the order they are tried at a place."""
+def token_parts(name_pattern: str) -> list[tuple[str, str]]:
+    """Each kind of token and its pattern (`name_pattern`: the offer's product names), in the
+    order they are tried at a place."""
     return [
         (EMOJI, _EMOJI),
         (PHONE, _PHONE),
@@ -170,7 +172,7 @@ def token_parts(offer: Offer) -> list[tuple[str, str]]:
         (ADDRESS, _ADDRESS),
         (PEOPLE, _PEOPLE),
         (NUMBER_REF, _NUMBER_REF),  # checked against the offer after matching
-        (PRODUCT, offer.name_pattern.pattern),
+        (PRODUCT, name_pattern),
         (RANGE, _RANGE),
         (QTY, rf"(?P<liang>(?:\d+(?:\.\d+)?|[一二三四五六七八九十]+)\s*两(?!{_UNIT}))"
               rf"|(?P<n>{_NUM})(?:\s*(?P<u>{_UNIT}))?(?P<half>半)?"),
@@ -191,14 +193,26 @@ def _alternation(parts: list[tuple[str, str]]) -> re.Pattern[str]:
 
 
 class Lexicon:
-    """An offer's token patterns. Trying every kind of token at every place is slow (the
-    pattern is long): each kind's possible first characters are worked out from its pattern
-    (re._parser), text where no token can start is skipped in one scan, and at a place only
-    the kinds that can start with its character are tried, in the same order: the same tokens
-    as the one long pattern, found faster."""
+    """What the lexer knows of one offer: its product names (folded) and the token patterns
+    with them, and what 接龙 lines were read as so far.
+
+    Trying every kind of token at every place is slow (the pattern is long): each kind's
+    possible first characters are worked out from its pattern (re._parser), text where no
+    token can start is skipped in one scan, and at a place only the kinds that can start with
+    its character are tried, in the same order: the same tokens as the one long pattern, found
+    faster."""
 
     def __init__(self, offer: Offer) -> None:
-        self.parts = token_parts(offer)
+        self.offer = offer
+        by_name: dict[str, Product] = {}
+        for product in offer.products:
+            for name in product.names:
+                by_name.setdefault(fold(name), product)
+        self.by_name = by_name  # folded name or alias -> product
+        # Longest names first, so that "黑猪五花肉" wins over "五花".
+        names = sorted(by_name, key=len, reverse=True)
+        self.name_pattern = re.compile("|".join(re.escape(n) for n in names) if names else r"(?!x)x")
+        self.parts = token_parts(self.name_pattern.pattern)
         self.pattern = _alternation(self.parts)
         self.firsts = [first_chars(pattern) for _, pattern in self.parts]
         if any(first is None for first in self.firsts):  # some kind could start with anything
@@ -208,6 +222,7 @@ class Lexicon:
             self.starts = re.compile("[" + "".join(re.escape(char) for char in sorted(chars)) + "]")
         self.for_char: dict[str, re.Pattern[str]] = {}  # filled by `at`
         self._by_kinds: dict[tuple[int, ...], re.Pattern[str]] = {}
+        self._chains: dict[str, dict[Any, Any]] = {}
 
     def at(self, char: str) -> re.Pattern[str]:
         """The pattern of the kinds of token that can start with `char`."""
@@ -220,10 +235,53 @@ class Lexicon:
             self.for_char[char] = found
         return found
 
+    def by_part(self, text: str) -> Product | None:
+        """The one product whose name or alias contains `text` (two characters at least)."""
+        return self._name_parts.get(text) if len(text) >= 2 else None
+
+    @cached_property
+    def _name_parts(self) -> dict[str, Product]:
+        """Every part (2+ characters) of a name or alias that belongs to one product only."""
+        owners: dict[str, set[str]] = {}
+        for product in self.offer.products:
+            for name in product.names:
+                name = fold(name)
+                for start in range(len(name)):
+                    for end in range(start + 2, len(name) + 1):
+                        owners.setdefault(name[start:end], set()).add(product.sku)
+        by_sku = {product.sku: product for product in self.offer.products}
+        return {part: by_sku[next(iter(skus))] for part, skus in owners.items() if len(skus) == 1}
+
+    def chain_cache(self, name: str) -> dict[Any, Any]:
+        """What 接龙 lines were read as so far, by `name` (lines, entries, the items of an
+        entry): every version repeats every earlier line word for word, so each is read once
+        (bounded; see handlers.parsing.lists)."""
+        return self._chains.setdefault(name, {})
+
+    def forget_chains(self) -> None:
+        """Forget every 接龙 line read (the benchmark's cold case)."""
+        self._chains.clear()
+
+
+LEXICONS_KEPT = 16  # offers whose lexicon is kept (the running bot has one; tests make more)
+_LEXICONS: dict[int, tuple[Offer, Lexicon]] = {}
+
+
+def lexicon_of(offer: Offer) -> Lexicon:
+    """The offer's lexicon, built the first time the offer is read against."""
+    kept = _LEXICONS.get(id(offer))
+    if kept is not None and kept[0] is offer:
+        return kept[1]
+    lexicon = Lexicon(offer)
+    if len(_LEXICONS) >= LEXICONS_KEPT:
+        del _LEXICONS[next(iter(_LEXICONS))]
+    _LEXICONS[id(offer)] = (offer, lexicon)  # holding the offer keeps its id from being reused
+    return lexicon
+
 
 def lex(text: str, offer: Offer) -> list[Token]:
     """Tokens of folded text (bot.core.text.fold)."""
-    lexicon = offer.lexicon
+    lexicon = lexicon_of(offer)
     starts, for_char = lexicon.starts, lexicon.for_char
     tokens: list[Token] = []
     position = other_start = 0
@@ -243,7 +301,7 @@ def lex(text: str, offer: Offer) -> list[Token]:
         start = match.start()
         if start > other_start:
             tokens.append(Token(OTHER, text[other_start:start], other_start))
-        tokens.append(_token(match, offer, tokens))
+        tokens.append(_token(match, lexicon, tokens))
         position = other_start = match.end()
     if other_start < len(text):
         tokens.append(Token(OTHER, text[other_start:], other_start))
@@ -251,7 +309,7 @@ def lex(text: str, offer: Offer) -> list[Token]:
     if STOP in kinds or kinds.count(OTHER) > 1:  # runs of other text become one
         tokens = _merge_others(tokens)
     if OTHER in kinds or STOP in kinds:
-        tokens = _name_parts(tokens, offer)
+        tokens = _name_parts(tokens, lexicon)
     if "两" in text and QTY in kinds:
         tokens = _compound_weights(tokens)
     if ADDRESS in kinds:
@@ -279,7 +337,7 @@ _AROUND = re.compile(r"^(?:我|请|帮我|给我|还|再|的)+|(?:的|吧|呀|�
 _VERB_BEFORE_NAME = ("团", "拼", "抢", "订", "买", "卖", "要", "的", "了", "和", "与", "有", "是", "送")
 
 
-def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
+def _name_parts(tokens: list[Token], lexicon: Lexicon) -> list[Token]:
     """A run of other text that is part of exactly one product's name names that product
     ("有机" -> 有机青菜, "五常" -> 五常大米); a one-character name glued to a word before it is
     part of another word ("洋葱" is not 葱, "龙虾" not 虾)."""
@@ -293,7 +351,7 @@ def _name_parts(tokens: list[Token], offer: Offer) -> list[Token]:
             continue
         if token.kind == OTHER:
             core = _AROUND.sub("", token.text.strip())
-            product = offer.by_part(core) if 2 <= len(core) <= 8 else None
+            product = lexicon.by_part(core) if 2 <= len(core) <= 8 else None
             if product is not None:
                 token = Token(PRODUCT, token.text, token.start, product=product, part=True)
         out.append(token)
@@ -328,7 +386,7 @@ def _compound_weights(tokens: list[Token]) -> list[Token]:
     return out
 
 
-def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
+def _token(match: re.Match[str], lexicon: Lexicon, before: list[Token]) -> Token:
     # lastgroup names the innermost group that matched last: n, u and half are inside QTY.
     kind = match.lastgroup or OTHER
     if kind in ("n", "u", "half", "liang"):
@@ -336,10 +394,10 @@ def _token(match: re.Match[str], offer: Offer, before: list[Token]) -> Token:
     text, start = match.group(0), match.start()
     if kind == NUMBER_REF:
         value = number(text.rstrip("号").strip())
-        product = offer.by_number(int(value)) if value is not None and value == int(value) else None
+        product = lexicon.offer.by_number(int(value)) if value is not None and value == int(value) else None
         return Token(NUMBER_REF, text, start, product=product, qty=value)
     if kind == PRODUCT:
-        return Token(PRODUCT, text, start, offer.by_folded_name(text))
+        return Token(PRODUCT, text, start, lexicon.by_name.get(text))
     if kind == QTY and match.group("liang"):  # "二两": 0.2斤
         value = number(text[:-1].strip())
         if value is None:

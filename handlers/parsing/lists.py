@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.core.text import as_written, fold
 from handlers.parsing.items import read_items
 from handlers.parsing.lexer import (
     DATE,
@@ -41,12 +42,12 @@ from handlers.parsing.lexer import (
     SEP,
     VAGUE,
     Token,
+    lexicon_of,
     lex,
     strip_noise,
 )
-from handlers.parsing.offer import Offer, Product
 from handlers.parsing.results import CANCEL_OP, ChainLine, Item, Parsed
-from bot.core.text import as_written, fold
+from models.catalog import Offer, Product
 
 HEADER = re.compile(r"^\s*#[ \t]*(?:接龙|group[ \t]*note)[ \t]*", re.I)
 _ENTRY = re.compile(r"^([ \t]*)(\d{1,4})[ \t]*[.、,)）:：][ \t]*(?!\d)(.*)$")
@@ -124,7 +125,7 @@ def _inline_entries(line: str) -> list[str]:
 
 
 def _shape(text: str, offer: Offer) -> _Line:
-    cache = offer.chain_cache("shapes")
+    cache = lexicon_of(offer).chain_cache("shapes")
     found = cache.get(text)
     if found is None:
         if len(cache) >= LINE_CACHE_MAX:
@@ -219,7 +220,7 @@ def _menu_numbers(description: list[_Line], offer: Offer) -> Menu:
 
 
 def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None, menu: Menu = ()) -> ChainLine:
-    cache = offer.chain_cache("entries")
+    cache = lexicon_of(offer).chain_cache("entries")
     key = (rest, default.sku if default else "", tuple((n, p.sku) for n, p in menu))
     found = cache.get(key)
     if found is None:
@@ -241,7 +242,7 @@ def entry(seq: int, rest: str, offer: Offer, default: Product | None, menu: Menu
 def _entry_items(text: str, offer: Offer, default: Product | None, menu: Menu = ()) -> tuple[Item, ...]:
     """What the part of an entry after the name orders. Names differ from line to line, the
     rest repeats ("西红柿1斤"): each is read once."""
-    cache = offer.chain_cache("items")
+    cache = lexicon_of(offer).chain_cache("items")
     key = (text, default.sku if default else "", tuple((n, p.sku) for n, p in menu))
     found = cache.get(key)
     if found is not None:
@@ -276,7 +277,7 @@ def _name_end(folded: str, offer: Offer) -> int:
     if not words:
         return 0
     # a product named only by a part of its name ("小米" of 小米辣) is a name here, not an item
-    first = [Token(OTHER, t.text, t.start) if t.kind == PRODUCT and offer.by_folded_name(t.text.strip()) is None
+    first = [Token(OTHER, t.text, t.start) if t.kind == PRODUCT and lexicon_of(offer).by_name.get(t.text.strip()) is None
              and _words_only(folded, t) else t
              for t in _entry_numbers(lex(folded[:words[0][1]], offer)) if t.kind != SEP]
     # a date word or a weekday at the start is a name more often than a date ("天天", "周周")

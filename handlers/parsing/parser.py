@@ -21,7 +21,7 @@ from handlers.parsing.asking import qty_text, unclear
 from handlers.parsing.explain import trace_tokens
 from handlers.parsing.lexer import ADDRESS, CLAIM, MARK, NOISE_KINDS, PHONE, PRODUCT, Token, lex, strip_noise
 from handlers.parsing.lists import HEADER, parse_chain
-from handlers.parsing.offer import Offer, Product
+from models.catalog import Offer, Product
 from handlers.parsing.quantities import sensible, to_product_unit
 from handlers.parsing.reading import ORDER_WORDS, Clause, clauses_of, context_product, order_like, resolve_numbers
 from handlers.parsing.requests import WHOLE_MAX, courteous, may_be_whole, whole_message

@@ -45,7 +45,7 @@ from handlers.parsing.lexer import (
     Token,
     strip_noise,
 )
-from handlers.parsing.offer import Offer, Product
+from models.catalog import Offer, Product
 from handlers.parsing.quantities import to_product_unit
 
 _POLITE = re.compile(r"可以吗|行吗|好吗|成吗|可以不|行不行|行不|好不好|可不可以|能不能|能否|可否|ok吗|可以么|行么")

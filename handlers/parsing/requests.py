@@ -10,7 +10,7 @@ from handlers.parsing.asking import unclear
 from handlers.parsing.firsts import first_chars
 from handlers.parsing.items import Problem
 from handlers.parsing.lexer import PRODUCT, lex, strip_noise
-from handlers.parsing.offer import Offer
+from models.catalog import Offer
 from handlers.parsing.results import Item, Parsed
 
 _POLITE_HEAD = re.compile(r"^(?:请问|麻烦|帮我|帮忙|请|你好|您好|老板|团长|亲)+")

@@ -1,15 +1,18 @@
-"""The offer: the active products, numbered from 1 in catalog order (docs/CONTRACTS.md section 1)."""
+"""The catalog (docs/CONTRACTS.md section 1): its products, the offer members order from
+(the active products, numbered from 1 in catalog order), and reading the file. Plain values:
+the parser reads against them without touching the database (models.sync keeps the product
+table in step)."""
 
 from __future__ import annotations
 
-import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from pathlib import Path
 from typing import Any
 
-from bot.core.text import fold
+from bot.core.config import ConfigError
 
 
 class CatalogError(ValueError):
@@ -35,24 +38,14 @@ class Product:
 
 @dataclass(frozen=True)
 class Offer:
-    """What members can order today. `products[0]` is 1号."""
+    """What members can order today. `products[0]` is 1号. (How the parser finds products by
+    name in chat is the parser's own business: handlers.parsing.lexer.lexicon_of.)"""
 
     products: tuple[Product, ...]
     _by_sku: Mapping[str, Product] = field(init=False, repr=False, compare=False)
-    _by_name: Mapping[str, Product] = field(init=False, repr=False, compare=False)
-    name_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_name: dict[str, Product] = {}
-        for product in self.products:
-            for name in product.names:
-                by_name.setdefault(fold(name), product)
         object.__setattr__(self, "_by_sku", {p.sku: p for p in self.products})
-        object.__setattr__(self, "_by_name", by_name)
-        # Longest names first, so that "黑猪五花肉" wins over "五花".
-        names = sorted(by_name, key=len, reverse=True)
-        pattern = "|".join(re.escape(n) for n in names) if names else r"(?!x)x"
-        object.__setattr__(self, "name_pattern", re.compile(pattern))
 
     def __len__(self) -> int:
         return len(self.products)
@@ -60,61 +53,11 @@ class Offer:
     def by_sku(self, sku: str) -> Product | None:
         return self._by_sku.get(sku)
 
-    def by_name(self, name: str) -> Product | None:
-        return self._by_name.get(fold(name))
-
-    def by_folded_name(self, name: str) -> Product | None:
-        """by_name of a name already folded (handlers.parsing.text), as the lexer has it."""
-        return self._by_name.get(name)
-
     def by_number(self, number: int) -> Product | None:
         return self.products[number - 1] if 1 <= number <= len(self.products) else None
 
     def number_of(self, product: Product) -> int:
         return self.products.index(product) + 1
-
-    def by_part(self, text: str) -> Product | None:
-        """The one product whose name or alias contains `text` (two characters at least)."""
-        return self._parts.get(text) if len(text) >= 2 else None
-
-    @cached_property
-    def _parts(self) -> dict[str, Product]:
-        """Every part (2+ characters) of a name or alias that belongs to one product only."""
-        owners: dict[str, set[str]] = {}
-        for product in self.products:
-            for name in product.names:
-                name = fold(name)
-                for start in range(len(name)):
-                    for end in range(start + 2, len(name) + 1):
-                        owners.setdefault(name[start:end], set()).add(product.sku)
-        return {part: self._by_sku[next(iter(skus))] for part, skus in owners.items() if len(skus) == 1}
-
-    @cached_property
-    def _chain_caches(self) -> dict[str, dict[Any, Any]]:
-        return {}
-
-    def chain_cache(self, name: str) -> dict[Any, Any]:
-        """What 接龙 lines were read as so far, by `name` (lines, entries, the items of an
-        entry): every version repeats every earlier line word for word, so each is read once
-        (bounded; see handlers.parsing.lists)."""
-        return self._chain_caches.setdefault(name, {})
-
-    def forget_chains(self) -> None:
-        """Forget every 接龙 line read (the benchmark's cold case)."""
-        self._chain_caches.clear()
-
-    @cached_property
-    def lexicon(self) -> Any:
-        """The lexer's patterns for this offer (handlers.parsing.lexer.Lexicon), built once."""
-        from handlers.parsing.lexer import Lexicon
-
-        return Lexicon(self)
-
-    def closest(self, text: str, limit: int = 3) -> list[Product]:
-        """Products that share characters with `text`, most shared first: for asking back."""
-        wanted = set(fold(text))
-        scored = [(len(wanted & set(fold("".join(p.names)))), i, p) for i, p in enumerate(self.products)]
-        return [p for score, _, p in sorted(scored, key=lambda s: (-s[0], s[1])) if score][:limit]
 
 
 def _decimal(value: Any, where: str, key: str) -> Decimal:
@@ -193,3 +136,16 @@ def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ..
             )
         )
     return Offer(tuple(p for p in products if p.active)), tuple(products)
+
+
+def load_catalog(path: Path) -> tuple[Offer, tuple[Product, ...]]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"[catalog] file: {path} not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"[catalog] file: {path}: {error}") from None
+    try:
+        return offer_from_catalog(raw)
+    except CatalogError as error:
+        raise ConfigError(f"[catalog] file: {path}: {error}") from None
