@@ -28,7 +28,7 @@ from bot.leader import startup_lock
 from bot.core.messages import Incoming, Outgoing
 from bot.outbox import Outbox, Send
 from bot.pacing import Pacer
-from bot.services import Services
+from jobs.services import Services
 from handlers.routers import ROUTERS
 from handlers.asks import on_confirm, on_deny, on_quantity, on_unclear
 from handlers.asks import take as take_ask
@@ -94,7 +94,7 @@ class Bot:
         rewards = Rewards(config.points.per_yuan, config.referral.inviter_points)
         self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards,
                                  StoredOrders(config, rewards, self.outbox))
-        self.dispatcher = Dispatcher(ROUTERS, **self.services.as_kwargs())
+        self.dispatcher = Dispatcher(ROUTERS, **self.services.by_name())
         # Held while a batch is handled, and by every other change a member's event makes
         # (recall, joining a group): in this process they happen one after another.
         self._writing = asyncio.Lock()
@@ -315,7 +315,7 @@ class Bot:
             async with in_transaction():
                 inbound = await InboundMessage.filter(id=inbound.id).select_for_update().get()
                 member = await Member.get_or_none(id=inbound.sender)
-                text = await undo(inbound, self.services, self.clock.now())
+                text = await undo(inbound, self.config, self.services.products, self.services.orders, self.clock.now())
                 if text is not None:
                     origin = Incoming(message_id, inbound.sender, member.name if member else "",
                                       inbound.text, at, inbound.room)

@@ -18,6 +18,7 @@ from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
 from bot.core.messages import Incoming
+from bot.core.protocols import Reply
 from handlers.filters import Intent
 from handlers.orders import Orders, record
 from models.catalog import Offer
@@ -46,7 +47,7 @@ async def take(member: Any, msg: Incoming, orders: Orders) -> Ask | None:
 
 
 @router.message(Intent("unclear"))
-async def on_unclear(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Any,
+async def on_unclear(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Reply,
                      offer: Offer, config: Config, clock: Clock, orders: Orders,
                      ask: Ask | None) -> dict[str, Any] | None:
     """(看不懂或不确定的订单：问一句，不记任何东西)"""
@@ -87,7 +88,7 @@ def ask_text(parsed: Parsed, offer: Offer) -> str:
 
 
 @router.message(Intent("confirm"))
-async def on_confirm(member: Member, community: Community | None, reply: Any, offer: Offer, config: Config,
+async def on_confirm(member: Member, community: Community | None, reply: Reply, offer: Offer, config: Config,
                      clock: Clock, orders: Orders, ask: Ask | None) -> dict[str, Any] | None:
     """确认：我问“……对吗？”的时候，回复“对”就记下"""
     if not ask or not ask.get("proposal"):
@@ -97,14 +98,14 @@ async def on_confirm(member: Member, community: Community | None, reply: Any, of
 
 
 @router.message(Intent("deny"))
-async def on_deny(reply: Any, ask: Ask | None) -> None:
+async def on_deny(reply: Reply, ask: Ask | None) -> None:
     """(我问“……对吗？”的时候回复“不对”：不记)"""
     if ask:
         await reply("好的，这条没有记下。请再写一次要什么、多少，如“西红柿2斤”。")
 
 
 @router.message(Intent("quantity"))
-async def on_quantity(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Any,
+async def on_quantity(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Reply,
                       offer: Offer, config: Config, clock: Clock, orders: Orders,
                       ask: Ask | None) -> dict[str, Any] | None:
     """(只有一个数字：回答我刚问的数量时才记)"""
@@ -115,7 +116,7 @@ async def on_quantity(msg: Incoming, parsed: Parsed, member: Member, community: 
 
 
 async def _answer(ask: Ask, msg: Incoming, amount: Decimal, unit: str | None, member: Member,
-                  community: Community | None, reply: Any, offer: Offer, config: Config, clock: Clock,
+                  community: Community | None, reply: Reply, offer: Offer, config: Config, clock: Clock,
                   orders: Orders) -> dict[str, Any] | None:
     """A quantity that answers "要几斤？": the effect of recording it ({} when nothing changed),
     or None when the question was not for a quantity."""

@@ -3,45 +3,43 @@ broadcasts, change a group's delivery slot. /帮助 lists these docstrings too."
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.core.clock import Clock
-from bot.core.config import parse_slot
+from bot.core.config import Config, parse_slot
 from bot.core.dispatcher import Router
 from bot.core.messages import Outgoing
-from bot.outbox import Outbox
-from bot.services import Services
+from bot.core.protocols import PacedPostbox, Reply
+from handlers.announcements import post_offer
 from handlers.filters import Command, is_staff
-from jobs.daily import post_offer
+from models.catalog import Offer
 from models.tables import Community
 
 router = Router("broadcasts")
 
 
 @router.message(Command("发布"), is_staff)
-async def on_post(clock: Clock, services: Services, outbox: Outbox, reply: Any) -> None:
+async def on_post(clock: Clock, config: Config, offer: Offer, outbox: PacedPostbox, reply: Reply) -> None:
     """立即在各群发今天的团购信息"""
-    await post_offer(clock.now(), services)
+    await post_offer(clock.now(), config, offer, outbox)
     note = "（广播已暂停，发 /恢复 后才会发出）" if outbox.paused else ""
     await reply(f"今天的团购信息已排队发到各群。{note}")
 
 
 @router.message(Command("暂停"), is_staff)
-async def on_pause(outbox: Outbox, reply: Any) -> None:
+async def on_pause(outbox: PacedPostbox, reply: Reply) -> None:
     """暂停所有群发（回复成员的消息照常）"""
     waiting = await outbox.pause(True)
     await reply(f"群发已暂停，{waiting}条群发在等待。发 /恢复 继续。")
 
 
 @router.message(Command("恢复"), is_staff)
-async def on_resume(outbox: Outbox, reply: Any) -> None:
+async def on_resume(outbox: PacedPostbox, reply: Reply) -> None:
     """恢复群发：暂停期间排队的消息按节奏发出"""
     waiting = await outbox.pause(False)
     await reply(f"群发已恢复，{waiting}条排队的群发会按节奏发出。")
 
 
 @router.message(Command("配送"), is_staff)
-async def on_slot(args: str, outbox: Outbox, reply: Any) -> None:
+async def on_slot(args: str, outbox: PacedPostbox, reply: Reply) -> None:
     """改配送时段并通知该群：/配送 <群或小区> <时段>，如 /配送 阳光花园 17:00-19:00"""
     where, _, slot = args.rpartition(" ")
     try:

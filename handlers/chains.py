@@ -13,12 +13,13 @@ from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
 from bot.core.messages import Incoming, Outgoing
-from bot.outbox import Outbox
+from bot.core.protocols import Postbox, Reply
+from handlers.announcements import announce_sold_out
 from handlers.filters import Intent
-from handlers.orders import announce_sold_out, confirmation, effect, open_for_orders
-from models.catalog import Offer
+from handlers.orders import confirmation, effect, open_for_orders
 from handlers.parsing import Parsed
 from handlers.parsing.chains import ChainDiff, OwnedLine, diff_by_author, diff_chain
+from models.catalog import Offer
 from models.days import Window
 from models.orderbook import StoredOrders
 from models.orders import ADD, REMOVE, Change, change_order
@@ -53,7 +54,7 @@ async def save_chain(version: ChainVersion | None, room: str, title: str, lines:
 @router.message(Intent("chain"))
 async def on_chain(
     msg: Incoming, parsed: Parsed, member: Member, community: Community | None,
-    reply: Any, offer: Offer, config: Config, clock: Clock, outbox: Outbox, orders: StoredOrders,
+    reply: Reply, offer: Offer, config: Config, clock: Clock, outbox: Postbox, orders: StoredOrders,
 ) -> dict[str, Any] | None:
     """接龙：复制整个接龙、在最后加一行自己的订单；改自己那行就是改单，删掉就是取消"""
     now = clock.now()
@@ -103,7 +104,7 @@ def _unreadable(diff: ChainDiff) -> list[str]:
 
 async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: Community,
                       version: ChainVersion | None, previous: list[OwnedLine] | None, window: Window,
-                      reply: Any, offer: Offer, outbox: Outbox, config: Config, orders: StoredOrders,
+                      reply: Reply, offer: Offer, outbox: Postbox, config: Config, orders: StoredOrders,
                       now: datetime) -> dict[str, Any] | None:
     """WeChat's built-in 接龙: every entry is its author's order (the wxid on the entry), so a
     version relayed by one member changes each author's own order and nobody else's."""

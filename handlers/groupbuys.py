@@ -11,9 +11,9 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
-from bot.core.messages import Incoming, Outgoing
-from bot.outbox import Outbox
-from bot.services import Services
+from bot.core.messages import Incoming
+from bot.core.protocols import Postbox, Reply
+from handlers.announcements import announce
 from handlers.filters import Command, Intent, is_staff
 from models.catalog import Offer, Product
 from handlers.parsing import Parsed
@@ -26,7 +26,7 @@ from models.groupbuys import (
 )
 from models.points import Rewards
 from models.funnel import groupbuy_figures
-from models.tables import Community, GroupBuy, GroupBuyParticipant, Member
+from models.tables import Community, GroupBuy, Member
 
 router = Router("groupbuys")
 
@@ -41,33 +41,6 @@ def when(moment: datetime, config: Config) -> str:
 
 def terms(groupbuy: GroupBuy) -> str:
     return f"{groupbuy.name} {groupbuy.size}人团 拼团价{money(groupbuy.price)}/{groupbuy.unit}"
-
-
-async def rooms_of(groupbuy: GroupBuy, config: Config) -> list[str]:
-    """Where a group-buy is shown: its group, or every group for a shop-wide one."""
-    if groupbuy.community_id is None:  # type: ignore[attr-defined]
-        return [g.room for g in config.groups]
-    community = await Community.get_or_none(id=groupbuy.community_id)  # type: ignore[attr-defined]
-    return [community.room] if community else []
-
-
-async def announce(groupbuy: GroupBuy, text: str, outbox: Outbox, config: Config, *,
-                   mention: bool = False, broadcast: bool = True, skip: str | None = None) -> None:
-    """One message per group it is shown in; with `mention`, naming the participants who
-    joined there. Broadcasts wait out quiet hours; results of a member's own action do not."""
-    joined: list[tuple[str, str, str]] = []
-    if mention:
-        # Where they joined; rows from before migration 0005 have no group: their home group.
-        joined = [(str(m), str(r or h), str(n)) for m, r, h, n in await GroupBuyParticipant
-                  .filter(groupbuy_id=groupbuy.id).order_by("id")
-                  .values_list("member_id", "community__room", "member__home__room", "member__name")]
-    for room in await rooms_of(groupbuy, config):
-        if room == skip:
-            continue
-        here = [(member, name) for member, where, name in joined if where == room]
-        names = " ".join(f"@{name or member}" for member, name in here)
-        await outbox.put(Outgoing(f"{text}\n{names}".rstrip(), room=room,
-                                  mentions=tuple(member for member, _ in here), broadcast=broadcast))
 
 
 async def delivery_for(now: datetime, config: Config) -> Any:
@@ -86,7 +59,7 @@ def invitation(groupbuy: GroupBuy, product: Product | None, config: Config) -> s
 
 @router.message(Command("开团"), is_staff)
 async def on_staff_open(msg: Incoming, args: str, member: Member, offer: Offer, config: Config,
-                        clock: Clock, outbox: Outbox, reply: Any) -> None:
+                        clock: Clock, outbox: Postbox, reply: Reply) -> None:
     """开拼团，如 /开团 榴莲 3人 150元 2小时（在群里发只在该群，私聊发到所有群）"""
     request = parse_open_command(args, offer)
     if isinstance(request, str):
@@ -109,8 +82,8 @@ async def on_staff_open(msg: Incoming, args: str, member: Member, offer: Offer, 
 
 
 @router.message(Command("取消拼团"), is_staff)
-async def on_cancel(args: str, clock: Clock, config: Config, outbox: Outbox, rewards: Rewards,
-                    reply: Any) -> dict[str, Any] | None:
+async def on_cancel(args: str, clock: Clock, config: Config, outbox: Postbox, rewards: Rewards,
+                    reply: Reply) -> dict[str, Any] | None:
     """取消拼团，如 /取消拼团 3（已成团的订单一并取消）"""
     number = args.lstrip("#").strip()
     if not number.isdigit():
@@ -143,7 +116,8 @@ def orders_effect(groupbuy: GroupBuy, orders: list[int]) -> dict[str, Any] | Non
 
 @router.message(Intent("open_groupbuy"))
 async def on_member_open(parsed: Parsed, msg: Incoming, member: Member, community: Community | None,
-                         offer: Offer, services: Services, reply: Any) -> dict[str, Any] | None:
+                         offer: Offer, products: tuple[Product, ...], config: Config, clock: Clock,
+                         reply: Reply) -> dict[str, Any] | None:
     """开团：开团 草莓（有拼团价的商品，在小区群里发；自己算第一位参团）"""
     product = offer.by_sku(parsed.items[0].sku) if parsed.items else None
     if product is None:
@@ -154,7 +128,7 @@ async def on_member_open(parsed: Parsed, msg: Incoming, member: Member, communit
     if community is None or msg.room is None:
         await reply("开团请在您小区的群里发，这样邻居们能看到。")
         return None
-    config, now = services.config, services.clock.now()
+    now = clock.now()
     running = [g for g in await open_for(community, now) if g.sku == product.sku]
     if running:
         await reply(f"{product.name}已经在拼团#{running[0].id}，回复“参团 {running[0].id}”一起拼吧！")
@@ -162,7 +136,7 @@ async def on_member_open(parsed: Parsed, msg: Incoming, member: Member, communit
     groupbuy = await open_groupbuy(product, product.group_size, product.group_price,
                                    now + config.groupbuy.duration, await delivery_for(now, config),
                                    community, member.id, now)
-    joined = await join_groupbuy(groupbuy.id, member, community, _stocked(product, services), now)
+    joined = await join_groupbuy(groupbuy.id, member, community, _stocked(product, products), now)
     if joined.outcome == SOLD_OUT:
         await GroupBuy.filter(id=groupbuy.id).update(state="cancelled", closed_at=now)
         await reply(f"{product.name}已售完，开不了团了。")
@@ -173,9 +147,10 @@ async def on_member_open(parsed: Parsed, msg: Incoming, member: Member, communit
 
 @router.message(Intent("join_groupbuy"))
 async def on_join(parsed: Parsed, msg: Incoming, member: Member, community: Community | None,
-                  services: Services, reply: Any) -> dict[str, Any] | None:
+                  products: tuple[Product, ...], config: Config, clock: Clock, outbox: Postbox,
+                  rewards: Rewards, reply: Reply) -> dict[str, Any] | None:
     """参团：参团 / 参团 3 / 我要参团#3"""
-    now = services.clock.now()
+    now = clock.now()
     if community is None:
         await reply("请在您小区的群里参团，这样我们知道送到哪里。")
         return None
@@ -194,12 +169,12 @@ async def on_join(parsed: Parsed, msg: Incoming, member: Member, community: Comm
     if existing is None:
         await reply(f"没有拼团#{number}，发“参团”看看进行中的拼团。")
         return None
-    joined = await join_groupbuy(number, member, community, _product_of(existing, services), now)
-    return await _after_join(joined, msg, services, reply)
+    joined = await join_groupbuy(number, member, community, _product_of(existing, products), now)
+    return await _after_join(joined, msg, config, now, outbox, rewards, reply)
 
 
-async def _after_join(joined: Joined, msg: Incoming, services: Services, reply: Any) -> dict[str, Any] | None:
-    config, outbox = services.config, services.outbox
+async def _after_join(joined: Joined, msg: Incoming, config: Config, now: datetime, outbox: Postbox,
+                      rewards: Rewards, reply: Reply) -> dict[str, Any] | None:
     groupbuy = joined.groupbuy
     if groupbuy is None or joined.outcome == MISSING:
         await reply("没有这个拼团，发“参团”看看进行中的拼团。")
@@ -214,9 +189,8 @@ async def _after_join(joined: Joined, msg: Incoming, services: Services, reply: 
     if refusal is not None:
         await reply(refusal)
         return None
-    now = services.clock.now()
     if joined.outcome == SUCCESS:
-        await services.rewards.settle(joined.orders, now)
+        await rewards.settle(joined.orders, now)
         await announce(groupbuy, f"🎉 拼团#{groupbuy.id}（{terms(groupbuy)}）成团了！每人1{groupbuy.unit}，"
                        f"已为大家下单，{short_date(delivery_of(groupbuy))}随各小区配送时段送达。",
                        outbox, config, mention=True, broadcast=False)
@@ -230,19 +204,19 @@ async def _after_join(joined: Joined, msg: Incoming, services: Services, reply: 
     return {"groupbuy": groupbuy.id}
 
 
-def _product_of(groupbuy: GroupBuy, services: Services) -> Product:
+def _product_of(groupbuy: GroupBuy, products: tuple[Product, ...]) -> Product:
     """The catalog's product (its stock counts), or one made from the group-buy's own terms."""
-    known = next((p for p in services.products if p.sku == groupbuy.sku), None)
+    known = next((p for p in products if p.sku == groupbuy.sku), None)
     return known or Product(groupbuy.sku, groupbuy.name, groupbuy.unit, groupbuy.price)
 
 
-def _stocked(product: Product, services: Services) -> Product:
+def _stocked(product: Product, products: tuple[Product, ...]) -> Product:
     """The catalog's product (its stock counts), whatever the offer shows."""
-    return next((p for p in services.products if p.sku == product.sku), product)
+    return next((p for p in products if p.sku == product.sku), product)
 
 
 @router.message(Command("拼团统计"), is_staff)
-async def on_stats(config: Config, reply: Any) -> None:
+async def on_stats(config: Config, reply: Reply) -> None:
     """拼团漏斗：最近拼团的触达、参团、成团/失败、订单和金额"""
     figures = await groupbuy_figures(config.shop.staff)
     if not figures:

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.dispatcher import Dispatcher, Router
 from bot.core.messages import Incoming
+from bot.core.protocols import Reply
 from handlers.filters import Command, Intent
 from models.catalog import Offer
 from handlers.parsing import Parsed
@@ -32,25 +33,25 @@ def _not_staff(msg: Incoming, context: Any) -> bool:
 
 
 @router.message(Command("帮助"), _not_staff)
-async def on_help_command(dispatcher: Dispatcher, reply: Any) -> None:
+async def on_help_command(dispatcher: Dispatcher, reply: Reply) -> None:
     """(成员发 /帮助：怎么下单、改单、查单)"""
     await reply(member_help(dispatcher))
 
 
 @router.message(Intent("help"))
-async def on_help(dispatcher: Dispatcher, reply: Any) -> None:
+async def on_help(dispatcher: Dispatcher, reply: Reply) -> None:
     """帮助：发“帮助”或“怎么下单”看这些说明"""
     await reply(member_help(dispatcher))
 
 
 @router.message(Intent("query_offer"))
-async def on_offer(offer: Offer, reply: Any) -> None:
+async def on_offer(offer: Offer, reply: Reply) -> None:
     """今天有什么：今天的商品和价格"""
     await reply("今天有：\n" + "\n".join(offer_lines(offer)) + "\n下单请写“商品+数量”，如“西红柿2斤”。")
 
 
 @router.message(Intent("contact"))
-async def on_contact(parsed: Parsed, member: Member, reply: Any, orders: Any) -> None:
+async def on_contact(parsed: Parsed, member: Member, reply: Reply, orders: Any) -> None:
     """地址和电话：直接发“5号楼2单元301”或手机号，送货时用"""
     kept = []
     if parsed.address:

@@ -9,10 +9,9 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
-from bot.core.messages import Outgoing
-from bot.outbox import Outbox
+from bot.core.protocols import Reply
+from handlers.announcements import announce_sold_out
 from handlers.filters import Intent
-from models.catalog import Offer, Product
 from handlers.parsing import Item, Parsed
 from handlers.parsing.results import ADD, SET_OP
 from handlers.texts import HOW_TO_ORDER, changes_text, order_text, qty
@@ -21,6 +20,7 @@ from models.orders import (
     ADD as ADD_MODE, REMOVE, SET, Change, LineChange, OrderResult, member_orders,
 )
 from models.orderbook import OrderBook, StoredOrders
+from models.catalog import Offer, Product
 from models.tables import Community, Member
 
 router = Router("orders")
@@ -43,7 +43,7 @@ async def ordering_window(config: Config, now: datetime) -> Window:
 
 
 async def open_for_orders(orders: Orders, now: datetime, community: Community | None,
-                          reply: Any, where: str) -> Window | None:
+                          reply: Reply, where: str) -> Window | None:
     """The open ordering window for this message, or None after telling the member why not."""
     window = await orders.window(now)
     if not window.open:
@@ -64,7 +64,7 @@ def effect(done: list[LineChange], window: Window, community: Community) -> dict
 @router.message(Intent("order", "modify", "cancel", "change"))
 async def on_order_change(
     parsed: Parsed, member: Member, community: Community | None,
-    reply: Any, offer: Offer, config: Config, clock: Clock, orders: Orders,
+    reply: Reply, offer: Offer, config: Config, clock: Clock, orders: Orders,
 ) -> dict[str, Any] | None:
     """下单：西红柿2斤、3号x2、草莓 牛奶各一；改单：西红柿改成3斤、西红柿减1斤；取消：取消西红柿、取消订单"""
     if parsed.phone and parsed.phone != member.phone:
@@ -74,7 +74,7 @@ async def on_order_change(
                         address=parsed.address, everything=everything)
 
 
-async def record(items: Sequence[Item], member: Member, community: Community | None, reply: Any,
+async def record(items: Sequence[Item], member: Member, community: Community | None, reply: Reply,
                  offer: Offer, config: Config, now: datetime, orders: Orders, address: str = "",
                  everything: bool = False) -> dict[str, Any] | None:
     """Apply items (with their op) to the member's order of the open day, confirm, and return
@@ -115,14 +115,6 @@ def confirmation(result: OrderResult, window: Window, heading: str = "") -> str:
     return "\n".join(lines)
 
 
-async def announce_sold_out(result: OrderResult, outbox: Outbox | Orders, config: Config) -> None:
-    """Tell every group once that a limited product is gone."""
-    for product in result.sold_out:
-        for group in config.groups:
-            await outbox.put(Outgoing(f"📢 {product.name}今天已售完，谢谢大家！", room=group.room,
-                                      broadcast=True))
-
-
 _MODES = {ADD: ADD_MODE, SET_OP: SET}
 
 
@@ -138,7 +130,7 @@ async def _changes(items: Sequence[Item], offer: Offer, member: Member, window: 
 
 
 @router.message(Intent("query_orders"))
-async def on_query(member: Member, reply: Any, clock: Clock, config: Config) -> None:
+async def on_query(member: Member, reply: Reply, clock: Clock, config: Config) -> None:
     """查订单：我的订单（群里或私聊都行）"""
     today = clock.now().astimezone(config.timezone).date()
     orders = [o for o in await member_orders(member.id) if o.delivery_date >= today]

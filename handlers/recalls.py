@@ -11,21 +11,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.services import Services
+from bot.core.config import Config
 from handlers.orders import confirmation, ordering_window
-from models.catalog import Product
 from handlers.parsing.chains import OwnedLine
+from models.catalog import Product
+from models.orderbook import StoredOrders
 from models.orders import ADD, REMOVE, Change, change_order
 from models.tables import ChainVersion, Community, InboundMessage, Member, OrderLine
 
 
-async def undo(inbound: InboundMessage, services: Services, now: datetime) -> str | None:
+async def undo(inbound: InboundMessage, config: Config, products: tuple[Product, ...], orders: StoredOrders,
+               now: datetime) -> str | None:
     """Undo a message's effect; the reply to its sender, or None if it changed nothing."""
     recorded: dict[str, Any] = inbound.effect or {}
     if not recorded.get("changes") or recorded.get("undone"):
         return None
     delivery_date = date.fromisoformat(recorded["delivery_date"])
-    window = await ordering_window(services.config, now)
+    window = await ordering_window(config, now)
     if not window.open or window.delivery_date != delivery_date:
         return "您撤回了一条订单消息，但已经截单，订单没有改动；如需修改请联系店员。"
     member = await Member.get(id=inbound.sender)
@@ -33,10 +35,10 @@ async def undo(inbound: InboundMessage, services: Services, now: datetime) -> st
     changes = []
     for sku, before, after in recorded["changes"]:
         delta = Decimal(after) - Decimal(before)
-        product = await _product(sku, services)
+        product = await _product(sku, products)
         changes.append(Change(product, REMOVE if delta > 0 else ADD, abs(delta)))
     result = await change_order(member, community, delivery_date, changes, now)
-    await services.orders.settle(result, member, now)
+    await orders.settle(result, member, now)
     if "chain" in recorded:
         await _restore_chain_lines(recorded["room"], recorded["chain"], member.id)
     inbound.effect = {**recorded, "undone": True}
@@ -44,8 +46,8 @@ async def undo(inbound: InboundMessage, services: Services, now: datetime) -> st
     return confirmation(result, window, "↩️ 您撤回了消息，订单已相应撤销。")
 
 
-async def _product(sku: str, services: Services) -> Product:
-    known = next((p for p in services.products if p.sku == sku), None)
+async def _product(sku: str, products: tuple[Product, ...]) -> Product:
+    known = next((p for p in products if p.sku == sku), None)
     if known is not None:
         return known
     line = await OrderLine.filter(sku=sku).order_by("-id").first()

@@ -4,11 +4,11 @@ new member attributes them to the inviter, "积分" shows points; /邀请统计 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
+from bot.core.protocols import Reply
 from handlers.filters import Command, Intent, is_staff
 from handlers.parsing import Parsed
 from handlers.texts import money
@@ -27,7 +27,7 @@ def link(config: Config, code: str) -> str:
 
 
 @router.message(Intent("invite"))
-async def on_invite(member: Member, config: Config, reply: Any) -> None:
+async def on_invite(member: Member, config: Config, reply: Reply) -> None:
     """邀请：我的邀请码和邀请链接（邻居下单后您得积分）"""
     code = await code_for(member)
     reward = (f"邻居进群后第一次下单，您得{config.referral.inviter_points}积分。"
@@ -37,7 +37,7 @@ async def on_invite(member: Member, config: Config, reply: Any) -> None:
 
 
 @router.message(Intent("use_code"))
-async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, reply: Any) -> None:
+async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, reply: Reply) -> None:
     """邀请码：新成员发送邀请人的邀请码（第一次下单前）"""
     result = await attribute_code(member, parsed.code, clock.now(), config.shop.staff,
                                   config.referral.new_member_days)
@@ -55,7 +55,7 @@ async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, 
 
 
 @router.message(Intent("query_points"))
-async def on_points(member: Member, reply: Any) -> None:
+async def on_points(member: Member, reply: Reply) -> None:
     """积分：我的积分和最近的积分变动"""
     held = await holdings(member.id)
     if not held:
@@ -66,7 +66,7 @@ async def on_points(member: Member, reply: Any) -> None:
 
 
 @router.message(Command("邀请统计"), is_staff)
-async def on_stats(reply: Any) -> None:
+async def on_stats(reply: Reply) -> None:
     """邀请漏斗：每位邀请人的链接访问、邀请加入、已下单/未下单、订单和金额"""
     figures = await inviter_figures()
     if not figures:

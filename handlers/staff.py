@@ -9,10 +9,11 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Dispatcher, Router
-from bot.services import Services
+from bot.core.messages import Incoming
+from bot.core.protocols import Export, Postbox, Reply
+from handlers.announcements import post_summaries
 from handlers.filters import Command, any_command, is_staff
 from handlers.texts import money, qty
-from jobs.daily import post_summaries
 from models.days import close_ordering, delivery_date_for, short_date
 from models.orders import orders_for_delivery, product_totals
 
@@ -25,7 +26,7 @@ def _today_delivery(clock: Clock, config: Config) -> tuple[Any, Any]:
 
 
 @router.message(Command("帮助"), is_staff)
-async def on_help(dispatcher: Dispatcher, reply: Any) -> None:
+async def on_help(dispatcher: Dispatcher, reply: Reply) -> None:
     """列出所有店员命令"""
     rows = [
         f"/{f.name} — {h.help}"
@@ -35,18 +36,18 @@ async def on_help(dispatcher: Dispatcher, reply: Any) -> None:
 
 
 @router.message(Command("截单"), is_staff)
-async def on_close(clock: Clock, config: Config, services: Services, reply: Any) -> None:
+async def on_close(clock: Clock, config: Config, outbox: Postbox, reply: Reply) -> None:
     """立即截单：今天不再接单，各群发汇总"""
     order_date, delivery = _today_delivery(clock, config)
     if not await close_ordering(order_date, clock.now()):
         await reply(f"{short_date(order_date)}已经截单了。")
         return
-    await post_summaries(delivery, services)
+    await post_summaries(delivery, outbox)
     await reply(f"已截单：{short_date(order_date)}的订单到此为止，各群的汇总已排队发出。")
 
 
 @router.message(Command("汇总"), is_staff)
-async def on_totals(clock: Clock, config: Config, reply: Any) -> None:
+async def on_totals(clock: Clock, config: Config, reply: Reply) -> None:
     """今天的合计：按商品、按小区"""
     _, delivery = _today_delivery(clock, config)
     orders = await orders_for_delivery(delivery)
@@ -66,10 +67,10 @@ async def on_totals(clock: Clock, config: Config, reply: Any) -> None:
 
 
 @router.message(Command("导出"), is_staff)
-async def on_export(msg: Any, clock: Clock, config: Config, services: Services, reply: Any) -> None:
+async def on_export(msg: Incoming, clock: Clock, config: Config, export: Export, reply: Reply) -> None:
     """生成今天的订单表格（订单、拣货单、配送单），私聊时把文件发给您"""
     _, delivery = _today_delivery(clock, config)
-    path = await services.export(delivery)
+    path = await export(delivery)
     if path is None:
         await reply("表格文件正被其他程序打开，暂时写不进去；关闭后会自动重试。")
         return
@@ -77,7 +78,7 @@ async def on_export(msg: Any, clock: Clock, config: Config, services: Services, 
 
 
 @router.message(any_command)
-async def on_other_command(msg: Any, command: str, config: Config, reply: Any) -> None:
+async def on_other_command(msg: Incoming, command: str, config: Config, reply: Reply) -> None:
     """(不是店员，或没有这个命令)"""
     if msg.sender_id not in config.shop.staff:
         await reply("抱歉，这个命令只有店员可以用。")

@@ -7,22 +7,15 @@ paced, held in quiet hours) and may return work to do after its transaction comm
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 
 from bot.core.messages import Outgoing
-from bot.services import Services
-from handlers.texts import money, offer_lines, qty
-from models.days import close_ordering, delivery_date_for, short_date
-from models.orders import OrderView, orders_for_delivery, product_totals
-from models.stock import stock_left
-from models.tables import Community, Member
+from handlers.announcements import communities, post_offer, post_summaries
+from jobs.services import Services
+from models.days import close_ordering, delivery_date_for
+from models.orders import orders_for_delivery
 
 AfterCommit = Callable[[], Awaitable[object]] | None
-
-
-async def communities() -> list[Community]:
-    return list(await Community.filter(active=True).order_by("id"))
 
 
 LATE = timedelta(minutes=5)
@@ -30,24 +23,9 @@ LATE = timedelta(minutes=5)
 
 async def daily_post(due: datetime, services: Services) -> AfterCommit:
     """Post the day's offer to every group: ordering opens."""
-    await post_offer(due, services, late=services.clock.now() - due > LATE)
+    await post_offer(due, services.config, services.offer, services.outbox,
+                     late=services.clock.now() - due > LATE)
     return None
-
-
-async def post_offer(day: datetime, services: Services, late: bool = False) -> None:
-    """The offer of `day`'s order date to every group: numbered products, prices, what is left
-    of limited stock, the cut-off, each group's delivery slot and date."""
-    config = services.config
-    local = day.astimezone(config.timezone)
-    delivery = delivery_date_for(local.date(), config.schedule)
-    products = "\n".join(offer_lines(services.offer, await stock_left(services.offer, delivery)))
-    note = "（今天的团购消息晚发了，抱歉！）\n" if late else ""
-    for community in await communities():
-        text = (f"{note}【{config.shop.name}·{short_date(local.date())}今日团购】\n{products}\n"
-                f"下单请直接发“商品+数量”，如“西红柿2斤”、“3号x2”。\n"
-                f"{config.schedule.cutoff:%H:%M} 截单，{short_date(delivery)} "
-                f"{community.delivery_slot} 送到{community.name}。")
-        await services.outbox.put(Outgoing(text, room=community.room, broadcast=True))
 
 
 async def cutoff_reminder(due: datetime, services: Services) -> AfterCommit:
@@ -69,37 +47,12 @@ async def cutoff(due: datetime, services: Services) -> AfterCommit:
     order_date = due.astimezone(config.timezone).date()
     await close_ordering(order_date, due)
     delivery = delivery_date_for(order_date, config.schedule)
-    await post_summaries(delivery, services)
+    await post_summaries(delivery, services.outbox)
 
     async def export() -> object:
         return await services.export(delivery)
 
     return export
-
-
-async def post_summaries(delivery: date, services: Services) -> None:
-    orders = await orders_for_delivery(delivery)
-    names = dict(await Member.filter(id__in=list({o.member_id for o in orders})).values_list("id", "name"))
-    for community in await communities():
-        mine = [o for o in orders if o.room == community.room]
-        await services.outbox.put(Outgoing(summary_text(community, delivery, mine, names),
-                                           room=community.room, broadcast=True))
-
-
-def summary_text(community: Community, delivery: date, orders: list[OrderView],
-                 names: dict[str, str]) -> str:
-    head = f"【{community.name} {short_date(delivery)} 截单汇总】"
-    if not orders:
-        return f"{head}\n今天没有订单。"
-    lines = [
-        f"{i}. {names.get(o.member_id, o.member_id)} "
-        + " ".join(f"{l.name}{qty(l.qty)}{l.unit}" for l in o.lines)
-        for i, o in enumerate(orders, start=1)
-    ]
-    total_text = "、".join(f"{t.name} {qty(t.qty)}{t.unit}" for t in product_totals(orders))
-    revenue = sum((o.total for o in orders), Decimal(0))
-    return (f"{head}\n" + "\n".join(lines) + f"\n合计：{total_text}；共{len(orders)}单 {money(revenue)}\n"
-            f"配送：{short_date(delivery)} {community.delivery_slot}")
 
 
 async def delivery_notice(due: datetime, services: Services) -> AfterCommit:

@@ -13,8 +13,8 @@ from datetime import datetime
 from tortoise.transactions import in_transaction
 
 from bot.core.messages import Outgoing
-from bot.services import Services
-from handlers.groupbuys import announce
+from jobs.services import Services
+from handlers.announcements import announce
 from models.groupbuys import fail_expired
 from models.tables import GroupBuy
 

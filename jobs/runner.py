@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from bot.services import Services
+from jobs.services import Services
 from jobs.daily import JOBS
 from jobs.groupbuys import expire_groupbuys
 from jobs.schedule import JobSpec, daily_jobs, latest_due

@@ -18,7 +18,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from tortoise.transactions import in_transaction
 
 from bot.core.messages import Outgoing
-from bot.outbox import Outbox
+from bot.core.protocols import PacedPostbox
 from models.points import Rewards
 from models.spreadsheet import STATUS_OF_TEXT
 from models.stock import give_back
@@ -68,7 +68,7 @@ def read_statuses(path: Path) -> list[tuple[int, str, str, int]]:
     return found
 
 
-async def import_statuses(path: Path, outbox: Outbox, now: datetime, rewards: Rewards | None = None) -> Imported:
+async def import_statuses(path: Path, outbox: PacedPostbox, now: datetime, rewards: Rewards | None = None) -> Imported:
     result = Imported()
     delivered: dict[int, list[str]] = defaultdict(list)
     missing: dict[int, list[str]] = defaultdict(list)
@@ -100,7 +100,7 @@ async def import_statuses(path: Path, outbox: Outbox, now: datetime, rewards: Re
     return result
 
 
-async def _settle(order_id: int, delivered: list[str], missing: list[str], outbox: Outbox,
+async def _settle(order_id: int, delivered: list[str], missing: list[str], outbox: PacedPostbox,
                   now: datetime) -> None:
     """The order's own status, and one note to its member."""
     order = await Order.get(id=order_id).select_related("member", "community")

@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.core.config import Config
 from bot.core.messages import Incoming, Outgoing
-from bot.outbox import Outbox
+from bot.core.protocols import Postbox
 from models.catalog import Product
 from models.days import Window, current_window
 from models.orders import (
@@ -114,7 +114,7 @@ def seen(member: Member | BookMember, msg: Incoming, community: Community | None
 class StoredOrders:
     """The per-message path: every read and write goes to the database as it happens."""
 
-    def __init__(self, config: Config, rewards: Rewards, outbox: Outbox) -> None:
+    def __init__(self, config: Config, rewards: Rewards, outbox: Postbox) -> None:
         self.config, self.rewards, self.outbox = config, rewards, outbox
 
     async def window(self, now: datetime) -> Window:
