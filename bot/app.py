@@ -23,6 +23,7 @@ from models.sync import sync_communities, sync_products
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Dispatcher, Handler
+from bot.core.effects import Effect
 from bot.exporter import Exporter
 from bot.leader import startup_lock
 from bot.core.messages import Incoming, Outgoing
@@ -164,7 +165,7 @@ class Bot:
             self._idle.set()
 
     async def _handle_batch(self, msgs: list[Incoming]) -> list[bool]:
-        effects: list[dict[str, Any] | None] = []
+        effects: list[Effect | None] = []
         try:
             async with in_transaction():
                 results = await self._batch(msgs, effects)
@@ -180,7 +181,7 @@ class Bot:
             self._changed(effect)
         return results
 
-    async def _batch(self, msgs: list[Incoming], effects: list[dict[str, Any] | None]) -> list[bool]:
+    async def _batch(self, msgs: list[Incoming], effects: list[Effect | None]) -> list[bool]:
         """Inside the batch's transaction: keyword orders and chat in a group through the order
         book (models.orderbook), every other message the usual way in a savepoint of its own."""
         ids = [msg.message_id for msg in msgs]
@@ -222,7 +223,7 @@ class Bot:
         return results
 
     async def _through_book(self, book: OrderBook, msg: Incoming, routed: Routed | None,
-                            community: Community) -> dict[str, Any] | None:
+                            community: Community) -> Effect | None:
         member = book.member(msg, community)
         ask = await take_ask(member, msg, book)
         intent, effect = "", None
@@ -234,7 +235,7 @@ class Bot:
 
             done = await self.dispatcher.call(handler, msg, found, member=member, community=community,
                                               reply=reply, orders=book, ask=ask)
-            intent, effect = handler.callback.__name__[:32], done if isinstance(done, dict) else None
+            intent, effect = handler.callback.__name__[:32], done if isinstance(done, Effect) else None
         book.record(msg, intent, effect)
         return effect
 
@@ -256,8 +257,7 @@ class Bot:
         self._changed(effect)
         return True
 
-    async def _handle_routed(self, msg: Incoming, routed: Routed | None
-                             ) -> tuple[dict[str, Any] | None, Member]:
+    async def _handle_routed(self, msg: Incoming, routed: Routed | None) -> tuple[Effect | None, Member]:
         """The per-message path: the inbound record (a re-delivered id fails its unique insert),
         the member, the handler; its effect, and the member."""
         inbound = await InboundMessage.create(
@@ -272,17 +272,19 @@ class Bot:
 
         if routed is not None:
             handler, found = routed
-            effect = await self.dispatcher.call(handler, msg, found, member=member,
-                                                community=community, reply=reply, ask=ask)
+            done = await self.dispatcher.call(handler, msg, found, member=member,
+                                              community=community, reply=reply, ask=ask)
+            effect = done if isinstance(done, Effect) else None
             inbound.intent = handler.callback.__name__[:32]
-            inbound.effect = effect if isinstance(effect, dict) else None
+            inbound.effect = effect.to_json() if effect is not None else None
             await inbound.save(update_fields=["intent", "effect"])
-        return inbound.effect, member
+            return effect, member
+        return None, member
 
-    def _changed(self, effect: dict[str, Any] | None) -> None:
+    def _changed(self, effect: Effect | None) -> None:
         """After a commit that changed orders: the workbook of that delivery date is due."""
-        if effect and (effect.get("changes") or effect.get("orders")) and effect.get("delivery_date"):
-            self.exporter.mark(date.fromisoformat(effect["delivery_date"]))
+        if effect is not None and (due := effect.workbook_due) is not None:
+            self.exporter.mark(due)
 
     async def tell_staff(self, text: str) -> None:
         for staff in self.config.shop.staff:
@@ -322,7 +324,7 @@ class Bot:
                     await self._reply(origin, text)
             self.outbox.changed()
         if text is not None:
-            self._changed(inbound.effect)
+            self._changed(Effect.from_json(inbound.effect))
         return text is not None
 
     async def member_joined(self, room: str, member_id: str, name: str, inviter: str | None,

@@ -17,6 +17,7 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
+from bot.core.effects import Effect
 from bot.core.messages import Incoming
 from bot.core.protocols import Reply
 from handlers.filters import Intent
@@ -49,13 +50,13 @@ async def take(member: Any, msg: Incoming, orders: Orders) -> Ask | None:
 @router.message(Intent("unclear"))
 async def on_unclear(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Reply,
                      offer: Offer, config: Config, clock: Clock, orders: Orders,
-                     ask: Ask | None) -> dict[str, Any] | None:
+                     ask: Ask | None) -> Effect | None:
     """(看不懂或不确定的订单：问一句，不记任何东西)"""
     if parsed.answer_qty is not None and ask is not None:
-        done = await _answer(ask, msg, parsed.answer_qty, parsed.answer_unit, member, community, reply, offer,
-                             config, clock, orders)
-        if done is not None:
-            return done or None
+        answered, done = await _answer(ask, msg, parsed.answer_qty, parsed.answer_unit, member, community,
+                                       reply, offer, config, clock, orders)
+        if answered:
+            return done
     await reply(ask_text(parsed, offer))
     asked: Ask = {}
     if parsed.proposal:
@@ -65,7 +66,7 @@ async def on_unclear(msg: Incoming, parsed: Parsed, member: Member, community: C
     if not asked:
         return None
     await orders.set_ask(member, {"room": msg.room, "at": msg.at.isoformat(), **asked})
-    return {"ask": asked}
+    return Effect(ask=asked)
 
 
 def ask_text(parsed: Parsed, offer: Offer) -> str:
@@ -89,7 +90,7 @@ def ask_text(parsed: Parsed, offer: Offer) -> str:
 
 @router.message(Intent("confirm"))
 async def on_confirm(member: Member, community: Community | None, reply: Reply, offer: Offer, config: Config,
-                     clock: Clock, orders: Orders, ask: Ask | None) -> dict[str, Any] | None:
+                     clock: Clock, orders: Orders, ask: Ask | None) -> Effect | None:
     """确认：我问“……对吗？”的时候，回复“对”就记下"""
     if not ask or not ask.get("proposal"):
         return None  # "好的" to nothing the bot asked: chit-chat
@@ -107,31 +108,32 @@ async def on_deny(reply: Reply, ask: Ask | None) -> None:
 @router.message(Intent("quantity"))
 async def on_quantity(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Reply,
                       offer: Offer, config: Config, clock: Clock, orders: Orders,
-                      ask: Ask | None) -> dict[str, Any] | None:
+                      ask: Ask | None) -> Effect | None:
     """(只有一个数字：回答我刚问的数量时才记)"""
     if ask is None or parsed.answer_qty is None:
         return None
-    done = await _answer(ask, msg, parsed.answer_qty, None, member, community, reply, offer, config, clock, orders)
-    return done or None
+    _, done = await _answer(ask, msg, parsed.answer_qty, None, member, community, reply, offer, config, clock,
+                            orders)
+    return done
 
 
 async def _answer(ask: Ask, msg: Incoming, amount: Decimal, unit: str | None, member: Member,
                   community: Community | None, reply: Reply, offer: Offer, config: Config, clock: Clock,
-                  orders: Orders) -> dict[str, Any] | None:
-    """A quantity that answers "要几斤？": the effect of recording it ({} when nothing changed),
-    or None when the question was not for a quantity."""
+                  orders: Orders) -> tuple[bool, Effect | None]:
+    """A quantity that answers "要几斤？": whether the question was for a quantity, and the
+    effect of recording it."""
     awaiting = ask.get("awaiting") or []
     if len(awaiting) != 1:
-        return None
+        return False, None
     sku, op = awaiting[0]
     product = offer.by_sku(sku)
     if product is None:
-        return None
+        return False, None
     qty = to_product_unit(amount, unit, product.unit)
     if qty is None or not sensible(qty, product.unit) or qty > MAX_QTY:
         await reply(f"🤔 {product.name}按{product.unit}卖，您要几{product.unit}？直接回复数量就行，如“2{product.unit}”。")
         again = {"awaiting": [[sku, op]]}
         await orders.set_ask(member, {"room": msg.room, "at": msg.at.isoformat(), **again})
-        return {"ask": again}
+        return True, Effect(ask=again)
     done = await record([Item(sku, qty, op)], member, community, reply, offer, config, clock.now(), orders)
-    return done if done is not None else {}
+    return True, done

@@ -6,12 +6,13 @@ list with the same title next week starts afresh.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
+from bot.core.effects import Effect
 from bot.core.messages import Incoming, Outgoing
 from bot.core.protocols import Postbox, Reply
 from handlers.announcements import announce_sold_out
@@ -55,7 +56,7 @@ async def save_chain(version: ChainVersion | None, room: str, title: str, lines:
 async def on_chain(
     msg: Incoming, parsed: Parsed, member: Member, community: Community | None,
     reply: Reply, offer: Offer, config: Config, clock: Clock, outbox: Postbox, orders: StoredOrders,
-) -> dict[str, Any] | None:
+) -> Effect | None:
     """接龙：复制整个接龙、在最后加一行自己的订单；改自己那行就是改单，删掉就是取消"""
     now = clock.now()
     window = await open_for_orders(orders, now, community, reply, "接龙请发在您小区的群里。")
@@ -86,11 +87,9 @@ async def on_chain(
     elif notes:
         await reply("\n".join(notes))
     await announce_sold_out(result, outbox, config)
-    recorded = effect(result.changes, window, community)
-    recorded["chain"] = {"title": parsed.title,
-                         "before": [line.to_json() for line in before_mine],
-                         "after": [line.to_json() for line in diff.sender_lines(member.id)]}
-    return recorded
+    chain = {"title": parsed.title, "before": [line.to_json() for line in before_mine],
+             "after": [line.to_json() for line in diff.sender_lines(member.id)]}
+    return replace(effect(result.changes, window, community), chain=chain)
 
 
 def _changes_of(diff: ChainDiff, offer: Offer) -> list[Change]:
@@ -105,12 +104,13 @@ def _unreadable(diff: ChainDiff) -> list[str]:
 async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: Community,
                       version: ChainVersion | None, previous: list[OwnedLine] | None, window: Window,
                       reply: Reply, offer: Offer, outbox: Postbox, config: Config, orders: StoredOrders,
-                      now: datetime) -> dict[str, Any] | None:
+                      now: datetime) -> Effect | None:
     """WeChat's built-in 接龙: every entry is its author's order (the wxid on the entry), so a
     version relayed by one member changes each author's own order and nobody else's."""
     state, diffs = diff_by_author(previous, parsed.lines, msg.chain_authors)
     await save_chain(version, community.room, parsed.title, list(state), msg.message_id, now)
-    recorded: dict[str, Any] = {"delivery_date": window.delivery_date.isoformat(), "orders": []}
+    changed: list[int] = []
+    recorded = Effect(delivery_date=window.delivery_date)
     for author, diff in diffs.items():
         changes = _changes_of(diff, offer)
         if not changes and not diff.unreadable:
@@ -124,14 +124,14 @@ async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: 
         result = await change_order(who, community, window.delivery_date, changes, now)
         await orders.settle(result, who, now)
         if result.changes and result.order is not None:
-            recorded["orders"].append(result.order.id)
+            changed.append(result.order.id)
         confirmed = [confirmation(result, window, "📝 接龙已收到")] if result.changes or result.short else []
         text = "\n".join([*confirmed, *(_unreadable(diff) if parsed.ordering else [])])
         if author == member.id:
             if text:
                 await reply(text)
-            recorded.update(effect(result.changes, window, community))  # the sender's: a recall undoes it
+            recorded = effect(result.changes, window, community)  # the sender's: a recall undoes it
         elif text:
             await outbox.put(Outgoing(f"@{who.name} {text}", room=community.room, mentions=(who.id,)))
         await announce_sold_out(result, outbox, config)
-    return recorded if recorded["orders"] else None
+    return replace(recorded, orders=tuple(changed)) if changed else None

@@ -4,13 +4,13 @@ join them ("参团", "参团 3", "我要参团#3"). The state machine is models.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
+from bot.core.effects import Effect
 from bot.core.messages import Incoming
 from bot.core.protocols import Postbox, Reply
 from handlers.announcements import announce
@@ -43,7 +43,7 @@ def terms(groupbuy: GroupBuy) -> str:
     return f"{groupbuy.name} {groupbuy.size}人团 拼团价{money(groupbuy.price)}/{groupbuy.unit}"
 
 
-async def delivery_for(now: datetime, config: Config) -> Any:
+async def delivery_for(now: datetime, config: Config) -> date:
     """A group-buy's orders go with the delivery of the ordering day now open, or next to open."""
     window = await current_window(now, config.schedule, config.timezone)
     if window.open:
@@ -83,7 +83,7 @@ async def on_staff_open(msg: Incoming, args: str, member: Member, offer: Offer, 
 
 @router.message(Command("取消拼团"), is_staff)
 async def on_cancel(args: str, clock: Clock, config: Config, outbox: Postbox, rewards: Rewards,
-                    reply: Reply) -> dict[str, Any] | None:
+                    reply: Reply) -> Effect | None:
     """取消拼团，如 /取消拼团 3（已成团的订单一并取消）"""
     number = args.lstrip("#").strip()
     if not number.isdigit():
@@ -107,17 +107,17 @@ async def on_cancel(args: str, clock: Clock, config: Config, outbox: Postbox, re
     return orders_effect(groupbuy, closed.orders)
 
 
-def orders_effect(groupbuy: GroupBuy, orders: list[int]) -> dict[str, Any] | None:
+def orders_effect(groupbuy: GroupBuy, orders: list[int]) -> Effect:
     """What the message did, for the inbound record; its orders make the workbook due."""
     if not orders or groupbuy.delivery_date is None:
-        return {"groupbuy": groupbuy.id}
-    return {"groupbuy": groupbuy.id, "orders": orders, "delivery_date": groupbuy.delivery_date.isoformat()}
+        return Effect(groupbuy=groupbuy.id)
+    return Effect(groupbuy=groupbuy.id, orders=tuple(orders), delivery_date=groupbuy.delivery_date)
 
 
 @router.message(Intent("open_groupbuy"))
 async def on_member_open(parsed: Parsed, msg: Incoming, member: Member, community: Community | None,
                          offer: Offer, products: tuple[Product, ...], config: Config, clock: Clock,
-                         reply: Reply) -> dict[str, Any] | None:
+                         reply: Reply) -> Effect | None:
     """开团：开团 草莓（有拼团价的商品，在小区群里发；自己算第一位参团）"""
     product = offer.by_sku(parsed.items[0].sku) if parsed.items else None
     if product is None:
@@ -142,13 +142,13 @@ async def on_member_open(parsed: Parsed, msg: Incoming, member: Member, communit
         await reply(f"{product.name}已售完，开不了团了。")
         return None
     await reply(f"已开团并参团！{invitation(groupbuy, product, config)}还差{groupbuy.size - 1}人。")
-    return {"groupbuy": groupbuy.id}
+    return Effect(groupbuy=groupbuy.id)
 
 
 @router.message(Intent("join_groupbuy"))
 async def on_join(parsed: Parsed, msg: Incoming, member: Member, community: Community | None,
                   products: tuple[Product, ...], config: Config, clock: Clock, outbox: Postbox,
-                  rewards: Rewards, reply: Reply) -> dict[str, Any] | None:
+                  rewards: Rewards, reply: Reply) -> Effect | None:
     """参团：参团 / 参团 3 / 我要参团#3"""
     now = clock.now()
     if community is None:
@@ -174,7 +174,7 @@ async def on_join(parsed: Parsed, msg: Incoming, member: Member, community: Comm
 
 
 async def _after_join(joined: Joined, msg: Incoming, config: Config, now: datetime, outbox: Postbox,
-                      rewards: Rewards, reply: Reply) -> dict[str, Any] | None:
+                      rewards: Rewards, reply: Reply) -> Effect | None:
     groupbuy = joined.groupbuy
     if groupbuy is None or joined.outcome == MISSING:
         await reply("没有这个拼团，发“参团”看看进行中的拼团。")
@@ -201,7 +201,7 @@ async def _after_join(joined: Joined, msg: Incoming, config: Config, now: dateti
     if joined.last_place:
         await announce(groupbuy, f"🔥 拼团#{groupbuy.id}（{groupbuy.name}）还差1人成团！回复“参团 {groupbuy.id}”参加。",
                        outbox, config, skip=msg.room)
-    return {"groupbuy": groupbuy.id}
+    return Effect(groupbuy=groupbuy.id)
 
 
 def _product_of(groupbuy: GroupBuy, products: tuple[Product, ...]) -> Product:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
+from bot.core.effects import Effect
 from bot.core.protocols import Reply
 from handlers.announcements import announce_sold_out
 from handlers.filters import Intent
@@ -55,17 +55,17 @@ async def open_for_orders(orders: Orders, now: datetime, community: Community | 
     return window
 
 
-def effect(done: list[LineChange], window: Window, community: Community) -> dict[str, Any]:
-    """What a message changed, kept on its inbound record (so that a recall can undo it)."""
-    return {"changes": [[c.sku, str(c.before), str(c.after)] for c in done],
-            "delivery_date": window.delivery_date.isoformat(), "room": community.room}
+def effect(done: list[LineChange], window: Window, community: Community) -> Effect:
+    """What a message changed of its sender's order (so that a recall can undo it)."""
+    return Effect(changes=tuple((c.sku, str(c.before), str(c.after)) for c in done),
+                  delivery_date=window.delivery_date, room=community.room)
 
 
 @router.message(Intent("order", "modify", "cancel", "change"))
 async def on_order_change(
     parsed: Parsed, member: Member, community: Community | None,
     reply: Reply, offer: Offer, config: Config, clock: Clock, orders: Orders,
-) -> dict[str, Any] | None:
+) -> Effect | None:
     """下单：西红柿2斤、3号x2、草莓 牛奶各一；改单：西红柿改成3斤、西红柿减1斤；取消：取消西红柿、取消订单"""
     if parsed.phone and parsed.phone != member.phone:
         await orders.set_phone(member, parsed.phone)
@@ -76,7 +76,7 @@ async def on_order_change(
 
 async def record(items: Sequence[Item], member: Member, community: Community | None, reply: Reply,
                  offer: Offer, config: Config, now: datetime, orders: Orders, address: str = "",
-                 everything: bool = False) -> dict[str, Any] | None:
+                 everything: bool = False) -> Effect | None:
     """Apply items (with their op) to the member's order of the open day, confirm, and return
     the effect to keep. `everything`: cancel the whole order. Every path that changes an order
     from chat comes here: a message, a confirmed proposal, an answered question."""

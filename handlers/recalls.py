@@ -7,11 +7,13 @@ messages stay in force; a recalled 接龙 version also puts the sender's lines b
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from bot.core.config import Config
+from bot.core.effects import Effect
 from handlers.orders import confirmation, ordering_window
 from handlers.parsing.chains import OwnedLine
 from models.catalog import Product
@@ -23,25 +25,24 @@ from models.tables import ChainVersion, Community, InboundMessage, Member, Order
 async def undo(inbound: InboundMessage, config: Config, products: tuple[Product, ...], orders: StoredOrders,
                now: datetime) -> str | None:
     """Undo a message's effect; the reply to its sender, or None if it changed nothing."""
-    recorded: dict[str, Any] = inbound.effect or {}
-    if not recorded.get("changes") or recorded.get("undone"):
+    recorded = Effect.from_json(inbound.effect)
+    if recorded is None or not recorded.changes or recorded.undone:
         return None
-    delivery_date = date.fromisoformat(recorded["delivery_date"])
     window = await ordering_window(config, now)
-    if not window.open or window.delivery_date != delivery_date:
+    if not window.open or window.delivery_date != recorded.delivery_date:
         return "您撤回了一条订单消息，但已经截单，订单没有改动；如需修改请联系店员。"
     member = await Member.get(id=inbound.sender)
-    community = await Community.get(room=recorded["room"])
+    community = await Community.get(room=recorded.room)
     changes = []
-    for sku, before, after in recorded["changes"]:
+    for sku, before, after in recorded.changes:
         delta = Decimal(after) - Decimal(before)
         product = await _product(sku, products)
         changes.append(Change(product, REMOVE if delta > 0 else ADD, abs(delta)))
-    result = await change_order(member, community, delivery_date, changes, now)
+    result = await change_order(member, community, window.delivery_date, changes, now)
     await orders.settle(result, member, now)
-    if "chain" in recorded:
-        await _restore_chain_lines(recorded["room"], recorded["chain"], member.id)
-    inbound.effect = {**recorded, "undone": True}
+    if recorded.chain is not None and recorded.room is not None:
+        await _restore_chain_lines(recorded.room, recorded.chain, member.id)
+    inbound.effect = recorded.recalled().to_json()
     await inbound.save(update_fields=["effect"])
     return confirmation(result, window, "↩️ 您撤回了消息，订单已相应撤销。")
 
@@ -55,7 +56,7 @@ async def _product(sku: str, products: tuple[Product, ...]) -> Product:
     return Product(sku, name, unit, price)
 
 
-async def _restore_chain_lines(room: str, chain: dict[str, Any], member_id: str) -> None:
+async def _restore_chain_lines(room: str, chain: Mapping[str, Any], member_id: str) -> None:
     version = await ChainVersion.get_or_none(room=room, title=chain["title"])
     if version is None:
         return

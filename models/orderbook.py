@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core.config import Config
+from bot.core.effects import Effect
 from bot.core.messages import Incoming, Outgoing
 from bot.core.protocols import Postbox
 from models.catalog import Product
@@ -230,9 +231,10 @@ class OrderBook:
         if not holds(self.new_members, member):
             (self.detailed_members if details else self.dirty_members)[member.id] = member
 
-    def record(self, msg: Incoming, intent: str, effect: dict[str, Any] | None) -> None:
+    def record(self, msg: Incoming, intent: str, effect: Effect | None) -> None:
         """The inbound record of a message the book took."""
-        self.inbound.append((msg.message_id, msg.room, msg.sender_id, msg.text[:10_000], msg.at, intent, effect))
+        self.inbound.append((msg.message_id, msg.room, msg.sender_id, msg.text[:10_000], msg.at, intent,
+                             effect.to_json() if effect is not None else None))
 
     # What the order handler asks for (the same as StoredOrders):
 
