@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.config import Config
-from bot.core.dispatcher import Router
+from bot.core.dispatcher import BOOK, Router
 from bot.core.effects import Effect
 from bot.core.messages import Incoming
 from bot.core.protocols import Reply
@@ -38,7 +38,7 @@ Ask = dict[str, Any]  # {"room", "at", "proposal": [[sku, qty or None, op]], "aw
 
 async def take(member: Any, msg: Incoming, orders: Orders) -> Ask | None:
     """The question this message answers, if any; a question waiting in this chat is gone
-    after it either way. Called for every message before its handler (bot.app)."""
+    after it either way. Called for every message before its handler (bot.writer)."""
     ask = member.ask
     if not ask or ask.get("room") != msg.room:
         return None
@@ -47,7 +47,7 @@ async def take(member: Any, msg: Incoming, orders: Orders) -> Ask | None:
     return ask if fresh else None
 
 
-@router.message(Intent("unclear"))
+@router.message(Intent("unclear"), flags={BOOK: True})
 async def on_unclear(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Reply,
                      offer: Offer, config: Config, clock: Clock, orders: Orders,
                      ask: Ask | None) -> Effect | None:
@@ -88,7 +88,7 @@ def ask_text(parsed: Parsed, offer: Offer) -> str:
     return "\n".join(lines)
 
 
-@router.message(Intent("confirm"))
+@router.message(Intent("confirm"), flags={BOOK: True})
 async def on_confirm(member: Member, community: Community | None, reply: Reply, offer: Offer, config: Config,
                      clock: Clock, orders: Orders, ask: Ask | None) -> Effect | None:
     """确认：我问“……对吗？”的时候，回复“对”就记下"""
@@ -98,14 +98,14 @@ async def on_confirm(member: Member, community: Community | None, reply: Reply, 
     return await record(items, member, community, reply, offer, config, clock.now(), orders)
 
 
-@router.message(Intent("deny"))
+@router.message(Intent("deny"), flags={BOOK: True})
 async def on_deny(reply: Reply, ask: Ask | None) -> None:
     """(我问“……对吗？”的时候回复“不对”：不记)"""
     if ask:
         await reply("好的，这条没有记下。请再写一次要什么、多少，如“西红柿2斤”。")
 
 
-@router.message(Intent("quantity"))
+@router.message(Intent("quantity"), flags={BOOK: True})
 async def on_quantity(msg: Incoming, parsed: Parsed, member: Member, community: Community | None, reply: Reply,
                       offer: Offer, config: Config, clock: Clock, orders: Orders,
                       ask: Ask | None) -> Effect | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.dispatcher import Dispatcher, Router
+from bot.core.dispatcher import BOOK, Dispatcher, Router
 from bot.core.messages import Incoming
 from bot.core.protocols import Reply
 from handlers.filters import Command, Intent
@@ -38,19 +38,19 @@ async def on_help_command(dispatcher: Dispatcher, reply: Reply) -> None:
     await reply(member_help(dispatcher))
 
 
-@router.message(Intent("help"))
+@router.message(Intent("help"), flags={BOOK: True})
 async def on_help(dispatcher: Dispatcher, reply: Reply) -> None:
     """帮助：发“帮助”或“怎么下单”看这些说明"""
     await reply(member_help(dispatcher))
 
 
-@router.message(Intent("query_offer"))
+@router.message(Intent("query_offer"), flags={BOOK: True})
 async def on_offer(offer: Offer, reply: Reply) -> None:
     """今天有什么：今天的商品和价格"""
     await reply("今天有：\n" + "\n".join(offer_lines(offer)) + "\n下单请写“商品+数量”，如“西红柿2斤”。")
 
 
-@router.message(Intent("contact"))
+@router.message(Intent("contact"), flags={BOOK: True})
 async def on_contact(parsed: Parsed, member: Member, reply: Reply, orders: Any) -> None:
     """地址和电话：直接发“5号楼2单元301”或手机号，送货时用"""
     kept = []

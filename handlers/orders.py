@@ -7,11 +7,12 @@ from datetime import datetime
 
 from bot.core.clock import Clock
 from bot.core.config import Config
-from bot.core.dispatcher import Router
+from bot.core.dispatcher import BOOK, READS, Context, Router
 from bot.core.effects import Effect
+from bot.core.messages import Incoming
 from bot.core.protocols import Reply
 from handlers.announcements import announce_sold_out
-from handlers.filters import Intent
+from handlers.filters import Intent, parsed_of
 from handlers.parsing import Item, Parsed
 from handlers.parsing.results import ADD, SET_OP
 from handlers.texts import HOW_TO_ORDER, changes_text, order_text, qty
@@ -61,7 +62,21 @@ def effect(done: list[LineChange], window: Window, community: Community) -> Effe
                   delivery_date=window.delivery_date, room=community.room)
 
 
-@router.message(Intent("order", "modify", "cancel", "change"))
+def _whole_order(msg: Incoming, context: Context) -> bool:
+    """A cancellation that names no product ("取消订单", "都不要了"): the whole order."""
+    return not parsed_of(msg, context).items
+
+
+@router.message(Intent("cancel"), _whole_order)
+async def on_cancel_all(
+    parsed: Parsed, member: Member, community: Community | None,
+    reply: Reply, offer: Offer, config: Config, clock: Clock, orders: Orders,
+) -> Effect | None:
+    """(取消订单：取消这天的全部订单；要读她每个订单，所以不在订单簿里批量处理)"""
+    return await on_order_change(parsed, member, community, reply, offer, config, clock, orders)
+
+
+@router.message(Intent("order", "modify", "cancel", "change"), flags={BOOK: True})
 async def on_order_change(
     parsed: Parsed, member: Member, community: Community | None,
     reply: Reply, offer: Offer, config: Config, clock: Clock, orders: Orders,
@@ -129,7 +144,7 @@ async def _changes(items: Sequence[Item], offer: Offer, member: Member, window: 
     return [Change(p, _MODES.get(item.op, REMOVE), item.qty) for item in items if (p := offer.by_sku(item.sku))]
 
 
-@router.message(Intent("query_orders"))
+@router.message(Intent("query_orders"), flags={READS: True})
 async def on_query(member: Member, reply: Reply, clock: Clock, config: Config) -> None:
     """查订单：我的订单（群里或私聊都行）"""
     today = clock.now().astimezone(config.timezone).date()

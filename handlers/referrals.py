@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from bot.core.clock import Clock
 from bot.core.config import Config
-from bot.core.dispatcher import Router
+from bot.core.dispatcher import READS, Router
 from bot.core.protocols import Reply
 from handlers.filters import Command, Intent, is_staff
 from handlers.parsing import Parsed
@@ -54,7 +54,7 @@ async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, 
     await reply(text)
 
 
-@router.message(Intent("query_points"))
+@router.message(Intent("query_points"), flags={READS: True})
 async def on_points(member: Member, reply: Reply) -> None:
     """积分：我的积分和最近的积分变动"""
     held = await holdings(member.id)

@@ -2,7 +2,7 @@
 
 `StoredOrders` reads and writes each change as it happens (the per-message path).
 
-`OrderBook` serves a batch of messages the writer (bot.app) handles in one transaction: it
+`OrderBook` serves a batch of messages the writer (bot.writer) handles in one transaction: it
 reads the senders, their orders of the open delivery date, those orders' lines, the points
 those orders hold and the stock rows once for the whole batch (locking the rows on
 PostgreSQL), applies each message's changes in memory with the same `apply_changes` as the
@@ -15,8 +15,7 @@ it read, so that the other handler sees the database as it is and the book reads
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,88 +28,15 @@ from models.days import Window, current_window
 from models.orders import (
     ADD, LINE_FIELDS, SET, Change, OrderResult, apply_changes, change_order, holds, status_of, view_of,
 )
+from models.bookrows import (
+    ENTRY_INSERT, INBOUND_INSERT, LINE_COLUMNS, LINE_KEY, MEMBER_COLUMNS, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_INSERT,
+    ORDER_KEY, OUTBOX_INSERT, BookLine, BookMember, BookOrder,
+)
+from models.members import seen
 from models.points import COUNTING, Rewards, order_reason, order_source
 from models.rows import delete_many, insert_many, insert_returning, of, select_in, update_many
 from models.stock import StockRows
 from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage, PointEntry
-
-LAST_SEEN_STEP = timedelta(minutes=10)  # last_seen is kept to within this (one write less per message)
-
-MEMBER_INSERT = ("id", "name", "address", "phone", "points", "referrer_id", "home_id", "first_seen",
-                 "last_seen", "code", "referred_via", "referred_at", "ask")
-MEMBER_UPDATE = ("name", "home_id", "last_seen", "points")  # what a message changes often
-MEMBER_DETAILS = ("address", "phone", "ask")  # what it changes now and then
-ORDER_INSERT = ("member_id", "community_id", "delivery_date", "status", "groupbuy_no", "created_at", "updated_at")
-ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
-LINE_KEY = ("order_id", "sku")
-LINE_INSERT = ("order_id", "sku", "name", "unit", "price", "qty", "note", "status", "updated_at")
-ENTRY_INSERT = ("member_id", "delta", "balance", "reason", "source", "created_at")
-INBOUND_INSERT = ("message_id", "room", "sender", "text", "received_at", "intent", "effect")
-OUTBOX_INSERT = ("room", "to", "text", "mentions", "file", "broadcast", "status", "created_at", "sent_at",
-                 "attempts", "retry_at")
-
-
-# The book's rows in memory: plain objects with the tables' columns (a tortoise model checks
-# every attribute set, which costs more than the rest of a chat order).
-
-
-@dataclass(slots=True, eq=False)
-class BookMember:
-    id: str
-    name: str
-    first_seen: datetime
-    last_seen: datetime
-    address: str = ""
-    phone: str = ""
-    points: int = 0
-    referrer_id: str | None = None
-    home_id: int | None = None
-    code: str | None = None
-    referred_via: str = ""
-    referred_at: datetime | None = None
-    ask: dict[str, Any] | None = None  # the question waiting for this member's answer (handlers.asks)
-
-
-@dataclass(slots=True, eq=False)
-class BookOrder:
-    member_id: str
-    community_id: int
-    delivery_date: date
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    groupbuy_no: int = 0
-    id: int | None = None  # None until written
-
-
-@dataclass(slots=True, eq=False)
-class BookLine:
-    sku: str
-    name: str
-    unit: str
-    price: Decimal
-    qty: Decimal
-    note: str
-    status: str
-    updated_at: datetime
-    order_id: int | None = None
-
-
-def seen(member: Member | BookMember, msg: Incoming, community: Community | None) -> list[str]:
-    """Bring a known member up to date with a message from them (name, home group, last seen
-    to within LAST_SEEN_STEP); the fields to write, if any."""
-    fields = []
-    if msg.sender_name and msg.sender_name[:128] != member.name:
-        member.name = msg.sender_name[:128]
-        fields.append("name")
-    if community is not None and member.home_id != community.id:  # type: ignore[union-attr]
-        member.home_id = community.id  # type: ignore[union-attr]
-        fields.append("home_id")
-    if fields or msg.at - member.last_seen > LAST_SEEN_STEP:
-        member.last_seen = msg.at
-        fields.append("last_seen")
-    return fields
-
 
 class StoredOrders:
     """The per-message path: every read and write goes to the database as it happens."""
@@ -192,7 +118,7 @@ class OrderBook:
         delivery = self._window.delivery_date
         self.stock = StockRows(delivery)
         ids = sorted({msg.sender_id for msg in msgs})
-        for row in await select_in(Member, MEMBER_INSERT, "id", ids, lock=self.lock):
+        for row in await select_in(Member, MEMBER_COLUMNS, "id", ids, lock=self.lock):
             self.members[row["id"]] = BookMember(**row)
         equal = {"delivery_date": delivery, "groupbuy_no": 0}
         by_id: dict[int, Key] = {}
@@ -201,7 +127,7 @@ class OrderBook:
             key = (order.member_id, order.community_id)
             self.orders[key], self.rows[key] = order, []
             by_id[row["id"]] = key
-        for row in await select_in(OrderLine, LINE_INSERT, "order_id", list(by_id)):
+        for row in await select_in(OrderLine, LINE_COLUMNS, "order_id", list(by_id)):
             self.rows[by_id[row["order_id"]]].append(BookLine(**row))
         sources = [order_source(order_id) for order_id in by_id]
         for row in await select_in(PointEntry, ("source", "delta"), "source", sources):
@@ -299,13 +225,13 @@ class OrderBook:
         read stays (lines are written by order and product, so rows inserted without reading
         their ids back can still be changed)."""
         booked = self._settle()
-        await insert_many(Member, MEMBER_INSERT, of(self.new_members, MEMBER_INSERT))
+        await insert_many(Member, MEMBER_COLUMNS, of(self.new_members, MEMBER_COLUMNS))
         if self.new_orders:
             await insert_returning(Order, ORDER_INSERT, self.new_orders, ORDER_KEY)
         for key, line in self.created:
             line.order_id = self.orders[key].id
         await delete_many(OrderLine, self.deleted, LINE_KEY)  # first: a product removed and ordered again
-        await insert_many(OrderLine, LINE_INSERT, of([line for _, line in self.created], LINE_INSERT))
+        await insert_many(OrderLine, LINE_COLUMNS, of([line for _, line in self.created], LINE_COLUMNS))
         await update_many(OrderLine, LINE_FIELDS, self.updated, LINE_KEY)
         await update_many(Order, ("status", "updated_at"), list(self.dirty_orders.values()))
         if self.loaded:

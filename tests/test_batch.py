@@ -62,13 +62,13 @@ async def run(folder: Path, url: str, batched: bool) -> tuple[list[bool], dict[s
     (folder / "catalog.toml").write_text(CATALOG, encoding="utf-8")
     h = await start_harness(make_config(folder, url, catalog={"file": "catalog.toml"}), MORNING)
     sizes: list[int] = []
-    handle_batch = h.bot._handle_batch
+    handle_batch = h.bot.writer._handle_batch
 
     async def counted(msgs: list[Any]) -> list[bool]:
         sizes.append(len(msgs))
         return await handle_batch(msgs)
 
-    h.bot._handle_batch = counted  # type: ignore[method-assign]
+    h.bot.writer._handle_batch = counted  # type: ignore[method-assign]
     try:
         await h.bot.member_joined(ROOM_A, "a", "a", None, MORNING)
         await h.bot.member_joined(ROOM_A, "f", "f", "a", MORNING)  # f was invited by a

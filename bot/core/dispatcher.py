@@ -3,7 +3,8 @@
 A filter looks at the message and returns False (not mine) or a dict of what it parsed; the
 dict arrives as handler arguments. A handler asks for what it needs by parameter name:
 `async def on_order(msg, parsed, reply, clock)`. The first handler whose filters all pass
-handles the message; its docstring is its help text.
+handles the message; its docstring is its help text. Its flags (as aiogram's) say how the
+writer may run it (bot.writer): BOOK or READS; without either, in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -36,12 +37,20 @@ class Context:
 
 Callback = Callable[..., Awaitable[Any]]
 
+# The order book of a batch may run it (models.orderbook): it reads and writes through the
+# `orders`, `member` and `reply` it is given and nothing else.
+BOOK = "book"
+# It only reads what is stored of the sender (orders, points) and replies: the book writes
+# what it holds for the sender first, then runs it.
+READS = "reads"
+
 
 @dataclass(frozen=True)
 class Handler:
     callback: Callback
     filters: tuple[Filter, ...]
     router: str
+    flags: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def help(self) -> str:
@@ -77,9 +86,9 @@ class Router:
         self.name = name
         self.handlers: list[Handler] = []
 
-    def message(self, *filters: Filter) -> Callable[[Callback], Callback]:
+    def message(self, *filters: Filter, flags: Mapping[str, Any] | None = None) -> Callable[[Callback], Callback]:
         def register(callback: Callback) -> Callback:
-            self.handlers.append(Handler(callback, filters, self.name))
+            self.handlers.append(Handler(callback, filters, self.name, dict(flags or {})))
             return callback
 
         return register

@@ -69,3 +69,10 @@ class Sent:
     at: datetime
     outbox_id: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def reply_to(msg: Incoming, text: str, file: str | None = None) -> Outgoing:
+    """The answer to a message: in its group, mentioning the sender; or privately."""
+    if msg.room is not None:
+        return Outgoing(f"@{msg.sender_name} {text}", room=msg.room, mentions=(msg.sender_id,), file=file)
+    return Outgoing(text, to=msg.sender_id, file=file)

@@ -1,0 +1,72 @@
+"""The order book's rows in memory (models.orderbook): plain objects with the tables' columns,
+because a tortoise model checks every attribute set, which costs more than the rest of a chat
+order. Each row type has exactly its table's columns and defaults, and the columns the book
+writes are read off the row types: tests/test_batch.py holds both against the tortoise
+models, so a column added to a table fails there rather than silently inside a batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(slots=True, eq=False)
+class BookMember:  # member
+    id: str
+    name: str
+    first_seen: datetime
+    last_seen: datetime
+    address: str = ""
+    phone: str = ""
+    points: int = 0
+    referrer_id: str | None = None
+    home_id: int | None = None
+    code: str | None = None
+    referred_via: str = ""
+    referred_at: datetime | None = None
+    ask: dict[str, Any] | None = None  # the question waiting for this member's answer (handlers.asks)
+
+
+@dataclass(slots=True, eq=False)
+class BookOrder:  # orders
+    member_id: str
+    community_id: int
+    delivery_date: date
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    groupbuy_no: int = 0
+    id: int | None = None  # None until written
+
+
+@dataclass(slots=True, eq=False)
+class BookLine:  # order_line
+    sku: str
+    name: str
+    unit: str
+    price: Decimal
+    qty: Decimal
+    note: str
+    status: str
+    updated_at: datetime
+    order_id: int | None = None
+
+
+def _columns(row: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(row))
+
+
+MEMBER_COLUMNS = _columns(BookMember)
+MEMBER_UPDATE = ("name", "home_id", "last_seen", "points")  # what a message changes often
+MEMBER_DETAILS = ("address", "phone", "ask")  # what it changes now and then
+ORDER_INSERT = tuple(name for name in _columns(BookOrder) if name != "id")  # the id comes back
+ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
+LINE_COLUMNS = _columns(BookLine)
+LINE_KEY = ("order_id", "sku")
+# Rows the book only ever inserts are tuples in these columns' order (cheaper still).
+ENTRY_INSERT = ("member_id", "delta", "balance", "reason", "source", "created_at")
+INBOUND_INSERT = ("message_id", "room", "sender", "text", "received_at", "intent", "effect")
+OUTBOX_INSERT = ("room", "to", "text", "mentions", "file", "broadcast", "status", "created_at", "sent_at",
+                 "attempts", "retry_at")
