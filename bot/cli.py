@@ -118,8 +118,7 @@ def cmd_rooms(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     """The next run of every job, in the shop's time, and the last recorded run."""
     from bot.core.clock import SystemClock
-    from jobs.runner import SWEEP_SECONDS
-    from jobs.schedule import daily_jobs, next_due
+    from jobs.schedule import SWEEPS, daily_jobs, next_due
     from models.db import close_database, open_database
     from models.tables import JobRun
 
@@ -139,7 +138,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     for spec in daily_jobs(config.schedule):
         due = next_due(spec, now, config.timezone)
         print(f"{spec.id:<18} {due:%Y-%m-%d %H:%M}   {last.get(spec.id, '-')}")
-    print(f"{'groupbuy_expiry':<18} every {SWEEP_SECONDS} s")
+    for sweep in SWEEPS:
+        print(f"{sweep.id:<18} every {sweep.every.total_seconds():.0f} s")
     return 0
 
 

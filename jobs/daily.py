@@ -1,7 +1,8 @@
 """The shop's daily broadcasts: the offer, the cut-off summary, the delivery notice.
 
 Each job takes its due time and the services, queues its posts in the outbox (broadcasts:
-paced, held in quiet hours) and may return work to do after its transaction commits.
+paced, held in quiet hours) and may return work to do after its transaction commits. When
+each runs is registered in jobs/schedule.py.
 """
 
 from __future__ import annotations
@@ -67,11 +68,3 @@ async def delivery_notice(due: datetime, services: Services) -> AfterCommit:
                 f"请留意群消息，按时取货。")
         await services.outbox.put(Outgoing(text, room=community.room, broadcast=True))
     return None
-
-
-JOBS: dict[str, Callable[[datetime, Services], Awaitable[AfterCommit]]] = {
-    "daily_post": daily_post,
-    "cutoff_reminder": cutoff_reminder,
-    "cutoff": cutoff,
-    "delivery_notice": delivery_notice,
-}

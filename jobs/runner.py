@@ -22,16 +22,12 @@ from datetime import datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from jobs.schedule import SWEEPS, JobSpec, Sweep, daily, daily_jobs, latest_due
 from jobs.services import Services
-from jobs.daily import JOBS
-from jobs.groupbuys import expire_groupbuys
-from jobs.schedule import JobSpec, daily_jobs, latest_due
 from models.state import SCHEDULER_SINCE, set_once
 from models.tables import JobRun
 
 log = logging.getLogger(__name__)
-
-SWEEP_SECONDS = 30
 
 
 async def run_job(job_id: str, due: datetime, services: Services) -> bool:
@@ -41,7 +37,7 @@ async def run_job(job_id: str, due: datetime, services: Services) -> bool:
     try:
         async with in_transaction():
             await JobRun.create(job=job_id, due_at=due, ran_at=services.clock.now())
-            after = await JOBS[job_id](due, services)
+            after = await daily(job_id).run(due, services)
     except IntegrityError:
         log.info("job %s for %s ran elsewhere", job_id, due.isoformat())
         return False
@@ -50,17 +46,6 @@ async def run_job(job_id: str, due: datetime, services: Services) -> bool:
     if after is not None:
         await after()
     return True
-
-
-def still_useful(spec: JobSpec, due: datetime, now: datetime, services: Services) -> bool:
-    config = services.config
-    day = due.astimezone(config.timezone).date()
-    cutoff = datetime.combine(day, config.schedule.cutoff, tzinfo=config.timezone)
-    if spec.id in ("daily_post", "cutoff_reminder"):
-        return now < cutoff  # once ordering has closed, an offer or a reminder misleads
-    if spec.id == "delivery_notice":
-        return now.astimezone(config.timezone).date() == day
-    return True  # a missed cut-off still closes the day
 
 
 async def catch_up(services: Services) -> list[str]:
@@ -74,7 +59,7 @@ async def catch_up(services: Services) -> list[str]:
     )
     ran = []
     for due, _, spec in missed:
-        if due < since or not still_useful(spec, due, now, services):
+        if due < since or not daily(spec.id).useful(due, now, services.config):
             continue
         if await run_job(spec.id, due, services):
             ran.append(spec.id)
@@ -82,7 +67,8 @@ async def catch_up(services: Services) -> list[str]:
 
 
 def start_scheduler(services: Services) -> object:
-    """APScheduler for the running bot: one cron job per id, in the shop's timezone."""
+    """APScheduler for the running bot: one cron job per daily job, in the shop's timezone,
+    and one interval job per sweep."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
@@ -99,11 +85,13 @@ def start_scheduler(services: Services) -> object:
             id=spec.id, name=spec.id, replace_existing=True, coalesce=True, misfire_grace_time=600,
         )
 
-    async def sweep() -> None:
-        await expire_groupbuys(services.clock.now(), services)
+    for sweep in SWEEPS:
 
-    scheduler.add_job(sweep, IntervalTrigger(seconds=SWEEP_SECONDS, timezone=tz), id="groupbuy_expiry",
-                      name="groupbuy_expiry", replace_existing=True, coalesce=True,
-                      next_run_time=services.clock.now() + timedelta(seconds=1))
+        async def look(sweep: Sweep = sweep) -> None:
+            await sweep.run(services.clock.now(), services)
+
+        scheduler.add_job(look, IntervalTrigger(seconds=sweep.every.total_seconds(), timezone=tz), id=sweep.id,
+                          name=sweep.id, replace_existing=True, coalesce=True,
+                          next_run_time=services.clock.now() + timedelta(seconds=1))
     scheduler.start()
     return scheduler

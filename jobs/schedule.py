@@ -1,11 +1,23 @@
-"""When each job is due: pure functions of the config and `now` (tested without a scheduler)."""
+"""Every scheduled job and sweep, registered once, and when each is due.
+
+A daily job (`Daily`) runs at a time of day the config sets, once per due time; a sweep
+(`Sweep`) does whatever has fallen due in the database (a group-buy past its deadline). Both
+ways of driving them iterate the same two lists: APScheduler in the running bot
+(jobs.runner.start_scheduler) and the virtual clock in replay and the tests (bot.simulation).
+When a job is due is a pure function of the config and `now`, tested without a scheduler.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from operator import attrgetter
 
-from bot.core.config import ScheduleConfig
+from bot.core.config import Config, ScheduleConfig
+from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice
+from jobs.groupbuys import expire_groupbuys, next_expiry
+from jobs.services import Services
 
 
 @dataclass(frozen=True)
@@ -14,15 +26,65 @@ class JobSpec:
     at: time  # local time of day it runs, every day
 
 
+@dataclass(frozen=True)
+class Daily:
+    id: str
+    at: Callable[[ScheduleConfig], time | None]  # its time of day under a config (None: off)
+    run: Callable[[datetime, Services], Awaitable[AfterCommit]]  # (due, services)
+    # Whether a run missed while the bot was down is still worth doing now: (due, now, config)
+    useful: Callable[[datetime, datetime, Config], bool]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    id: str
+    every: timedelta  # how often the running bot looks
+    run: Callable[[datetime, Services], Awaitable[object]]  # (now, services)
+    next_due: Callable[[], Awaitable[datetime | None]]  # when something falls due (the simulation's clock)
+
+
+def _reminder_at(schedule: ScheduleConfig) -> time | None:
+    """`cutoff_reminder` minutes before the cut-off, if that is the same day after the offer."""
+    if not schedule.cutoff_reminder:
+        return None
+    reminder = datetime.combine(date(2000, 1, 1), schedule.cutoff) - timedelta(minutes=schedule.cutoff_reminder)
+    return reminder.time() if reminder.date() == date(2000, 1, 1) and reminder.time() > schedule.daily_post else None
+
+
+def before_cutoff(due: datetime, now: datetime, config: Config) -> bool:
+    """Once ordering has closed, an offer or a reminder misleads."""
+    return now < datetime.combine(due.astimezone(config.timezone).date(), config.schedule.cutoff,
+                                  tzinfo=config.timezone)
+
+
+def on_the_day(due: datetime, now: datetime, config: Config) -> bool:
+    return now.astimezone(config.timezone).date() == due.astimezone(config.timezone).date()
+
+
+def always(due: datetime, now: datetime, config: Config) -> bool:
+    return True  # a missed cut-off still closes the day
+
+
+# In the order they run on a day with the same due time.
+DAILY = (
+    Daily("daily_post", attrgetter("daily_post"), daily_post, before_cutoff),
+    Daily("cutoff_reminder", _reminder_at, cutoff_reminder, before_cutoff),
+    Daily("cutoff", attrgetter("cutoff"), cutoff, always),
+    Daily("delivery_notice", attrgetter("delivery_notice"), delivery_notice, on_the_day),
+)
+SWEEPS = (
+    Sweep("groupbuy_expiry", timedelta(seconds=30), expire_groupbuys, next_expiry),
+)
+_DAILY = {job.id: job for job in DAILY}
+
+
+def daily(job_id: str) -> Daily:
+    return _DAILY[job_id]
+
+
 def daily_jobs(schedule: ScheduleConfig) -> tuple[JobSpec, ...]:
-    """Every daily job, in the order they run on a day with the same due time."""
-    jobs = [JobSpec("daily_post", schedule.daily_post)]
-    if schedule.cutoff_reminder:
-        reminder = datetime.combine(date(2000, 1, 1), schedule.cutoff) - timedelta(minutes=schedule.cutoff_reminder)
-        if reminder.date() == date(2000, 1, 1) and reminder.time() > schedule.daily_post:
-            jobs.append(JobSpec("cutoff_reminder", reminder.time()))
-    jobs += [JobSpec("cutoff", schedule.cutoff), JobSpec("delivery_notice", schedule.delivery_notice)]
-    return tuple(jobs)
+    """Every daily job the config turns on, with its time, in registry order."""
+    return tuple(JobSpec(job.id, at) for job in DAILY if (at := job.at(schedule)) is not None)
 
 
 def latest_due(spec: JobSpec, now: datetime, tz: tzinfo) -> datetime:
