@@ -33,7 +33,7 @@ from models.bookrows import (
     ORDER_KEY, OUTBOX_INSERT, BookLine, BookMember, BookOrder,
 )
 from models.members import seen
-from models.points import COUNTING, Rewards, order_reason, order_source
+from models.points import COUNTING, Rewards, order_reason, order_source, rebalance
 from models.rows import delete_many, insert_many, insert_returning, of, select_in, update_many
 from models.stock import StockRows
 from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage, PointEntry
@@ -254,8 +254,8 @@ class OrderBook:
                         Decimal(0)) if order.status in COUNTING else Decimal(0)
             target = self.rewards.order_points(total)
             held = self.held.get(order.id, 0) if order.id is not None else 0
-            balance = max(0, member.points + target - held)
-            delta = balance - member.points
+            delta = rebalance(member.points, held, target)
+            balance = member.points + delta
             if target == held or not delta:
                 continue
             booked.append((key, target, delta, balance))

@@ -89,6 +89,12 @@ async def _book(member_id: str, source: str, target: int, reason: str, now: date
         await add(member_id, target - held, reason, source, now)
 
 
+def rebalance(balance: int, held: int, target: int) -> int:
+    """The points to book so that a source now holding `held` holds `target`, never taking the
+    member's `balance` below zero (what the book and the per-message path both apply)."""
+    return max(0, balance + target - held) - balance
+
+
 async def booked(member_id: str, source: str) -> int:
     deltas = await PointEntry.filter(member_id=member_id, source=source).values_list("delta", flat=True)
     return sum(int(d) for d in deltas)  # type: ignore[call-overload]
@@ -97,8 +103,8 @@ async def booked(member_id: str, source: str) -> int:
 async def add(member_id: str, delta: int, reason: str, source: str, now: datetime) -> int:
     """Book `delta` (less, if the balance would go below zero); the amount booked."""
     member = await Member.filter(id=member_id).select_for_update().get()
-    balance = max(0, member.points + delta)
-    booked_delta = balance - member.points
+    booked_delta = rebalance(member.points, 0, delta)
+    balance = member.points + booked_delta
     if booked_delta:
         await PointEntry.create(member_id=member_id, delta=booked_delta, balance=balance,
                                 reason=reason[:64], source=source[:64], created_at=now)

@@ -7,11 +7,19 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from dataclasses import MISSING, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import pytest
+from tortoise.models import Model
 
-from models.tables import InboundMessage, Member, Order, PointEntry, StockDay
+from models.bookrows import (
+    ENTRY_INSERT, INBOUND_INSERT, LINE_KEY, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_KEY, OUTBOX_INSERT, BookLine,
+    BookMember, BookOrder,
+)
+from models.points import rebalance
+from models.tables import InboundMessage, Member, Order, OrderLine, OutboxMessage, PointEntry, StockDay
 from tests.conftest import (
     MORNING, ROOM_A, ROOM_B, Harness, _postgres_database, _sqlite_template, make_config, start_harness,
 )
@@ -181,3 +189,96 @@ async def test_a_parser_fault_is_answered_and_loses_nothing_else(harness: Harnes
     assert await Order.filter(member_id="a").count() == 1
     await harness.flush()
     assert any("出了点问题" in text for text in harness.texts())
+
+
+_REQUIRED = object()  # a column or a row field with no default
+
+
+def _columns_of(model: type[Model]) -> dict[str, Any]:
+    """A tortoise model's columns (a foreign key as its `*_id`) and each one's default
+    (None for a nullable column without one)."""
+    meta = model._meta
+    defaults = {}
+    for name in meta.fields_db_projection:
+        field = meta.fields_map[name]
+        default = field.default() if callable(field.default) else field.default
+        defaults[name] = _REQUIRED if default is None and not field.null and not field.generated else default
+    return defaults
+
+
+def _row_defaults(row: type) -> dict[str, Any]:
+    return {f.name: (f.default_factory() if f.default_factory is not MISSING else
+                     _REQUIRED if f.default is MISSING else f.default) for f in dataclass_fields(row)}
+
+
+def _differences(row: type, model: type[Model], generated: tuple[str, ...] = (),
+                 filled: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Where the row type and the table disagree: a column one has and the other lacks, a
+    default the row gives that is not the table's (`filled`: None in the row until the book
+    knows it, before the row is written)."""
+    columns = {name: default for name, default in _columns_of(model).items() if name not in generated}
+    values = {name: _REQUIRED if name in filled else value for name, value in _row_defaults(row).items()}
+    differences: dict[str, Any] = {name: "only in the table" for name in columns.keys() - values.keys()}
+    differences |= {name: "only in the row" for name in values.keys() - columns.keys()}
+    for name in columns.keys() & values.keys():
+        if values[name] is not _REQUIRED and values[name] != columns[name]:
+            differences[name] = (values[name], columns[name])
+    return differences
+
+
+@pytest.mark.parametrize(("row", "model", "generated", "filled"), [
+    (BookMember, Member, (), ()),
+    (BookOrder, Order, (), ()),
+    # Lines are written by their key (order, sku), once their order has its id.
+    (BookLine, OrderLine, ("id",), ("order_id",)),
+])
+async def test_the_books_rows_are_the_tables_columns(harness: Harness, row: type, model: type[Model],
+                                                     generated: tuple[str, ...], filled: tuple[str, ...]) -> None:
+    assert _differences(row, model, generated, filled) == {}
+
+
+async def test_a_row_that_drifts_from_its_table_is_caught(harness: Harness) -> None:
+    """The check itself: a member row missing a column, with a wrong default, and one extra."""
+    @dataclass
+    class Drifted:
+        id: str
+        name: str
+        first_seen: Any
+        last_seen: Any
+        address: str = "-"
+        phone: str = ""
+        points: int = 0
+        referrer_id: str | None = None
+        home_id: int | None = None
+        code: str | None = None
+        referred_via: str = ""
+        referred_at: Any = None
+        nickname: str = ""
+
+    assert _differences(Drifted, Member) == {
+        "ask": "only in the table", "nickname": "only in the row", "address": ("-", ""),
+    }
+
+
+@pytest.mark.parametrize(("insert", "model"), [
+    (ENTRY_INSERT, PointEntry), (INBOUND_INSERT, InboundMessage), (OUTBOX_INSERT, OutboxMessage),
+])
+async def test_the_books_inserts_name_every_column(harness: Harness, insert: tuple[str, ...],
+                                                   model: type[Model]) -> None:
+    assert set(insert) == set(_columns_of(model)) - {"id"}
+    assert len(insert) == len(set(insert))
+    assert set(MEMBER_UPDATE + MEMBER_DETAILS) <= set(_columns_of(Member))
+    assert set(ORDER_KEY) <= set(_columns_of(Order)) and set(LINE_KEY) <= set(_columns_of(OrderLine))
+
+
+@pytest.mark.parametrize(("balance", "held", "target", "booked"), [
+    (0, 0, 5, 5),  # a new order earns
+    (10, 5, 8, 3),  # a bigger order earns the difference
+    (10, 5, 0, -5),  # a cancelled one gives its points back
+    (2, 5, 0, -2),  # never below zero: the member spent some of them
+    (0, 0, -4, 0),
+    (7, 3, 3, 0),
+])
+def test_one_points_rule(balance: int, held: int, target: int, booked: int) -> None:
+    assert rebalance(balance, held, target) == booked
+    assert balance + rebalance(balance, held, target) >= 0
