@@ -10,6 +10,8 @@ import pytest
 from bot.core.dispatcher import Dispatcher, Router
 from bot.core.messages import Incoming
 from handlers.filters import Command, Intent, is_staff
+from handlers.parsing.requests import REQUESTS
+from handlers.routers import ROUTERS
 
 from tests.conftest import make_config
 
@@ -124,3 +126,12 @@ def test_both_transports_satisfy_the_transport_interface() -> None:
     clock = VirtualClock(datetime(2026, 12, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai")))
     transports: list[Transport] = [MemoryTransport(clock), WebChat(clock)]
     assert all(callable(t.send) for t in transports)
+
+
+def test_every_whole_message_request_has_a_handler() -> None:
+    """A row of the parser's request table (handlers.parsing.requests) that no handler takes
+    would be a word the bot reads and never answers."""
+    taken = {intent for router in ROUTERS for handler in router.handlers for f in handler.filters
+             if isinstance(f, Intent) for intent in f.intents}
+    assert [r.intent for r in REQUESTS if r.intent not in taken] == []
+    assert len({r.intent for r in REQUESTS}) == len(REQUESTS)

@@ -1,10 +1,12 @@
 """Short messages that are one request as a whole: 我的订单, 帮助, 今天有什么, 邀请码, 积分, 对,
 不对, a referral code, 参团 3, 开团 草莓. Matched as a whole (after courtesy around them), with
-one pattern for them all."""
+one pattern for them all, made from the table REQUESTS (pattern -> intent)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from handlers.parsing.asking import unclear
 from handlers.parsing.firsts import first_chars
@@ -54,9 +56,49 @@ def courteous(compact: str) -> str:
 _SYMBOLS = re.compile(r"^[^\w#]+|[^\w#]+$")  # emoji and marks around it
 
 
-_WHOLE_INTENTS = {"query_orders": _QUERY, "help": _HELP, "query_offer": _OFFER, "invite": _INVITE,
-                  "query_points": _POINTS, "confirm": _CONFIRM, "deny": _DENY, "use_code": _CODE,
-                  "join_groupbuy": _JOIN, "open_groupbuy": _OPEN}
+@dataclass(frozen=True)
+class Request:
+    """One kind of whole-message request: its intent, the pattern the whole message matches,
+    and how the match becomes a result (by default the intent alone). Its named groups are
+    what the reader gets, by their own names."""
+    intent: str
+    pattern: re.Pattern[str]
+    read: Callable[[dict[str, str | None], Offer], Parsed | None] | None = None
+
+
+def _use_code(groups: dict[str, str | None], offer: Offer) -> Parsed | None:
+    code = groups["code"] or ""
+    return Parsed("use_code", code=code.upper()) if _is_code(code) else None
+
+
+def _join_groupbuy(groups: dict[str, str | None], offer: Offer) -> Parsed:
+    number = groups["number"]
+    return Parsed("join_groupbuy", groupbuy=int(number) if number else None)
+
+
+def _open_groupbuy(groups: dict[str, str | None], offer: Offer) -> Parsed:
+    rest = groups["product"] or ""
+    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product and t.kind == PRODUCT}
+    if len(products) != 1:
+        name = strip_noise(rest)
+        return unclear([Problem(f"没有找到“{name}”，要开哪个商品的团？", unknown=name)], offer, "", "", ())
+    return Parsed("open_groupbuy", items=tuple(Item(sku, None) for sku in products))
+
+
+# A new member word is one row here (and its handler, which says which intent it takes).
+# Tried in this order; the first that matches the whole message wins.
+REQUESTS = (
+    Request("query_orders", _QUERY),
+    Request("help", _HELP),
+    Request("query_offer", _OFFER),
+    Request("invite", _INVITE),
+    Request("query_points", _POINTS),
+    Request("confirm", _CONFIRM),
+    Request("deny", _DENY),
+    Request("use_code", _CODE, _use_code),
+    Request("join_groupbuy", _JOIN, _join_groupbuy),
+    Request("open_groupbuy", _OPEN, _open_groupbuy),
+)
 # One pattern for them all (each alternative anchored, groups renamed): one match per message.
 _GROUP = re.compile(r"[(][?]P<(\w+)>")
 
@@ -66,8 +108,7 @@ def _renamed(intent: str, pattern: re.Pattern[str]) -> str:
     return _GROUP.sub(lambda group: f"(?P<{intent}_{group.group(1)}>", pattern.pattern)
 
 
-_WHOLE = re.compile("|".join(f"(?P<{intent}>(?:{_renamed(intent, pattern)}))"
-                             for intent, pattern in _WHOLE_INTENTS.items()))
+_WHOLE = re.compile("|".join(f"(?P<{r.intent}>(?:{_renamed(r.intent, r.pattern)}))" for r in REQUESTS))
 WHOLE_MAX = 30  # longer messages are never one of these requests
 # What such a request can start with (after courtesy, 请问/麻烦, emoji and marks): most orders
 # ("西红柿2斤") cannot be one, and are not matched against them.
@@ -88,27 +129,15 @@ def whole_message(compact: str, offer: Offer, trace: list[str] | None) -> Parsed
     match = _WHOLE.match(bare) or (_WHOLE.match(compact) if bare != compact else None)
     if match is None:
         return None
-    intent = next(name for name in _WHOLE_INTENTS if match.group(name) is not None)
+    request = next(r for r in REQUESTS if match.group(r.intent) is not None)
     if trace is not None:
-        trace.append(f"整句是“{compact[:20]}”：{intent}")
-    if intent == "use_code":
-        code = match.group("use_code_code")
-        return Parsed("use_code", code=code.upper()) if _is_code(code) else None
-    if intent == "join_groupbuy":
-        number = match.group("join_groupbuy_number")
-        return Parsed("join_groupbuy", groupbuy=int(number) if number else None)
-    if intent == "open_groupbuy":
-        return _open_groupbuy(match.group("open_groupbuy_product"), offer)
-    return Parsed(intent)
+        trace.append(f"整句是“{compact[:20]}”：{request.intent}")
+    if request.read is None:
+        return Parsed(request.intent)
+    prefix = request.intent + "_"
+    groups = {name[len(prefix):]: text for name, text in match.groupdict().items() if name.startswith(prefix)}
+    return request.read(groups, offer)
 
 
 def _is_code(text: str) -> bool:
     return any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
-
-
-def _open_groupbuy(rest: str, offer: Offer) -> Parsed:
-    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product and t.kind == PRODUCT}
-    if len(products) != 1:
-        name = strip_noise(rest)
-        return unclear([Problem(f"没有找到“{name}”，要开哪个商品的团？", unknown=name)], offer, "", "", ())
-    return Parsed("open_groupbuy", items=tuple(Item(sku, None) for sku in products))
