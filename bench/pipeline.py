@@ -31,10 +31,9 @@ from zoneinfo import ZoneInfo
 
 from bench.figures import Figure
 from bot.app import Bot
-from bot.core.clock import VirtualClock
 from bot.core.config import DEMO_DIR, parse_config
 from bot.core.messages import Incoming
-from bot.transports.memory import MemoryTransport
+from bot.harness import start_harness
 
 TZ = ZoneInfo("Asia/Shanghai")
 MORNING = datetime(2026, 12, 1, 9, 0, tzinfo=TZ)
@@ -108,13 +107,12 @@ async def database(kind: str, folder: Path) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def running_bot(url: str, folder: Path) -> AsyncIterator[Bot]:
-    clock = VirtualClock(MORNING)  # the shop's time stands at 09:00: ordering is open
-    bot = Bot(config_for(url, folder), clock, MemoryTransport(clock).send, rng=random.Random(1))
-    await bot.open()
+    # The shop's time stands at 09:00: ordering is open; no jobs run.
+    h = await start_harness(config_for(url, folder), MORNING, run_jobs=False)
     try:
-        yield bot
+        yield h.bot
     finally:
-        await bot.close()
+        await h.close()
 
 
 async def check_orders(load: Load, handled: int) -> None:

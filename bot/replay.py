@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import Bot
-from bot.core.clock import VirtualClock
 from bot.core.config import Config
 from bot.core.messages import Incoming
-from bot.simulation import Simulation
+from bot.harness import start_harness
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
 from models.tables import GroupBuy, GroupBuyParticipant, Member, Order, OrderLine
@@ -80,26 +78,21 @@ def read_events(path: Path) -> list[Event]:
 
 async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0) -> dict[str, Any]:
     events = read_events(events_path)
-    clock = VirtualClock(events[0].at.astimezone(config.timezone))
-    transport = MemoryTransport(clock)
-    bot = Bot(config, clock, transport.send, rng=random.Random(seed))
+    h = await start_harness(config, events[0].at.astimezone(config.timezone), seed=seed)
     try:
-        await bot.open()
-        simulation = Simulation(bot, clock)
-        await simulation.start()
         for event in events:
-            await simulation.advance_to(event.at)
-            await apply_event(bot, transport, event)
-        await simulation.drain()
+            await h.advance_to(event.at)
+            await apply_event(h.bot, h.transport, event)
+        await h.flush()
         dates: set[date] = {d for d in await Order.all().values_list("delivery_date", flat=True)}  # type: ignore[misc]
         for delivery_date in sorted(dates):
-            await bot.export(delivery_date)
+            await h.bot.export(delivery_date)
         state = await snapshot()
     finally:
-        await bot.close()
+        await h.close()
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "transcript.jsonl").open("w", encoding="utf-8") as out:
-        for sent in transport.sent:
+        for sent in h.transport.sent:
             message = sent.message
             out.write(json.dumps({
                 "at": sent.at.isoformat(), "room": message.room, "to": message.to,

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import random
 import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import Bot
-from bot.core.clock import VirtualClock
 from bot.core.config import DEMO_DIR, Config, parse_config
-from bot.simulation import Simulation
-from bot.transports.memory import MemoryTransport
+from bot.harness import Harness
+from bot.harness import start_harness as harness_at
 
 PG_HOST = os.environ.get("GROUPBUY_TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_URL = f"postgres://postgres@{PG_HOST}:5432/test"
@@ -179,37 +176,9 @@ def make_config(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Conf
 # -- a bot on a virtual clock ----------------------------------------------------------------
 
 
-@dataclass
-class Harness:
-    bot: Bot
-    clock: VirtualClock
-    transport: MemoryTransport
-    simulation: Simulation
-
-    async def say(self, text: str, sender: str = "wxid_u1", name: str = "", room: str | None = ROOM_A,
-                  message_id: str | None = None) -> bool:
-        msg = self.transport.incoming(text, sender, name or sender, room, message_id)
-        return await self.bot.handle(msg)
-
-    async def flush(self) -> None:
-        """Let everything queued go out, at the times pacing allows."""
-        await self.simulation.drain()
-
-    async def advance_to(self, when: datetime) -> None:
-        await self.simulation.advance_to(when)
-
-    def texts(self, room: str | None = None, to: str | None = None) -> list[str]:
-        return self.transport.texts(room, to)
-
-
 async def start_harness(config: Config, start: datetime, run_jobs: bool = False) -> Harness:
-    clock = VirtualClock(start)
-    transport = MemoryTransport(clock)
-    bot = Bot(config, clock, transport.send, rng=random.Random(1))
-    await bot.open()
-    simulation = Simulation(bot, clock, None if run_jobs else ())
-    await simulation.start()
-    return Harness(bot, clock, transport, simulation)
+    """The bot at `start`, its members speaking in ROOM_A unless told; jobs off unless asked."""
+    return await harness_at(config, start, run_jobs=run_jobs, seed=1, room=ROOM_A)
 
 
 MORNING = datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI)
