@@ -15,7 +15,8 @@ from bot.app import Bot
 from bot.core.clock import VirtualClock
 from bot.core.messages import Outgoing
 from bot.simulation import Simulation
-from bot.transports.wechaty import WechatyTransport, parse_app_chain
+from bot.transports.appmsg import parse_app_chain
+from bot.transports.wechaty import WechatyTransport
 from models.tables import Member, Order, OrderLine
 from tests.conftest import MORNING, ROOM_A, ROOM_B, STAFF, make_config
 from tests.wechaty_fakes import MessageType, RecordingPuppet, deliver, join_event, message_event

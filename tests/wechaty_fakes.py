@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.transports.wechaty import load_wechaty
+from bot.transports.wechaty_compat import load_wechaty
 
 load_wechaty()
 

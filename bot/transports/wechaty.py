@@ -2,8 +2,8 @@
 
 Everything wechaty sends in is turned into the same `Incoming` message the other transports
 produce, keyed on contact and room ids; everything the bot sends goes out through the paced
-outbox into `send`. The compatibility fixes python-wechaty 0.10.7 needs live here and only
-here (docs/PRODUCT.md, "The WeChat connection").
+outbox into `send`. The compatibility fixes python-wechaty 0.10.7 needs are in
+bot.transports.wechaty_compat, and WeChat's own 接龙 is read by bot.transports.appmsg.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.messages import Incoming, Outgoing
+from bot.transports.appmsg import parse_app_chain
+from bot.transports.wechaty_compat import bot_class, load_wechaty
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -31,68 +31,6 @@ log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(minutes=10)  # older messages (delivered late after a reconnect) are not orders
 RECONNECT_DELAYS = (5.0, 15.0, 60.0, 300.0)  # seconds before reconnecting: 1st, 2nd, ... then the last
-MAX_XML = 200_000
-
-
-def load_wechaty() -> ModuleType:
-    """Import wechaty on Python 3.11+.
-
-    python-wechaty 0.10.7 declares `WechatyOptions.puppet_options: PuppetOptions = PuppetOptions()`,
-    a dataclass default of an unhashable (mutable) dataclass, which Python 3.11 refuses at import
-    ("mutable default ... PuppetOptions"; upstream python-wechaty issues #385 and #422, never
-    fixed in a release). Giving PuppetOptions an identity hash before the first import lets it
-    load; that shared default is never used here (every bot gets a fresh PuppetOptions).
-    """
-    from wechaty_puppet.schemas.puppet import PuppetOptions
-
-    if PuppetOptions.__hash__ is None:  # type: ignore[comparison-overlap]
-        PuppetOptions.__hash__ = object.__hash__  # type: ignore[assignment]
-    with warnings.catch_warnings():
-        # Its dependencies import telnetlib (deprecated in 3.11, gone in 3.13: the
-        # standard-telnetlib package stands in) and use other deprecated APIs at import.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import wechaty
-
-    return wechaty
-
-
-# -- WeChat's built-in 接龙: an app message of type 53 --------------------------------------
-
-
-@dataclass(frozen=True)
-class AppChain:
-    text: str  # the list as members see it, starting with "#接龙"
-    authors: tuple[str, ...]  # the wxid of each entry, in entry order ("" when not given)
-
-
-def parse_app_chain(xml: str) -> AppChain | None:
-    """The list and its entries' authors from a type-53 app message, or None if it is not one.
-
-    The XML holds the list text in <appmsg><title> and, in <extinfo><solitaire_info> (itself
-    XML in a CDATA), one <i> per entry whose <u> is the author's wxid.
-    """
-    if "<appmsg" not in xml or len(xml) > MAX_XML:
-        return None
-    start = xml.find("<")
-    try:
-        root = ElementTree.fromstring(xml[start:].strip())
-    except ElementTree.ParseError:
-        return None
-    appmsg = root if root.tag == "appmsg" else root.find("appmsg")
-    if appmsg is None or (appmsg.findtext("type") or "").strip() != "53":
-        return None
-    title = appmsg.findtext("title") or ""
-    at = title.find("#接龙")
-    text = title[at:] if at >= 0 else "#接龙\n" + title
-    authors: list[str] = []
-    info = appmsg.findtext("extinfo/solitaire_info") or ""
-    if info.strip():
-        try:
-            solitaire = ElementTree.fromstring(info.strip())
-            authors = [(entry.findtext("u") or "").strip() for entry in solitaire.iter("i")]
-        except ElementTree.ParseError:
-            authors = []
-    return AppChain(text, tuple(authors))
 
 
 # -- the transport ------------------------------------------------------------------------------
@@ -141,7 +79,7 @@ class WechatyTransport:
             puppet=self._puppet if self._puppet is not None else "wechaty-puppet-service",
             puppet_options=options,
         )
-        return _bot_class(wechaty)(wechaty_options, self)
+        return bot_class(wechaty)(wechaty_options, self)
 
     async def start(self) -> None:
         """Connect in the background; reconnects until `stop`."""
@@ -326,68 +264,3 @@ async def list_rooms(config: Config, clock: Clock, puppet: Any = None,
         return await transport.rooms()
     finally:
         await transport.stop()
-
-
-_CLASSES: dict[int, type] = {}
-
-
-async def _nothing(*args: Any) -> None:
-    return None
-
-
-def _bot_class(wechaty: ModuleType) -> type:
-    """A Wechaty that hands its events to the transport. Built once, after `load_wechaty`."""
-    if id(wechaty) in _CLASSES:
-        return _CLASSES[id(wechaty)]
-
-    class GroupbuyWechaty(wechaty.Wechaty):  # type: ignore[misc,name-defined]
-        def __init__(self, options: Any, transport: WechatyTransport) -> None:
-            super().__init__(options)
-            self.transport = transport
-            # No wechaty plugins are used. Its plugin manager starts an APScheduler and probes
-            # a local port on every login, and the second start (a login after a reconnect)
-            # raises SchedulerAlreadyRunningError inside the login handler: skip it.
-            self._plugin_manager.start = _nothing
-            # Its fan-out of events to plugins also asserts that a scan status is a str while
-            # the puppet gives a ScanStatus, failing every scan event: there are no plugins.
-            self._plugin_manager.emit_events = _nothing
-            # wechaty drops a message id it has seen, in a process-wide singleton: a new bot
-            # starts with its own (re-delivery is refused by the database anyway).
-            from wechaty.utils.async_helper import SingleIdContainer
-
-            SingleIdContainer._instance = None
-
-        async def init_puppet(self) -> None:
-            await super().init_puppet()
-            # wechaty caches Contact and Room objects in a class attribute shared by every bot in
-            # the process (Contact._pool, Room._pool): a pool per bot keeps them apart.
-            for kind in (self.Contact, self.ContactSelf, self.Room, self.Message):
-                kind._pool = {}
-
-        async def on_message(self, msg: Any) -> None:
-            await self.transport.on_message(msg)
-
-        async def on_room_join(self, room: Any, invitees: Any, inviter: Any, date: Any) -> None:
-            await self.transport.on_room_join(room, invitees, inviter)
-
-        async def on_room_leave(self, room: Any, leavers: Any, remover: Any, date: Any) -> None:
-            await self.transport.on_room_leave(room, leavers)
-
-        async def on_room_topic(self, room: Any, new_topic: str, old_topic: str, changer: Any,
-                                date: Any) -> None:
-            await self.transport.on_room_topic(room, new_topic, old_topic)
-
-        async def on_login(self, contact: Any) -> None:
-            await self.transport.on_login(contact)
-
-        async def on_logout(self, contact: Any) -> None:
-            await self.transport.on_logout(contact)
-
-        async def on_scan(self, qr_code: str, status: Any, data: Any = None) -> None:
-            await self.transport.on_scan(qr_code, status)
-
-        async def on_error(self, payload: Any) -> None:
-            log.error("wechaty reported an error: %s", payload)
-
-    _CLASSES[id(wechaty)] = GroupbuyWechaty
-    return GroupbuyWechaty
