@@ -55,6 +55,11 @@ class Simulation:
                 await run_job(what.id, at, self.bot.services)
             elif isinstance(what, Sweep):
                 await what.run(self.clock.now(), self.bot.services)
+                if (again := await what.next_due()) is not None and again <= self.clock.now():
+                    # It would be run again at this instant, for ever (the running bot would
+                    # retry every `every`): a sweep must clear what it reports due.
+                    raise RuntimeError(f"sweep {what.id} still reports {again.isoformat()} due after running "
+                                       f"at {self.clock.now().isoformat()}")
             elif kind == EXPORT:
                 await self.bot.exporter.write_due(self.clock.now())
             else:

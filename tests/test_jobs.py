@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from bot.core.config import ScheduleConfig
 from jobs.runner import run_job
-from jobs.schedule import JobSpec, daily_jobs, due_between, next_due
+from jobs.schedule import JobSpec, Sweep, daily_jobs, due_between, next_due
 from models.tables import JobRun
 from tests.conftest import ROOM_A, ROOM_B, SHANGHAI, make_config, start_harness
 
@@ -71,3 +73,37 @@ async def test_a_job_runs_once_per_due_time_even_after_a_restart(tmp_path: Path,
         assert await JobRun.filter(job="daily_post").count() == 1
     finally:
         await h.bot.close()
+
+
+async def test_a_registered_sweep_runs_when_its_work_falls_due(tmp_path: Path, db_url: str) -> None:
+    """A sweep added to the registry is driven by the simulation with no other wiring: run at
+    the time it reports, and a sweep that leaves its work due is an error, not a hang."""
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI)
+    due = [start + timedelta(minutes=5), start + timedelta(minutes=7)]
+    ran: list[datetime] = []
+
+    async def reported() -> datetime | None:
+        return due[0] if due else None
+
+    async def sweep(now: datetime, services: object) -> None:
+        ran.append(now)
+        while due and due[0] <= now:
+            due.pop(0)
+
+    h = await start_harness(make_config(tmp_path, db_url), start, run_jobs=True)
+    try:
+        h.simulation.sweeps = (*h.simulation.sweeps, Sweep("test_sweep", timedelta(seconds=30), sweep, reported))
+        await h.advance_to(start + timedelta(minutes=10))
+        assert ran == [start + timedelta(minutes=5), start + timedelta(minutes=7)]
+
+        due.append(start + timedelta(minutes=12))
+
+        async def forgetful(now: datetime, services: object) -> None:
+            ran.append(now)  # does the work but leaves it reported due
+
+        h.simulation.sweeps = (Sweep("forgetful", timedelta(seconds=30), forgetful, reported),)
+        with pytest.raises(RuntimeError, match="sweep forgetful still reports"):
+            await h.advance_to(start + timedelta(minutes=20))
+        assert ran[-1] == start + timedelta(minutes=12) and len(ran) == 3
+    finally:
+        await h.close()
