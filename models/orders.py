@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tortoise.queryset import QuerySet
 
+from models.bookrows import BookLine
 from models.catalog import Product
 from models.stock import StockRows
 from models.tables import Community, Member, Order, OrderLine
@@ -88,20 +89,9 @@ class OrderResult:
     sold_out: list[Product] = field(default_factory=list)  # just sold out: tell every group
 
 
-class LineRow(Protocol):
-    """An order line in memory: an `OrderLine`, or the order book's lighter `BookLine`."""
-
-    sku: str
-    name: str
-    unit: str
-    price: Decimal
-    qty: Decimal
-    note: str
-    status: str
-    updated_at: datetime
-
-
-R = TypeVar("R", bound=LineRow)
+# An order line in memory: an `OrderLine`, or the order book's lighter `BookLine`.
+LineRow = OrderLine | BookLine
+R = TypeVar("R", OrderLine, BookLine)
 
 
 @dataclass
