@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from bot.core.text import as_written, fold
 from handlers.parsing.items import read_items
@@ -82,7 +83,8 @@ def parse_chain(text: str, offer: Offer, trace: list[str] | None = None) -> Pars
     if trace is not None:
         trace.append(f"标题“{title[:30]}”；说明{len(description)}行不算接龙行")
         trace.append(f"标题里的商品：{default.name}（只写数量的行算它）" if default else "标题没有指明一个商品")
-    chain_lines = tuple(_cached_line(line.seq or 0, line.rest, offer, default, menu) for line in entries)
+    read = lexicon_of(offer).chain_cache("entries")
+    chain_lines = tuple(_cached_line(line.seq or 0, line.rest, offer, default, menu, read) for line in entries)
     if trace is not None:
         for line in chain_lines:
             trace.append(f"第{line.seq}行 名字“{line.name}” 商品：" +
@@ -97,12 +99,13 @@ def _lines(text: str, offer: Offer) -> list[_Line]:
     header = HEADER.match(fold(raw[0]))
     first = raw[0][header.end():] if header else raw[0]
     out: list[_Line] = []
+    shapes = lexicon_of(offer).chain_cache("shapes")
     for index, line in enumerate([first, *raw[1:]]):
-        shape = _shape(line, offer)
+        shape = _shape(line, shapes)
         if index == 0 or shape.seq is None:
             pieces = _inline_entries(line)
             if len(pieces) > 1:
-                out.extend(_shape(piece, offer) for piece in pieces)
+                out.extend(_shape(piece, shapes) for piece in pieces)
                 continue
         out.append(shape)
     return out
@@ -124,8 +127,8 @@ def _inline_entries(line: str) -> list[str]:
     return [p.strip() for p in pieces]
 
 
-def _shape(text: str, offer: Offer) -> _Line:
-    cache = lexicon_of(offer).chain_cache("shapes")
+def _shape(text: str, cache: dict[str, _Line]) -> _Line:
+    """The line's shape, from `cache` (the lexicon's "shapes") if it was seen before."""
     found = cache.get(text)
     if found is None:
         if len(cache) >= LINE_CACHE_MAX:
@@ -219,8 +222,9 @@ def _menu_numbers(description: list[_Line], offer: Offer) -> Menu:
     return tuple(menu) if len(menu) >= 2 else ()
 
 
-def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None, menu: Menu = ()) -> ChainLine:
-    cache = lexicon_of(offer).chain_cache("entries")
+def _cached_line(seq: int, rest: str, offer: Offer, default: Product | None, menu: Menu,
+                 cache: dict[Any, ChainLine]) -> ChainLine:
+    """The entry, from `cache` (the lexicon's "entries") if its text was read before."""
     key = (rest, default.sku if default else "", tuple((n, p.sku) for n, p in menu))
     found = cache.get(key)
     if found is None:
