@@ -132,3 +132,21 @@ def test_trying_only_the_kinds_a_character_can_start_finds_the_same_tokens() -> 
                     lexicon.starts = starts
                 checked += 1
     assert checked > 500
+
+
+def test_an_offers_lexicon_lives_as_long_as_the_offer() -> None:
+    """The lexer's index of an offer (and its 接龙 caches) is built once per offer and goes
+    with it: a shop that reloads its catalog does not keep every old one."""
+    import gc
+
+    from handlers.parsing import lexer
+
+    offer = load_offer(CORPUS / "produce.toml")
+    assert lexer.lexicon_of(offer) is lexer.lexicon_of(offer)
+    other = load_offer(CORPUS / "produce.toml")
+    assert lexer.lexicon_of(other) is not lexer.lexicon_of(offer)
+    assert parse("西红柿2斤", other) == parse("西红柿2斤", offer)
+    held = len(lexer._LEXICONS)
+    del other
+    gc.collect()
+    assert len(lexer._LEXICONS) == held - 1 and id(offer) in lexer._LEXICONS

@@ -11,6 +11,7 @@ like 回来, 要是, 订单 are not the order words 来, 要, 订 they contain.
 from __future__ import annotations
 
 import re
+import weakref
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -203,7 +204,7 @@ class Lexicon:
     faster."""
 
     def __init__(self, offer: Offer) -> None:
-        self.offer = offer
+        self.products = offer.products  # not the offer: the lexicon lives as long as it does
         by_name: dict[str, Product] = {}
         for product in offer.products:
             for name in product.names:
@@ -235,6 +236,10 @@ class Lexicon:
             self.for_char[char] = found
         return found
 
+    def by_number(self, number: int) -> Product | None:
+        """The product listed `number`th in the offer (3号)."""
+        return self.products[number - 1] if 1 <= number <= len(self.products) else None
+
     def by_part(self, text: str) -> Product | None:
         """The one product whose name or alias contains `text` (two characters at least)."""
         return self._name_parts.get(text) if len(text) >= 2 else None
@@ -243,13 +248,13 @@ class Lexicon:
     def _name_parts(self) -> dict[str, Product]:
         """Every part (2+ characters) of a name or alias that belongs to one product only."""
         owners: dict[str, set[str]] = {}
-        for product in self.offer.products:
+        for product in self.products:
             for name in product.names:
                 name = fold(name)
                 for start in range(len(name)):
                     for end in range(start + 2, len(name) + 1):
                         owners.setdefault(name[start:end], set()).add(product.sku)
-        by_sku = {product.sku: product for product in self.offer.products}
+        by_sku = {product.sku: product for product in self.products}
         return {part: by_sku[next(iter(skus))] for part, skus in owners.items() if len(skus) == 1}
 
     def chain_cache(self, name: str) -> dict[Any, Any]:
@@ -263,19 +268,19 @@ class Lexicon:
         self._chains.clear()
 
 
-LEXICONS_KEPT = 16  # offers whose lexicon is kept (the running bot has one; tests make more)
-_LEXICONS: dict[int, tuple[Offer, Lexicon]] = {}
+# Each offer's lexicon, by the offer's id, for as long as the offer lives (as a cache held
+# on the offer would): the offer is held weakly, and its entry goes when it does.
+_LEXICONS: dict[int, tuple[weakref.ref[Offer], Lexicon]] = {}
 
 
 def lexicon_of(offer: Offer) -> Lexicon:
     """The offer's lexicon, built the first time the offer is read against."""
     kept = _LEXICONS.get(id(offer))
-    if kept is not None and kept[0] is offer:
+    if kept is not None and kept[0]() is offer:
         return kept[1]
     lexicon = Lexicon(offer)
-    if len(_LEXICONS) >= LEXICONS_KEPT:
-        del _LEXICONS[next(iter(_LEXICONS))]
-    _LEXICONS[id(offer)] = (offer, lexicon)  # holding the offer keeps its id from being reused
+    _LEXICONS[id(offer)] = (weakref.ref(offer), lexicon)
+    weakref.finalize(offer, _LEXICONS.pop, id(offer), None)
     return lexicon
 
 
@@ -394,7 +399,7 @@ def _token(match: re.Match[str], lexicon: Lexicon, before: list[Token]) -> Token
     text, start = match.group(0), match.start()
     if kind == NUMBER_REF:
         value = number(text.rstrip("号").strip())
-        product = lexicon.offer.by_number(int(value)) if value is not None and value == int(value) else None
+        product = lexicon.by_number(int(value)) if value is not None and value == int(value) else None
         return Token(NUMBER_REF, text, start, product=product, qty=value)
     if kind == PRODUCT:
         return Token(PRODUCT, text, start, lexicon.by_name.get(text))
