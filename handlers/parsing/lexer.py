@@ -269,18 +269,17 @@ class Lexicon:
 
 
 # Each offer's lexicon, by the offer's id, for as long as the offer lives (as a cache held
-# on the offer would): the offer is held weakly, and its entry goes when it does.
-_LEXICONS: dict[int, tuple[weakref.ref[Offer], Lexicon]] = {}
+# on the offer would): its entry is dropped as the offer is freed, before its id can be
+# reused, so an entry found is always the offer's own.
+_LEXICONS: dict[int, Lexicon] = {}
 
 
 def lexicon_of(offer: Offer) -> Lexicon:
     """The offer's lexicon, built the first time the offer is read against."""
-    kept = _LEXICONS.get(id(offer))
-    if kept is not None and kept[0]() is offer:
-        return kept[1]
-    lexicon = Lexicon(offer)
-    _LEXICONS[id(offer)] = (weakref.ref(offer), lexicon)
-    weakref.finalize(offer, _LEXICONS.pop, id(offer), None)
+    lexicon = _LEXICONS.get(id(offer))
+    if lexicon is None:
+        lexicon = _LEXICONS[id(offer)] = Lexicon(offer)
+        weakref.finalize(offer, _LEXICONS.pop, id(offer), None)
     return lexicon
 
 
