@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.core.clock import VirtualClock
 from bot.core.config import Config
-from bot.web import create_app
+from bot.web import CONFIG, create_app
 from models.tables import Order
 from tests.conftest import IN_CI, MORNING, ROOM_A, make_config
 
@@ -94,6 +94,71 @@ async def test_with_a_token_the_page_and_socket_ask_for_it(tmp_path: Path) -> No
         async with client.ws_connect("/ws?token=s3cret") as ws:
             await ws.send_str(json.dumps({"from": "u1", "room": ROOM_A, "text": "西红柿1斤"}))
             assert "已记下" in (await next_event(ws, "bot"))["text"]
+    finally:
+        await client.close()
+
+
+# -- other sites' pages (issue: any web page could drive the bot) ---------------------------
+
+
+def _origin(client: TestClient) -> str:
+    return f"http://{client.host}:{client.port}"
+
+
+async def test_another_sites_page_cannot_use_the_socket(client: TestClient) -> None:
+    """A page on evil.example opening ws://127.0.0.1:8080/ws (the browser says where it comes
+    from in Origin) is refused before the bot hears a word; the bot's own page is not."""
+    for origin in ("http://evil.example", "null", "http://127.0.0.1.evil.example", "file://"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws", headers={"Origin": origin})
+        assert refused.value.status == 403, origin
+    assert (await client.get("/api/setup", headers={"Origin": "http://evil.example"})).status == 403
+    async with client.ws_connect("/ws", headers={"Origin": _origin(client)}) as ws:
+        await ws.send_str(json.dumps({"from": "wxid_owner", "room": ROOM_A, "text": "西红柿1斤"}))
+        assert "已记下" in (await next_event(ws, "bot"))["text"]
+    assert await Order.all().count() == 1  # only the page's own order
+
+
+async def test_a_page_under_another_name_gets_nothing(client: TestClient) -> None:
+    """DNS rebinding: evil.example resolved to 127.0.0.1 reaches the bot with its own Host;
+    without a token nothing but the public links and the health check answers it."""
+    config = client.server.app[CONFIG]  # type: ignore[attr-defined]
+    folder = config.resolve(config.spreadsheet.path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "orders-2026-12-02.xlsx").write_bytes(b"PK members' addresses")
+    evil = {"Host": f"evil.example:{client.port}"}
+    for path in ("/", "/api/setup", "/files/orders-2026-12-02.xlsx", "/ws"):
+        response = await client.get(path, headers=evil)
+        assert response.status == 403, path
+        assert "addresses" not in await response.text()
+    assert (await client.get("/health", headers=evil)).status == 200
+    assert (await client.get("/r/ABC234", headers=evil)).status == 404  # a public link: unknown code
+    for host in (f"localhost:{client.port}", f"127.0.0.1:{client.port}", f"[::1]:{client.port}"):
+        assert (await client.get("/api/setup", headers={"Host": host})).status == 200, host
+    assert (await client.get("/files/orders-2026-12-02.xlsx")).status == 200
+    for junk in ("", "[::1", "evil.example:99999", "127.0.0.1@evil.example"):
+        assert (await client.get("/api/setup", headers={"Host": junk})).status == 403, junk
+
+
+async def test_the_public_address_and_a_token_open_other_hosts(tmp_path: Path) -> None:
+    config = make_config(tmp_path, f"sqlite://{tmp_path / 'db.sqlite3'}",
+                         web={"public_url": "https://shop.example"})
+    client = await _client(config)
+    try:
+        assert (await client.get("/api/setup", headers={"Host": "shop.example"})).status == 200
+        assert (await client.get("/api/setup", headers={"Host": "other.example"})).status == 403
+        async with client.ws_connect("/ws", headers={"Origin": "https://shop.example"}):
+            pass
+    finally:
+        await client.close()
+    config = make_config(tmp_path, f"sqlite://{tmp_path / 'db2.sqlite3'}", web={"token": "s3cret", "host": "0.0.0.0"})
+    client = await _client(config)
+    try:  # served on the shop's network: any name, the token guards it
+        lan = {"Host": "192.168.1.20:8080"}
+        assert (await client.get("/api/setup?token=s3cret", headers=lan)).status == 200
+        assert (await client.get("/api/setup", headers=lan)).status == 401
+        with pytest.raises(aiohttp.WSServerHandshakeError):  # still not from another site's page
+            await client.ws_connect("/ws?token=s3cret", headers={**lan, "Origin": "http://evil.example"})
     finally:
         await client.close()
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -74,7 +75,7 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
     """The bot's web server. With `[transport] kind = "wechaty"` the bot talks to WeChat and
     the server keeps the referral links, the health check and a status page; otherwise the
     browser chat is its transport. `puppet`: a wechaty puppet to use (tests)."""
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, middlewares=[guard])
     chat = WebChat(clock)
     app[CONFIG] = config
     app[CHAT] = chat
@@ -123,6 +124,64 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
     app.router.add_get("/files/{name}", download)
     app.router.add_get("/r/{code}", referral)
     return app
+
+
+# Names the bot is reached by on this machine. Without a token, a page, its API, the socket
+# and the files answer only to these (and to the configured host and public_url): a page on
+# another site that resolves its own name to 127.0.0.1 (DNS rebinding) gets nothing.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD = frozenset({"0.0.0.0", "::", ""})
+
+
+def _hostname(netloc: str) -> str:
+    """"127.0.0.1:8080" -> "127.0.0.1", "[::1]:80" -> "::1"; "" when it is not a host."""
+    try:
+        return (urlsplit("//" + netloc).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+def _public(request: web.Request) -> bool:
+    """What members reach from anywhere: referral links, and the health check."""
+    return request.path.startswith("/r/") or request.path == "/health"
+
+
+def _known_host(config: Config, host: str) -> bool:
+    name = _hostname(host)
+    names = LOOPBACK | ({config.web.host.lower()} - WILDCARD)
+    if config.web.public_url:
+        names |= {_hostname(urlsplit(config.web.public_url).netloc)}
+    return bool(name) and name in names
+
+
+def _same_origin(config: Config, request: web.Request, origin: str) -> bool:
+    """A browser says which page a request comes from: it must be the bot's own page (served
+    at the address the request was sent to), or the public_url."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False  # "null" (a sandboxed frame, a file), or junk
+    if parts.netloc.lower() == request.host.lower():
+        return True
+    public = urlsplit(config.web.public_url) if config.web.public_url else None
+    return public is not None and (parts.scheme, parts.netloc.lower()) == (public.scheme, public.netloc.lower())
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every page and the socket: a Host this machine is reached by (unless a token guards
+    them), and no request sent by another site's page (its Origin)."""
+    if not _public(request):
+        config = request.app[CONFIG]
+        if not config.web.token and not _known_host(config, request.host):
+            log.warning("refused %s for host %r (set [web] token to serve other hosts)",
+                        request.path, request.host[:100])
+            return web.Response(status=403, text="unknown host\n")
+        origin = request.headers.get("Origin")
+        if origin is not None and not _same_origin(config, request, origin):
+            log.warning("refused %s from another site's page (Origin %r)", request.path, origin[:100])
+            return web.Response(status=403, text="cross-site request refused\n")
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 def _allowed(request: web.Request) -> bool:
