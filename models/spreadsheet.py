@@ -128,7 +128,10 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
     page: openpyxl's write-only sheets stream their rows to temporary files as they come. A
     large day is written by a worker process, so reading overlaps writing and the bot's event
     loop is never held up by the writing."""
-    lines = OrderLine.filter(order__delivery_date=delivery_date)
+    # A cancelled order's lines are not packed or delivered (a group-buy staff cancelled
+    # after it succeeded keeps its lines); its 缺货 lines stay, as staff marked them.
+    lines = OrderLine.filter(Q(order__status__not="cancelled") | Q(status__not="placed"),
+                             order__delivery_date=delivery_date)
     counting = lines.filter(status__not="out_of_stock")
     total = await lines.count()
     writer: SheetWriter = ProcessWriter(path) if total >= PROCESS_LINES else LocalWriter(path)

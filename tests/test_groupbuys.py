@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from models.stock import stock_left
 from models.tables import GroupBuy, GroupBuyParticipant, Member, Order, OrderLine, PointEntry
@@ -311,3 +312,22 @@ async def test_the_last_place_goes_to_exactly_one_of_many_at_once(tmp_path: Path
         assert joined <= {m for s in successes for m in s.mentions}
     finally:
         await shop.bot.close()
+
+
+async def test_a_cancelled_group_buys_lines_leave_every_sheet(shop: Harness) -> None:
+    """/取消拼团 after success tells members 订单已取消，不收费: the workbook must not have the
+    shop pack and deliver its lines. A member's own order beside it stays."""
+    await shop.say("/开团 榴莲 2人 150元 2小时", sender=STAFF, room=ROOM_B)
+    await shop.say("参团", sender="b", room=ROOM_B)
+    await shop.say("参团", sender="c", room=ROOM_B)
+    await shop.say("草莓2盒 5栋101", sender="c", room=ROOM_B)
+    await shop.say("/取消拼团 1", sender=STAFF, room=None)
+    await shop.flush()
+    delivery = (await GroupBuy.get(id=1)).delivery_date
+    assert delivery is not None
+    book = load_workbook(await shop.bot.export(delivery))
+    rows = {name: [tuple(r) for r in book[name].iter_rows(min_row=2, values_only=True)]
+            for name in ("订单", "拣货单", "配送单")}
+    assert [(r[6], r[15]) for r in rows["订单"]] == [("F01", "已下单")]
+    assert [r[0] for r in rows["拣货单"]] == ["F01"]
+    assert [r[5] for r in rows["配送单"]] == ["丹东草莓"]
