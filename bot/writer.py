@@ -159,9 +159,10 @@ class Writer:
             try:
                 async with in_transaction():  # a savepoint: a failing message rolls back alone
                     effect = await self._handle_routed(msg, routed)
-            except Exception:
-                log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
-                await self._reply(msg, SORRY)
+            except Exception as error:
+                if not await self._handled_elsewhere(msg, error):
+                    log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
+                    await self._reply(msg, SORRY)
                 results.append(False)
                 continue
             book.forget()
@@ -187,20 +188,27 @@ class Writer:
         book.record(msg, intent, effect)
         return effect
 
+    @staticmethod
+    async def _handled_elsewhere(msg: Incoming, error: Exception) -> bool:
+        """The one rule for a duplicate id, on every path: a message whose insert failed
+        because its id is stored now was handled by the other copy (another process, or the
+        same message delivered twice at once), which answers it; this one says nothing."""
+        if not isinstance(error, IntegrityError):
+            return False
+        if await InboundMessage.exists(message_id=msg.message_id):
+            log.info("message %s was handled elsewhere", msg.message_id)
+            return True
+        return False
+
     async def _handle_alone(self, msg: Incoming) -> bool:
         """One message in a transaction of its own (when its batch could not commit)."""
         try:
             async with in_transaction():
                 effect = await self._handle_routed(msg, self.dispatcher.route(msg))
-        except IntegrityError:
-            if await InboundMessage.exists(message_id=msg.message_id):
-                return False  # the same message arrived twice at once; the other copy won
-            log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
-            await self._reply(msg, SORRY)
-            return False
-        except Exception:  # any handler fault: roll back, apologise, keep serving
-            log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
-            await self._reply(msg, SORRY)
+        except Exception as error:  # any handler fault: roll back, apologise, keep serving
+            if not await self._handled_elsewhere(msg, error):
+                log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
+                await self._reply(msg, SORRY)
             return False
         self._changed(effect)
         return True

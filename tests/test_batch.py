@@ -271,3 +271,25 @@ async def test_the_books_inserts_name_every_column(harness: Harness, insert: tup
 def test_one_points_rule(balance: int, held: int, target: int, booked: int) -> None:
     assert rebalance(balance, held, target) == booked
     assert balance + rebalance(balance, held, target) >= 0
+
+
+async def test_a_message_another_process_stored_meanwhile_gets_no_apology(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes handed the same private message: the other one stores it between this
+    batch's look for known ids and this message's own insert. This one says nothing (the
+    other confirms), rather than 抱歉…请稍后再发一次 beside the real confirmation."""
+    import bot.writer
+    from models.tables import Community
+
+    class Elsewhere:  # the other process commits the message while this batch starts
+        @staticmethod
+        async def all() -> list[Community]:
+            await InboundMessage.create(message_id="dm-1", room=None, sender="a", text="我的订单",
+                                        received_at=MORNING, intent="on_query")
+            return await Community.all()
+
+    monkeypatch.setattr(bot.writer, "Community", Elsewhere)
+    assert await harness.say("我的订单", sender="a", room=None, message_id="dm-1") is False
+    await harness.flush()
+    assert harness.texts(to="a") == []
+    assert await InboundMessage.filter(message_id="dm-1").count() == 1
