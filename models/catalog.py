@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.config import ConfigError
+from bot.core.text import fold
 
 
 class CatalogError(ValueError):
@@ -69,7 +70,12 @@ def _decimal(value: Any, where: str, key: str) -> Decimal:
         raise CatalogError(f"{where} {key}: expected a number, got {value!r}") from None
     if not number.is_finite() or number < 0:
         raise CatalogError(f"{where} {key}: must be a number 0 or more, got {value!r}")
+    if number >= MAX_NUMBER:
+        raise CatalogError(f"{where} {key}: must be less than {MAX_NUMBER:,}, got {value!r}")
     return number
+
+
+MAX_NUMBER = Decimal(100_000_000)  # prices and stock (the tables hold 12 digits with the decimals)
 
 
 _PRODUCT_KEYS = {"sku", "name", "aliases", "unit", "price", "stock", "active", "group_price", "group_size"}
@@ -97,6 +103,7 @@ def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ..
     if not isinstance(entries, Sequence) or isinstance(entries, str):
         raise CatalogError("[[product]]: expected an array of tables")
     products: list[Product] = []
+    names: dict[str, str] = {}  # every name and alias, folded -> the sku it names
     seen: set[str] = set()
     for index, entry in enumerate(entries, start=1):
         where = f"[[product]] #{index}"
@@ -113,8 +120,14 @@ def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ..
             raise CatalogError(f'{where} sku: "{sku}" is used twice')
         seen.add(sku)
         aliases = entry.get("aliases", [])
-        if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
-            raise CatalogError(f"{where} aliases: expected a list of strings")
+        if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+            # a blank alias would be found everywhere, and every message read as nothing
+            raise CatalogError(f"{where} aliases: expected a list of non-blank strings")
+        for name in (entry["name"], *aliases):
+            owner = names.setdefault(fold(name.strip()), sku)
+            if owner != sku:
+                raise CatalogError(f'{where} {"name" if name == entry["name"] else "aliases"}: '
+                                   f'"{name.strip()}" is already a name of {owner}')
         if "price" not in entry:
             raise CatalogError(f"{where} price: missing")
         active = entry.get("active", True)
@@ -135,6 +148,8 @@ def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ..
                 group_size=group_size,
             )
         )
+    if not products:
+        raise CatalogError("[[product]]: the catalog lists no product")
     return Offer(tuple(p for p in products if p.active)), tuple(products)
 
 

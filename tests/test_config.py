@@ -60,6 +60,16 @@ def test_relative_paths_are_relative_to_the_config_folder(tmp_path: Path) -> Non
         ({"group": [{"room": "a@chatroom", "community": "x"}]}, "[[group]] #1 delivery: missing"),
         ({"group": [{"room": "a", "community": "x", "delivery": "soon"}]}, "[[group]] #1 delivery: expected"),
         ({"groups": []}, "[groups]: unknown section"),
+        # Settings that loaded and then misbehaved, or crashed later with a traceback:
+        ({"shop": {"staff": []}}, "[shop] staff: is empty"),
+        ({"group": [{"room": "a@chatroom", "community": "x", "delivery": "19:00-17:00"}]},
+         '[[group]] #1 delivery: ends before it starts: "19:00-17:00"'),
+        ({"group": [{"room": "a@chatroom", "community": "x", "delivery": "17:00-19:00"},
+                    {"room": "b@chatroom", "community": "x", "delivery": "17:00-19:00"}]},
+         '[[group]] community: "x" is the name of two groups'),
+        ({"spreadsheet": {"path": "exports/orders.xlsx"}}, "[spreadsheet] path: must contain {date}"),
+        ({"spreadsheet": {"debounce": float("inf")}}, "[spreadsheet] debounce: must be a number of seconds"),
+        ({"outbox": {"min_interval": float("nan")}}, "[outbox] min_interval: must be a number of seconds"),
     ],
 )
 def test_a_bad_config_names_the_key_and_the_reason(tmp_path: Path, change: dict, message: str) -> None:
@@ -94,6 +104,28 @@ def test_a_bad_catalog_names_the_product_and_key(tmp_path: Path) -> None:
     catalog.write_text('[[product]]\nsku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1\n'
                        '[[product]]\nsku = "A"\nname = "梨"\nunit = "斤"\nprice = 1\n', encoding="utf-8")
     with pytest.raises(ConfigError, match='#2 sku: "A" is used twice'):
+        load_catalog(catalog)
+
+
+@pytest.mark.parametrize(("products", "message"), [
+    # a blank alias matched everywhere and every message was read as nothing
+    ('sku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1\naliases = [" "]', "#1 aliases: expected a list of non-blank"),
+    ('sku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1\n[[product]]\nsku = "B"\nname = "梨"\nunit = "斤"\n'
+     'price = 1\naliases = ["苹果"]', '#2 aliases: "苹果" is already a name of A'),
+    ('sku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1\n[[product]]\nsku = "B"\nname = "蘋果"\nunit = "斤"\n'
+     'price = 1', '#2 name: "蘋果" is already a name of A'),  # the same name once folded
+    ('sku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1e30', "#1 price: must be less than 100,000,000"),
+])
+def test_a_catalog_that_would_misbehave_is_refused(tmp_path: Path, products: str, message: str) -> None:
+    from models.catalog import load_catalog
+
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text("[[product]]\n" + products + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_catalog(catalog)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    catalog.write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the catalog lists no product"):
         load_catalog(catalog)
 
 

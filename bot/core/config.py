@@ -7,6 +7,7 @@ section, and every mistake names its key: ``[schedule] cutoff: expected "HH:MM",
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -72,8 +73,8 @@ def _port(value: Any) -> int:
 def _seconds(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number of seconds, got {_show(value)}")
-    if value < 0:
-        raise ValueError(f"must be 0 or more, got {value}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"must be a number of seconds 0 or more, got {value}")
     return float(value)
 
 
@@ -81,6 +82,21 @@ def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ValueError(f"expected a list of non-empty strings, got {_show(value)}")
     return tuple(v.strip() for v in value)
+
+
+def _dated_path(value: Any) -> str:
+    """A workbook path: one workbook per delivery date, so it names the date."""
+    path = _nonempty(value)
+    if "{date}" not in path:
+        raise ValueError(f'must contain {{date}} (one workbook per delivery day), got {_show(value)}')
+    return path
+
+
+def _staff(value: Any) -> tuple[str, ...]:
+    staff = _str_list(value)
+    if not staff:
+        raise ValueError("is empty: name at least one staff member's WeChat id (only staff run the shop)")
+    return staff
 
 
 def _clock_time(value: Any) -> time:
@@ -107,7 +123,9 @@ def _time_range(value: Any) -> tuple[time, time]:
 
 def parse_slot(value: Any) -> str:
     """A delivery slot "HH:MM-HH:MM", kept as written; ValueError says why not."""
-    _time_range(value)
+    start, end = _time_range(value)
+    if end <= start:
+        raise ValueError(f"ends before it starts: {_show(value)}")
     return _str(value).strip()
 
 
@@ -162,7 +180,7 @@ def setting(convert: Callable[[Any], Any], default: Any = dataclasses.MISSING) -
 class ShopConfig:
     name: str = setting(_nonempty, "鲜果小铺")
     timezone: ZoneInfo = setting(_timezone, ZoneInfo("Asia/Shanghai"))
-    staff: tuple[str, ...] = setting(_str_list, ())
+    staff: tuple[str, ...] = setting(_staff, ())
 
 
 @dataclass(frozen=True)
@@ -210,7 +228,7 @@ class PointsConfig:
 
 @dataclass(frozen=True)
 class SpreadsheetConfig:
-    path: str = setting(_nonempty, "exports/orders-{date}.xlsx")
+    path: str = setting(_dated_path, "exports/orders-{date}.xlsx")
     debounce: float = setting(_seconds, 5.0)
 
 
@@ -348,6 +366,10 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
     duplicate = next((r for r in rooms if rooms.count(r) > 1), None)
     if duplicate:
         raise ConfigError(f'[[group]] room: "{duplicate}" is listed twice')
+    names = [g.community for g in groups]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice:  # staff name a group by its community (/配送 桂花苑 ...), and the sheets list it
+        raise ConfigError(f'[[group]] community: "{twice}" is the name of two groups')
     schedule: ScheduleConfig = sections["schedule"]
     if schedule.daily_post >= schedule.cutoff:
         raise ConfigError("[schedule] cutoff: must be later in the day than daily_post")
