@@ -10,7 +10,7 @@ import dataclasses
 import math
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from decimal import Decimal
@@ -351,6 +351,16 @@ def _section(cls: type, raw: Any, where: str) -> Any:
     return cls(**values)
 
 
+def _twice(values: Iterable[str]) -> str | None:
+    """The first value that comes a second time."""
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
 def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
     unknown = sorted(set(raw) - set(_SECTIONS) - {"group"})
     if unknown:
@@ -362,14 +372,11 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
     groups = tuple(_section(GroupConfig, g, f"[[group]] #{i + 1}") for i, g in enumerate(groups_raw))
     if not groups:
         raise ConfigError("[[group]]: missing: at least one group is needed")
-    rooms = [g.room for g in groups]
-    duplicate = next((r for r in rooms if rooms.count(r) > 1), None)
-    if duplicate:
-        raise ConfigError(f'[[group]] room: "{duplicate}" is listed twice')
-    names = [g.community for g in groups]
-    twice = next((n for n in names if names.count(n) > 1), None)
-    if twice:  # staff name a group by its community (/配送 桂花苑 ...), and the sheets list it
-        raise ConfigError(f'[[group]] community: "{twice}" is the name of two groups')
+    if (room := _twice(g.room for g in groups)) is not None:
+        raise ConfigError(f'[[group]] room: "{room}" is listed twice')
+    if (community := _twice(g.community for g in groups)) is not None:
+        # staff name a group by its community (/配送 桂花苑 ...), and the sheets list it
+        raise ConfigError(f'[[group]] community: "{community}" is the name of two groups')
     schedule: ScheduleConfig = sections["schedule"]
     if schedule.daily_post >= schedule.cutoff:
         raise ConfigError("[schedule] cutoff: must be later in the day than daily_post")

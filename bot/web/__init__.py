@@ -68,6 +68,7 @@ CONFIG = web.AppKey("config", Config)
 CHAT = web.AppKey("chat", WebChat)
 BOT = web.AppKey("bot", Bot)
 TASKS = web.AppKey("tasks", set)
+HOSTS = web.AppKey("hosts", frozenset)
 
 
 def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
@@ -82,6 +83,7 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
     wechat = WechatyTransport(config, clock, puppet=puppet) if config.transport.kind == "wechaty" else None
     app[BOT] = Bot(config, clock, wechat.send if wechat else chat.send)
     app[TASKS] = set()
+    app[HOSTS] = _host_names(config)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         bot = app[BOT]
@@ -146,12 +148,12 @@ def _public(request: web.Request) -> bool:
     return request.path.startswith("/r/") or request.path == "/health"
 
 
-def _known_host(config: Config, host: str) -> bool:
-    name = _hostname(host)
+def _host_names(config: Config) -> frozenset[str]:
+    """The names a request without a token may be sent to (worked out once, at start)."""
     names = LOOPBACK | ({config.web.host.lower()} - WILDCARD)
     if config.web.public_url:
         names |= {_hostname(urlsplit(config.web.public_url).netloc)}
-    return bool(name) and name in names
+    return names - {""}
 
 
 def _same_origin(config: Config, request: web.Request, origin: str) -> bool:
@@ -172,7 +174,7 @@ async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
     them), and no request sent by another site's page (its Origin)."""
     if not _public(request):
         config = request.app[CONFIG]
-        if not config.web.token and not _known_host(config, request.host):
+        if not config.web.token and _hostname(request.host) not in request.app[HOSTS]:
             log.warning("refused %s for host %r (set [web] token to serve other hosts)",
                         request.path, request.host[:100])
             return web.Response(status=403, text="unknown host\n")
