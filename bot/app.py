@@ -12,7 +12,6 @@ import random
 from datetime import date, datetime
 from pathlib import Path
 
-from tortoise.transactions import in_transaction
 
 from bot.core.clock import Clock
 from bot.core.config import Config
@@ -28,10 +27,11 @@ from handlers.recalls import undo
 from handlers.routers import ROUTERS
 from jobs.services import Services
 from models.catalog import load_catalog
-from models.db import close_database, open_database
+from models.db import close_database, open_database, transaction
 from models.orderbook import StoredOrders
 from models.points import Rewards
 from models.referrals import member_joined
+from models.state import mark_workbooks_due
 from models.sync import sync_communities, sync_products
 from models.tables import InboundMessage, Member
 
@@ -62,6 +62,7 @@ class Bot:
             await sync_products(self.services.products)
             await sync_communities(self.config)
         await self.outbox.restore()
+        await self.exporter.restore()
 
     async def close(self) -> None:
         """Finish the messages already queued (up to a few seconds), then stop."""
@@ -92,11 +93,14 @@ class Bot:
         if inbound is None or not inbound.effect:
             return False
         async with self.writer.lock:
-            async with in_transaction():
+            async with transaction():
                 inbound = await InboundMessage.filter(id=inbound.id).select_for_update().get()
                 member = await Member.get_or_none(id=inbound.sender)
                 text = await undo(inbound, self.config, self.services.products, self.services.orders,
                                   self.clock.now())
+                effect = Effect.from_json(inbound.effect)
+                if text is not None and effect is not None and (due := effect.workbook_due) is not None:
+                    await mark_workbooks_due([due], self.clock.now())
                 if text is not None:
                     origin = Incoming(message_id, inbound.sender, member.name if member else "",
                                       inbound.text, at, inbound.room)
@@ -111,7 +115,7 @@ class Bot:
         """A member joined a group: known from now on, with that group as home, and attributed
         to the member who invited them when the shop did not know them before."""
         async with self.writer.lock:
-            async with in_transaction():
+            async with transaction():
                 await member_joined(room, member_id, name, inviter, at, self.config.shop.staff)
 
     async def export(self, delivery_date: date) -> Path | None:

@@ -2,6 +2,10 @@
 PostgreSQL database exactly one runs the outbox sender and the scheduler, the holder of a
 session advisory lock. The lock goes with its connection, so a crashed leader's lock is
 released by PostgreSQL and another process takes over. SQLite: one process, always leader.
+
+The leader proves it still holds the lock before each send (`Leadership.holds`): when the
+lock's connection dies, PostgreSQL releases the lock and another process may take it at once,
+so the old leader stops sending there and then, and waits to lead again (bot.leading).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ log = logging.getLogger(__name__)
 
 LEADER_KEY = 0x67620001
 STARTUP_KEY = 0x67620002
+PROVE_TIMEOUT = 2.0  # seconds the proof that the lock is still held may take
 
 
 def _is_postgres(url: str) -> bool:
@@ -44,9 +49,30 @@ class Leadership:
         got = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_KEY)
         return bool(got)
 
+    async def holds(self) -> bool:
+        """Whether this process holds the lock now, asked of PostgreSQL on the lock's own
+        connection (a dead connection, or no answer in time, is a no)."""
+        if not _is_postgres(self.url):
+            return True
+        connection = self._connection
+        if connection is None or connection.is_closed():
+            return False
+        try:
+            held = await asyncio.wait_for(connection.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND pid = pg_backend_pid() AND classid = $1 AND objid = $2 AND objsubid = 1)",
+                LEADER_KEY >> 32, LEADER_KEY & 0xFFFFFFFF), PROVE_TIMEOUT)
+        except Exception:  # noqa: BLE001 - any failure means it cannot prove it
+            log.warning("could not prove this process holds the leader's lock", exc_info=True)
+            return False
+        return bool(held)
+
     async def release(self) -> None:
         if self._connection is not None:
-            await self._connection.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._connection.close(), PROVE_TIMEOUT)
+            if not self._connection.is_closed():
+                self._connection.terminate()
             self._connection = None
 
 

@@ -5,6 +5,12 @@ the sender sends pending rows in order of readiness (bot.pacing) and marks each 
 restart the pending rows go out and the sent ones do not. A row caught mid-send by a crash is
 marked `unknown` and not resent: a duplicate in a WeChat group is worse than one lost notice,
 and the log names it.
+
+Before each send the sender asks `may_send` (the leader proves it still holds its lock): when
+the answer is no, it stops at once, sending nothing more. When the database fails under it,
+the sender keeps what it knows (a message sent but not yet marked sent is marked when the
+database answers again; one claimed but not sent goes back to pending) and tries again with
+growing pauses: it never stops for good, and it never sends a message twice.
 """
 
 from __future__ import annotations
@@ -23,10 +29,17 @@ from models.tables import OutboxMessage
 log = logging.getLogger(__name__)
 
 Send = Callable[[Outgoing], Awaitable[None]]
+MaySend = Callable[[], Awaitable[bool]]
+
+
+class NotLeader(Exception):
+    """The process may no longer send (another holds the leader's lock)."""
 
 
 MERGED_TEXT_MAX = 1500  # characters in one merged message; WeChat folds longer ones
 FIRST_RETRY = timedelta(seconds=10)  # then 30 s, 90 s, ... (x3 each time)
+PAUSE_FIRST = timedelta(seconds=1)  # after the database failed under the sender, doubling
+PAUSE_MAX = timedelta(seconds=30)
 GAVE_UP = "⚠️ 消息发送失败"  # the start of the note staff get when a send is given up
 
 
@@ -49,8 +62,9 @@ def outgoing_of(row: OutboxMessage) -> Outgoing:
 
 class Outbox:
     def __init__(self, send: Send, pacer: Pacer, clock: Clock, *, attempts: int = 4,
-                 staff: tuple[str, ...] = ()) -> None:
+                 staff: tuple[str, ...] = (), may_send: MaySend | None = None) -> None:
         self._send = send
+        self.may_send = may_send  # asked before each send; None: always (one process)
         self.pacer = pacer
         self.clock = clock
         self.attempts = attempts  # tries per message before giving up and telling `staff`
@@ -58,6 +72,11 @@ class Outbox:
         self._wake = asyncio.Event()
         self._pending: list[OutboxMessage] | None = None  # None: reload from the database
         self.paused = False  # staff /暂停: broadcasts wait; replies to members still go
+        # Row states the database did not take when they happened, applied when it answers:
+        # (ids, the status they were in, the fields to set).
+        self._repairs: list[tuple[list[int], str, dict[str, object]]] = []
+        self.problem = ""  # why the sender is pausing ("" when it is not)
+        self.last_sent: datetime | None = None
 
     async def put(self, message: Outgoing) -> None:
         """Queue a message (inside the caller's transaction, if there is one)."""
@@ -106,8 +125,21 @@ class Outbox:
                 best = (row, at)
         return best
 
+    async def stuck(self, now: datetime, after: timedelta) -> timedelta | None:
+        """How long a message that may go out now has waited, when nothing at all was sent for
+        `after` and it has waited that long too (a sender that works sends it at once); None
+        when the sender is not stuck."""
+        if self.last_sent is not None and now - self.last_sent < after:
+            return None
+        due = await self.next_due(now)
+        if due is None or due[1] > now:
+            return None
+        waited = now - max(due[0].created_at, due[0].retry_at or due[0].created_at)
+        return waited if waited >= after else None
+
     async def send_due(self, now: datetime) -> int:
         """Send every message whose time has come by `now`, each at its own time."""
+        await self._repair()
         sent = 0
         while (due := await self.next_due(now)) is not None and due[1] <= now:
             row, at = due
@@ -119,10 +151,17 @@ class Outbox:
         assert self._pending is not None
         self._pending.remove(row)
         batch = [row, *self._merge_with(row)]
-        claimed = []
-        for member in batch:
-            if await OutboxMessage.filter(id=member.id, status="pending").update(status="sending"):
-                claimed.append(member)
+        if self.may_send is not None and not await self.may_send():
+            self._pending = None
+            raise NotLeader("this process no longer holds the leader's lock")
+        claimed: list[OutboxMessage] = []
+        try:
+            for member in batch:
+                if await OutboxMessage.filter(id=member.id, status="pending").update(status="sending"):
+                    claimed.append(member)
+        except Exception:
+            self._later([m.id for m in claimed], "sending", {"status": "pending"})  # not sent
+            raise
         if not claimed:
             return  # another sender had them
         message = merged(claimed)
@@ -132,9 +171,30 @@ class Outbox:
             await self._send(message)
         except Exception:  # a transport error must not stop the queue; the rows say what happened
             log.exception("sending outbox message(s) %s failed", ids)
-            await self._failed(claimed, at)
+            try:
+                await self._failed(claimed, at)
+            except Exception:
+                self._later(ids, "sending", {"status": "pending"})  # tried again after the pause
+                raise
             return
-        await OutboxMessage.filter(id__in=ids).update(status="sent", sent_at=at)
+        self.last_sent = at
+        try:
+            await OutboxMessage.filter(id__in=ids).update(status="sent", sent_at=at)
+        except Exception:
+            self._later(ids, "sending", {"status": "sent", "sent_at": at})  # sent: never again
+            raise
+
+    def _later(self, ids: list[int], status: str, fields: dict[str, object]) -> None:
+        if ids:
+            self._repairs.append((ids, status, fields))
+
+    async def _repair(self) -> None:
+        """Row states the database missed while it was away, in the order they happened."""
+        while self._repairs:
+            ids, status, fields = self._repairs[0]
+            await OutboxMessage.filter(id__in=ids, status=status).update(**fields)
+            self._repairs.pop(0)
+            self._pending = None
 
     async def _failed(self, rows: list[OutboxMessage], at: datetime) -> None:
         """Try again later with growing pauses; after the last try, mark it failed and tell
@@ -184,10 +244,25 @@ class Outbox:
         """The sender loop of the running bot: sleep until the next send is due or it is woken,
         and look at the table every `poll_seconds` for rows other processes queued (the
         `groupbuy import-status` command, a second bot process)."""
+        pause = PAUSE_FIRST
         while True:
-            self._wake.clear()
-            due = await self.next_due(self.clock.now())
-            why = await sleep_until_or_woken(self.clock, due[1] if due else None, self._wake, poll_seconds)
-            if why == "timeout":
-                self._pending = None  # polled: reload what others may have queued
-            await self.send_due(self.clock.now())
+            try:
+                self._wake.clear()
+                due = await self.next_due(self.clock.now())
+                why = await sleep_until_or_woken(self.clock, due[1] if due else None, self._wake, poll_seconds)
+                if why == "timeout":
+                    self._pending = None  # polled: reload what others may have queued
+                await self.send_due(self.clock.now())
+            except NotLeader:
+                raise
+            except Exception as error:  # the database failed under it: pause, never stop
+                if not self.problem:
+                    log.exception("the sender failed; trying again in %s", pause)
+                self.problem = f"{type(error).__name__}: {error}"[:200]
+                self._pending = None
+                await self.clock.sleep_until(self.clock.now() + pause)
+                pause = min(PAUSE_MAX, pause * 2)
+                continue
+            if self.problem:
+                log.warning("the sender works again (%s)", self.problem)
+            self.problem, pause = "", PAUSE_FIRST

@@ -47,6 +47,7 @@ class Simulation:
         return min(ready, key=lambda e: e[:3]) if ready else None
 
     async def advance_to(self, when: datetime) -> None:
+        await self.bot.writer.settle()
         while (event := await self._next_event(when)) is not None:
             at, kind, _, what = event
             self.clock.advance_to(max(at, self.clock.now()))
@@ -69,6 +70,7 @@ class Simulation:
 
     async def drain(self) -> None:
         """Send everything still queued, at the times pacing allows (no jobs run meanwhile)."""
+        await self.bot.writer.settle()
         while (send := await self.bot.outbox.next_due(self.clock.now())) is not None:
             self.clock.advance_to(max(send[1], self.clock.now()))
             await self.bot.outbox.send_due(self.clock.now())

@@ -8,6 +8,11 @@ order book (models.orderbook), which reads and writes for all of them at once; a
 (my orders, my points) runs there too, after the book writes what it holds for the sender.
 Every other message is handled the usual way, in a savepoint of its own. A batch that cannot
 commit is rolled back and each of its messages handled alone.
+
+When the database goes away (PostgreSQL terminated the connection, restarted, cannot be
+reached) nothing is apologised for and nothing is dropped: the batch stays queued, the writer
+waits for the database with growing pauses, and handles the batch again once it answers. A
+message the lost batch did commit is known by its id then and is not handled twice.
 """
 
 from __future__ import annotations
@@ -18,18 +23,21 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from datetime import datetime, timedelta
+
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from bot.core.dispatcher import BOOK, READS, Dispatcher, Handler
 from bot.core.effects import Effect
 from bot.core.messages import Incoming, reply_to
+from bot.core.protocols import Later
 from bot.outbox import Outbox
 from handlers.asks import take as take_ask
 from jobs.services import Services
-from models.db import is_postgres
+from models.db import connection_lost, is_postgres, ping, transaction
 from models.members import member_of
 from models.orderbook import OrderBook
+from models.state import mark_workbooks_due
 from models.tables import Community, InboundMessage
 
 log = logging.getLogger(__name__)
@@ -37,8 +45,14 @@ log = logging.getLogger(__name__)
 SORRY = "抱歉，刚才出了点问题，这条消息没有处理，请稍后再发一次。"
 BATCH_MAX = 500  # messages handled in one transaction at most
 CLOSE_WAIT = 10.0  # seconds `close` waits for the messages already queued
+RETRY_FIRST = timedelta(seconds=0.5)  # the pause before the database is tried again, doubling
+RETRY_MAX = timedelta(seconds=10)
+LOST_AGAIN = 3  # a batch that loses its connection this often while the database answers is at fault
+
+LATER_TIMEOUT = 600.0  # seconds a handler's after-commit work may take (a workbook of a big day: ~20)
 
 Routed = tuple[Handler, dict[str, Any]]
+Outcome = tuple[Effect | None, Later | None]  # what a message changed; what it left for after the commit
 
 
 def for_the_book(routed: Routed | None) -> bool:
@@ -66,11 +80,16 @@ class Writer:
         self._idle = asyncio.Event()  # set when the writer has nothing queued
         self._task: asyncio.Task[None] | None = None
         self.rolled_back: list[str] = []  # why batches were rolled back (tests expect none)
+        self.waiting_since: datetime | None = None  # since when the database has not answered
+        self.last_problem = ""  # what the last failure that waited for the database was
+        self._received: dict[int, datetime] = {}  # id(future) -> when its message was queued
+        self.later: set[asyncio.Task[None]] = set()  # after-commit work still running
 
     async def handle(self, msg: Incoming) -> bool:
         """Queue a message; True once it is handled and committed, False if it was handled
         before (re-delivery) or could not be."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._received[id(done)] = self.services.clock.now()
         self._queue.append((msg, done))
         self._queued.set()
         self._idle.clear()
@@ -90,45 +109,136 @@ class Writer:
         for _, done in self._queue:  # still queued after the wait: the caller hears so
             done.cancel()
         self._queue.clear()
+        self._received.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.settle(), CLOSE_WAIT)
+        for task in list(self.later):
+            task.cancel()
+        await asyncio.gather(*self.later, return_exceptions=True)
+
+    async def settle(self) -> None:
+        """Wait for the after-commit work started so far (the simulation does before it
+        moves on; the running bot does not wait)."""
+        while self.later:
+            await asyncio.gather(*self.later, return_exceptions=True)
+
+    @property
+    def alive(self) -> bool:
+        """False when the writer stopped on a fault (it is started again by the next message)."""
+        return self._task is None or not self._task.done() or self._task.cancelled() \
+            or self._task.exception() is None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def oldest_waiting(self, now: datetime) -> timedelta | None:
+        """How long the message queued first has waited to be handled (None: nothing waits)."""
+        if not self._queue:
+            return None
+        at = self._received.get(id(self._queue[0][1]))
+        return now - at if at is not None else None
 
     async def _write(self) -> None:
+        lost = 0  # the same batch's lost connections in a row while the database answered
         while True:
             await self._queued.wait()
             self._queued.clear()
             while self._queue:
-                batch, self._queue = self._queue[:BATCH_MAX], self._queue[BATCH_MAX:]
+                batch = self._queue[:BATCH_MAX]  # stays queued until it is handled
                 try:
                     async with self.lock:
-                        results = await self._handle_batch([msg for msg, _ in batch])
-                except Exception as error:  # not even one at a time worked (the database is gone)
+                        results = await self._handle_batch([msg for msg, _ in batch], lost >= LOST_AGAIN)
+                except Exception as error:
+                    if lost < LOST_AGAIN and await database_gone(error):
+                        lost = 0 if await self._wait_for_database(error) else lost + 1
+                        continue  # the same batch again: what it committed is known by id
                     log.exception("a batch of %d messages failed", len(batch))
+                    results = None
                     for _, done in batch:
                         if not done.done():
                             done.set_exception(error)
-                    continue
-                for (_, done), handled in zip(batch, results):
-                    if not done.done():
-                        done.set_result(handled)
+                lost = 0
+                del self._queue[:len(batch)]
+                for n, (_, done) in enumerate(batch):
+                    self._received.pop(id(done), None)
+                    if results is not None and not done.done():
+                        done.set_result(results[n])
             self._idle.set()
 
-    async def _handle_batch(self, msgs: list[Incoming]) -> list[bool]:
+    async def _wait_for_database(self, error: Exception) -> bool:
+        """The batch lost its connection: wait until the database answers again (growing
+        pauses, on the bot's clock). True if it had to wait; False if it answered at once
+        (the connection was replaced: the batch goes again straight away)."""
+        clock = self.services.clock
+        problem = await ping()
+        if problem is None:
+            log.warning("a batch lost its database connection (%s); handling it again", _brief(error))
+            return False
+        self.waiting_since, self.last_problem = clock.now(), problem
+        log.error("the database does not answer (%s); %d message(s) wait for it", problem, len(self._queue))
+        pause = RETRY_FIRST
+        while (problem := await ping()) is not None:
+            self.last_problem = problem
+            await clock.sleep_until(clock.now() + pause)
+            pause = min(RETRY_MAX, pause * 2)
+        log.warning("the database answers again after %s; handling the %d waiting message(s)",
+                    clock.now() - self.waiting_since, len(self._queue))
+        self.waiting_since = None
+        return True
+
+    async def _handle_batch(self, msgs: list[Incoming], lost_is_fault: bool = False) -> list[bool]:
         effects: list[Effect | None] = []
+        laters: list[tuple[Incoming, Later]] = []
         try:
-            async with in_transaction():
-                results = await self._batch(msgs, effects)
+            async with transaction():
+                results = await self._batch(msgs, effects, laters)
+                await self._workbooks_due(effects)
         except Exception as error:
+            if not lost_is_fault and await database_gone(error):
+                raise  # nothing of it stands: the batch waits for the database and goes again
             # Something in the batch broke its transaction (a message id another process
-            # stored meanwhile, a lost connection): each message again, alone, as if unbatched.
+            # stored meanwhile): each message again, alone, as if unbatched.
             self.rolled_back.append(repr(error)[:200])
             log.warning("a batch of %d messages was rolled back; handling each alone", len(msgs), exc_info=True)
-            return [await self._handle_alone(msg) for msg in msgs]
+            return [await self._handle_alone(msg, lost_is_fault) for msg in msgs]
         finally:
             self.outbox.changed()
         for effect in effects:
             self._changed(effect)
+        for msg, later in laters:
+            self._start_later(msg, later)
         return results
 
-    async def _batch(self, msgs: list[Incoming], effects: list[Effect | None]) -> list[bool]:
+    async def _workbooks_due(self, effects: list[Effect | None]) -> None:
+        """In the transaction: the delivery dates whose workbook the messages changed are due
+        (kept until it is written, so a bot killed before it writes them still does)."""
+        dates = [due for effect in effects if effect is not None and (due := effect.workbook_due) is not None]
+        if dates:
+            await mark_workbooks_due(dates, self.services.clock.now())
+
+    def _start_later(self, msg: Incoming, later: Later) -> None:
+        """A handler's after-commit work, beside the writer (it goes on handling messages),
+        with a time limit; a failure is logged and the sender told."""
+
+        async def reply(text: str, file: str | None = None) -> None:
+            await self._reply(msg, text, file)
+            self.outbox.changed()
+
+        async def run() -> None:
+            try:
+                await asyncio.wait_for(later.work(reply), LATER_TIMEOUT)
+            except Exception:
+                log.exception("after-commit work of message %s failed", msg.message_id)
+                with contextlib.suppress(Exception):
+                    await reply(SORRY)
+
+        task = asyncio.create_task(run(), name=f"later-{msg.message_id}")
+        self.later.add(task)
+        task.add_done_callback(self.later.discard)
+
+    async def _batch(self, msgs: list[Incoming], effects: list[Effect | None],
+                     laters: list[tuple[Incoming, Later]]) -> list[bool]:
         """Inside the batch's transaction: what the order book may take through it, every other
         message the usual way in a savepoint of its own."""
         ids = [msg.message_id for msg in msgs]
@@ -152,14 +262,19 @@ class Writer:
                 if book.takes(msg):
                     if reads_only(routed) and book.pending_for(msg.sender_id):
                         await book.flush()  # it reads the sender's orders and points as stored
-                    effects.append(await self._through_book(book, msg, routed, community))
+                    effect, later = await self._through_book(book, msg, routed, community)
+                    effects.append(effect)
+                    if later is not None:
+                        laters.append((msg, later))
                     results.append(True)
                     continue
             await book.flush()
             try:
-                async with in_transaction():  # a savepoint: a failing message rolls back alone
-                    effect = await self._handle_routed(msg, routed)
+                async with transaction():  # a savepoint: a failing message rolls back alone
+                    effect, later = await self._handle_routed(msg, routed)
             except Exception as error:
+                if await database_gone(error):
+                    raise  # the whole batch is gone with its connection
                 if not await self._handled_elsewhere(msg, error):
                     log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
                     await self._reply(msg, SORRY)
@@ -167,15 +282,17 @@ class Writer:
                 continue
             book.forget()
             effects.append(effect)
+            if later is not None:
+                laters.append((msg, later))
             results.append(True)
         await book.flush()
         return results
 
     async def _through_book(self, book: OrderBook, msg: Incoming, routed: Routed | None,
-                            community: Community) -> Effect | None:
+                            community: Community) -> Outcome:
         member = book.member(msg, community)
         ask = await take_ask(member, msg, book)
-        intent, effect = "", None
+        intent, effect, later = "", None, None
         if routed is not None:
             handler, found = routed
 
@@ -184,9 +301,9 @@ class Writer:
 
             done = await self.dispatcher.call(handler, msg, found, member=member, community=community,
                                               reply=reply, orders=book, ask=ask)
-            intent, effect = handler.callback.__name__[:32], done if isinstance(done, Effect) else None
+            intent, (effect, later) = handler.callback.__name__[:32], outcome(done)
         book.record(msg, intent, effect)
-        return effect
+        return effect, later
 
     @staticmethod
     async def _handled_elsewhere(msg: Incoming, error: Exception) -> bool:
@@ -200,20 +317,25 @@ class Writer:
             return True
         return False
 
-    async def _handle_alone(self, msg: Incoming) -> bool:
+    async def _handle_alone(self, msg: Incoming, lost_is_fault: bool = False) -> bool:
         """One message in a transaction of its own (when its batch could not commit)."""
         try:
-            async with in_transaction():
-                effect = await self._handle_routed(msg, self.dispatcher.route(msg))
+            async with transaction():
+                effect, later = await self._handle_routed(msg, self.dispatcher.route(msg))
+                await self._workbooks_due([effect])
         except Exception as error:  # any handler fault: roll back, apologise, keep serving
+            if not lost_is_fault and await database_gone(error):
+                raise  # not this message's fault: it waits for the database with its batch
             if not await self._handled_elsewhere(msg, error):
                 log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
                 await self._reply(msg, SORRY)
             return False
         self._changed(effect)
+        if later is not None:
+            self._start_later(msg, later)
         return True
 
-    async def _handle_routed(self, msg: Incoming, routed: Routed | None) -> Effect | None:
+    async def _handle_routed(self, msg: Incoming, routed: Routed | None) -> Outcome:
         """The per-message path: the inbound record (a re-delivered id fails its unique insert),
         the member, the handler; what it changed."""
         inbound = await InboundMessage.create(
@@ -223,7 +345,7 @@ class Writer:
         member, community = await member_of(msg, self.config)
         ask = await take_ask(member, msg, self.services.orders)
         if routed is None:
-            return None
+            return None, None
 
         async def reply(text: str, file: str | None = None) -> None:
             await self._reply(msg, text, file)
@@ -231,12 +353,27 @@ class Writer:
         handler, found = routed
         done = await self.dispatcher.call(handler, msg, found, member=member,
                                           community=community, reply=reply, ask=ask)
-        effect = done if isinstance(done, Effect) else None
+        effect, later = outcome(done)
         inbound.intent = handler.callback.__name__[:32]
         inbound.effect = effect.to_json() if effect is not None else None
         await inbound.save(update_fields=["intent", "effect"])
-        return effect
+        return effect, later
 
     async def _reply(self, msg: Incoming, text: str, file: str | None = None) -> None:
         await self.outbox.put(reply_to(msg, text, file))
 
+
+
+async def database_gone(error: Exception) -> bool:
+    """The error says the connection was lost, or the database does not answer now (it
+    refuses connections, has too many): not the message's fault."""
+    return connection_lost(error) or await ping() is not None
+
+
+def outcome(done: object) -> Outcome:
+    """What a handler returned: an Effect, after-commit work, or nothing."""
+    return (done if isinstance(done, Effect) else None), (done if isinstance(done, Later) else None)
+
+
+def _brief(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:200]

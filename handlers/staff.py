@@ -10,7 +10,7 @@ from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Dispatcher, Router
 from bot.core.messages import Incoming
-from bot.core.protocols import Export, Postbox, Reply
+from bot.core.protocols import Export, Later, Postbox, Reply
 from handlers.announcements import post_summaries
 from handlers.filters import Command, any_command, is_staff
 from handlers.texts import money, qty
@@ -67,14 +67,18 @@ async def on_totals(clock: Clock, config: Config, reply: Reply) -> None:
 
 
 @router.message(Command("导出"), is_staff)
-async def on_export(msg: Incoming, clock: Clock, config: Config, export: Export, reply: Reply) -> None:
+async def on_export(msg: Incoming, clock: Clock, config: Config, export: Export) -> Later:
     """生成今天的订单表格（订单、拣货单、配送单），私聊时把文件发给您"""
     _, delivery = _today_delivery(clock, config)
-    path = await export(delivery)
-    if path is None:
-        await reply("表格文件正被其他程序打开，暂时写不进去；关闭后会自动重试。")
-        return
-    await reply(f"表格已更新：{path}", file=str(path) if msg.room is None else None)
+
+    async def write(reply: Reply) -> None:  # after the commit, outside the writer
+        path = await export(delivery)
+        if path is None:
+            await reply("表格这次没有写成（原因已发给店员），会自动重试，订单不会丢。")
+            return
+        await reply(f"表格已更新：{path}", file=str(path) if msg.room is None else None)
+
+    return Later(write)
 
 
 @router.message(any_command)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tortoise.transactions import in_transaction
 
 from bot.core.messages import Outgoing
 from jobs.services import Services
 from handlers.announcements import announce
+from models.db import transaction
 from models.groupbuys import fail_expired
 from models.tables import GroupBuy
 
@@ -26,7 +26,7 @@ async def next_expiry() -> datetime | None:
 
 async def expire_groupbuys(now: datetime, services: Services) -> int:
     config, outbox = services.config, services.outbox
-    async with in_transaction():
+    async with transaction():
         failed = await fail_expired(now)
         for closed in failed:
             groupbuy = closed.groupbuy

@@ -20,10 +20,10 @@ import logging
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from jobs.schedule import SWEEPS, JobSpec, Sweep, daily, daily_jobs, latest_due
 from jobs.services import Services
+from models.db import transaction
 from models.state import SCHEDULER_SINCE, set_once
 from models.tables import JobRun
 
@@ -35,7 +35,7 @@ async def run_job(job_id: str, due: datetime, services: Services) -> bool:
     if await JobRun.exists(job=job_id, due_at=due):
         return False
     try:
-        async with in_transaction():
+        async with transaction():
             await JobRun.create(job=job_id, due_at=due, ran_at=services.clock.now())
             after = await daily(job_id).run(due, services)
     except IntegrityError:

@@ -6,16 +6,23 @@ New migrations: change models/tables.py, then `tortoise -c models.db.TORTOISE_OR
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import socket
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
-from tortoise.connection import get_connection
+from tortoise.connection import get_connection, get_connections
+from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.executor import MigrationExecutor
+from tortoise.transactions import in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +99,90 @@ async def close_database() -> None:
 def is_postgres() -> bool:
     """Whether the open database is PostgreSQL (rows are locked with FOR UPDATE there)."""
     return bool(get_connection("default").capabilities.dialect == "postgres")
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
+    """`tortoise.transactions.in_transaction()` (a savepoint inside another transaction),
+    safe when the connection is lost as it begins.
+
+    tortoise makes the new transaction this task's connection before it sends BEGIN; when the
+    BEGIN fails (PostgreSQL terminated the connection, the server restarted) it neither undoes
+    that nor gives the connection back. Every later transaction of the task would then be a
+    savepoint on the dead connection, failing for ever: the writer would never write again.
+    This undoes what the failed start did, so the next transaction takes a fresh connection.
+    """
+    context = in_transaction()
+    try:
+        client = await context.__aenter__()
+    except BaseException:
+        await _abandon(context, started=False)
+        raise
+    try:
+        try:
+            yield client
+        except BaseException as error:
+            await context.__aexit__(type(error), error, error.__traceback__)
+            raise
+        await context.__aexit__(None, None, None)
+    except BaseException:
+        # The end can fail on a lost connection too (its ROLLBACK, or giving the connection
+        # back), before tortoise resets the task's connection: undo what is still left.
+        await _abandon(context, started=True)
+        raise
+
+
+async def _abandon(context: Any, started: bool) -> None:
+    """Undo a transaction that failed to start or to end: the task's connection as it was,
+    the pooled connection back to its pool, SQLite's transaction lock released (each only
+    if it is still to do)."""
+    token = getattr(context, "token", None)
+    if token is None:
+        return  # it failed before it took anything (or it was a savepoint: nothing to undo)
+    with contextlib.suppress(Exception):
+        get_connections().reset(token)
+    client: Any = getattr(context, "client", None)
+    pool = getattr(getattr(client, "_parent", None), "_pool", None)
+    connection = getattr(client, "_connection", None)
+    if pool is not None and connection is not None:
+        with contextlib.suppress(Exception):
+            await pool.release(connection)
+    lock = getattr(context, "_trxlock", None)
+    if not started and lock is not None and lock.locked():
+        lock.release()  # taken for the BEGIN that failed (once started, its end releases it)
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) says the database went away, rather than that a
+    statement was wrong: the work is worth doing again once it is back."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ConnectionError, socket.gaierror, TimeoutError, DBConnectionError)):
+            return True
+        if _asyncpg_lost(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _asyncpg_lost(error: BaseException) -> bool:
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    lost = (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.InternalClientError,
+            asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.PostgresConnectionError,
+            asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.CannotConnectNowError,
+            asyncpg.exceptions.InvalidCatalogNameError)
+    return isinstance(error, lost)
+
+
+async def ping(timeout: float = 2.0) -> str | None:
+    """None if the database answers a query within `timeout` seconds; else what went wrong."""
+    try:
+        await asyncio.wait_for(get_connection("default").execute_query("SELECT 1"), timeout)
+    except Exception as error:  # noqa: BLE001 - any reason is the answer
+        return f"{type(error).__name__}: {error}"[:200] or type(error).__name__
+    return None

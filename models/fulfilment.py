@@ -15,10 +15,10 @@ from zipfile import BadZipFile
 
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
-from tortoise.transactions import in_transaction
 
 from bot.core.messages import Outgoing
 from bot.core.protocols import PacedPostbox
+from models.db import transaction
 from models.points import Rewards
 from models.spreadsheet import STATUS_OF_TEXT
 from models.stock import give_back
@@ -72,7 +72,7 @@ async def import_statuses(path: Path, outbox: PacedPostbox, now: datetime, rewar
     result = Imported()
     delivered: dict[int, list[str]] = defaultdict(list)
     missing: dict[int, list[str]] = defaultdict(list)
-    async with in_transaction():
+    async with transaction():
         for order_id, sku, status, number in read_statuses(path):
             line = await OrderLine.get_or_none(order_id=order_id, sku=sku).select_related("order")
             if line is None:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import queue
 import tempfile
 from collections.abc import Sequence
 from decimal import Decimal
@@ -23,6 +24,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 HEADER_FONT = Font(bold=True)
+POLL = 1.0  # seconds between looks at the other side of the worker's queues
+WORKER_TIMEOUT = 300.0  # seconds one step of the worker may take (a big day's save takes ~20)
+
+
+class WorkerStopped(RuntimeError):
+    """The worker process died or hung: the workbook was not written."""
 
 
 class SheetWriter:
@@ -65,17 +72,45 @@ class ProcessWriter(SheetWriter):
     """A worker process writes; this one reads the database and hands it pages of values
     through a bounded queue (so neither side ever holds the whole day)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timeout: float = WORKER_TIMEOUT) -> None:
         context = multiprocessing.get_context("spawn")
         self.inbox: Any = context.Queue(maxsize=4)
         self.outbox: Any = context.Queue()
-        self.process = context.Process(target=_write_worker, args=(str(path), self.inbox, self.outbox),
-                                       daemon=True)
+        self.process = context.Process(target=_write_worker,
+                                       args=(str(path), self.inbox, self.outbox, os.getpid()), daemon=True)
         self.process.start()
+        self.timeout = timeout  # seconds the worker may take for one step before it is given up
         self.worker_peak_mb = 0.0  # the worker's peak memory, told when it has saved
 
+    def _check(self, waited: float) -> None:
+        if not self.process.is_alive():
+            raise WorkerStopped(f"the workbook worker stopped (exit code {self.process.exitcode})")
+        if waited >= self.timeout:
+            self.process.kill()
+            raise WorkerStopped(f"the workbook worker did not answer in {self.timeout:.0f} s")
+
+    def _put_blocking(self, message: tuple[Any, ...]) -> None:
+        waited = 0.0
+        while True:
+            try:
+                self.inbox.put(message, timeout=POLL)
+                return
+            except queue.Full:
+                waited += POLL
+                self._check(waited)
+
+    def _get_blocking(self) -> tuple[str, str]:
+        waited = 0.0
+        while True:
+            try:
+                answer: tuple[str, str] = self.outbox.get(timeout=POLL)
+                return answer
+            except queue.Empty:
+                waited += POLL
+                self._check(waited)
+
     async def _put(self, message: tuple[Any, ...]) -> None:
-        await asyncio.to_thread(self.inbox.put, message)
+        await asyncio.to_thread(self._put_blocking, message)
 
     async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
                     landscape: bool) -> None:
@@ -86,7 +121,7 @@ class ProcessWriter(SheetWriter):
 
     async def save(self) -> None:
         await self._put(("save",))
-        kind, message = await asyncio.to_thread(self.outbox.get)
+        kind, message = await asyncio.to_thread(self._get_blocking)
         if kind == "ok":
             self.worker_peak_mb = float(message)
         if kind == "PermissionError":
@@ -103,10 +138,11 @@ class ProcessWriter(SheetWriter):
                 self.process.kill()
 
 
-def _write_worker(path: str, inbox: Any, outbox: Any) -> None:
+def _write_worker(path: str, inbox: Any, outbox: Any, parent: int) -> None:
     """The worker process: build the workbook from the messages, save it atomically. It runs
     at a lower priority: on a small machine it would otherwise take a core the bot and its
-    database need for the messages that keep arriving while a big day is written."""
+    database need for the messages that keep arriving while a big day is written. When the
+    bot is gone (killed), it goes too, and with it the resource tracker it keeps open."""
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(10)
@@ -114,7 +150,12 @@ def _write_worker(path: str, inbox: Any, outbox: Any) -> None:
     current: WriteOnlyWorksheet | None = None
     try:
         while True:
-            message = inbox.get()
+            try:
+                message = inbox.get(timeout=POLL)
+            except queue.Empty:
+                if os.getppid() != parent:
+                    return  # orphaned: nobody will read what it writes
+                continue
             if message[0] == "sheet":
                 current = new_sheet(book, *message[1:])
             elif message[0] == "rows":

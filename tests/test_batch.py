@@ -72,9 +72,9 @@ async def run(folder: Path, url: str, batched: bool) -> tuple[list[bool], dict[s
     sizes: list[int] = []
     handle_batch = h.bot.writer._handle_batch
 
-    async def counted(msgs: list[Any]) -> list[bool]:
+    async def counted(msgs: list[Any], *args: Any) -> list[bool]:
         sizes.append(len(msgs))
-        return await handle_batch(msgs)
+        return await handle_batch(msgs, *args)
 
     h.bot.writer._handle_batch = counted  # type: ignore[method-assign]
     try:

@@ -37,6 +37,18 @@ class Reply(Protocol):
     async def __call__(self, text: str, file: str | None = None) -> None: ...
 
 
-# Write a delivery date's workbook now (bot.exporter); None if the file is locked (it stays
-# due, and staff are told).
+# Write a delivery date's workbook now (bot.exporter); None if it could not be written (it
+# stays due, is retried, and staff are told why).
 Export = Callable[[date], Awaitable[Path | None]]
+
+
+class Later:
+    """What a handler leaves for after its message is committed, done outside the writer:
+    work that takes seconds (a big day's workbook for /导出) must not hold up the members'
+    messages queued behind it. `work` gets a way to answer the message of its own (the
+    message's transaction is over by then)."""
+
+    __slots__ = ("work",)
+
+    def __init__(self, work: Callable[[Reply], Awaitable[None]]) -> None:
+        self.work = work

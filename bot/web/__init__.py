@@ -28,15 +28,15 @@ from bot.app import Bot
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.messages import Incoming, Outgoing
+from bot.health import report
 from bot.leader import Leadership
+from bot.leading import Leader
 from bot.transports.wechaty import WechatyTransport
-from jobs.runner import catch_up, start_scheduler
 from models.referrals import record_visit
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 5_000
-LEADER_RETRY_SECONDS = 10
 MAX_ID = 64
 
 
@@ -69,6 +69,8 @@ CHAT = web.AppKey("chat", WebChat)
 BOT = web.AppKey("bot", Bot)
 TASKS = web.AppKey("tasks", set)
 HOSTS = web.AppKey("hosts", frozenset)
+LEADER = web.AppKey("leader", Leader)
+WECHAT = web.AppKey("wechat", WechatyTransport)
 
 
 def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
@@ -82,6 +84,9 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
     app[CHAT] = chat
     wechat = WechatyTransport(config, clock, puppet=puppet) if config.transport.kind == "wechaty" else None
     app[BOT] = Bot(config, clock, wechat.send if wechat else chat.send)
+    if wechat is not None:
+        app[WECHAT] = wechat
+    app[LEADER] = Leader(app[BOT], Leadership(config.database_url), run_scheduler=run_scheduler)
     app[TASKS] = set()
     app[HOSTS] = _host_names(config)
 
@@ -91,29 +96,12 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
         if wechat is not None:
             wechat.attach(bot)
             await wechat.start()
-        leadership = Leadership(config.database_url)
-        schedulers: list[Any] = []
-
-        async def lead() -> None:
-            """Wait to be the one process that sends; then catch up, schedule and send."""
-            while not await leadership.try_acquire():
-                await asyncio.sleep(LEADER_RETRY_SECONDS)
-            log.info("this process sends and runs the schedule")
-            if run_scheduler:
-                ran = await catch_up(bot.services)
-                if ran:
-                    log.info("caught up on start: %s", ", ".join(ran))
-                schedulers.append(start_scheduler(bot.services))
-            await asyncio.gather(bot.outbox.run(), bot.exporter.run())
-
-        leader = asyncio.create_task(lead(), name="leader")
+        leader = asyncio.create_task(app[LEADER].run(), name="leader")
         yield
-        for scheduler in schedulers:
-            scheduler.shutdown(wait=False)
         for task in [leader, *app[TASKS]]:
             task.cancel()
         await asyncio.gather(leader, *app[TASKS], return_exceptions=True)
-        await leadership.release()
+        await app[LEADER].leadership.release()
         if wechat is not None:
             await wechat.stop()
         await bot.close()
@@ -248,7 +236,10 @@ REFERRAL_PAGE = """<!doctype html><meta charset="utf-8"><meta name="viewport" co
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True, "shop": request.app[CONFIG].shop.name})
+    """The truth for a monitor: 200 when every part works, 503 with what is wrong when not."""
+    app = request.app
+    ok, checks = await report(app[BOT], app[LEADER], app.get(WECHAT))
+    return web.json_response({"ok": ok, "shop": app[CONFIG].shop.name, **checks}, status=200 if ok else 503)
 
 
 async def setup(request: web.Request) -> web.Response:
