@@ -34,7 +34,7 @@ from bot.core.protocols import Later
 from bot.outbox import Outbox
 from handlers.asks import take as take_ask
 from jobs.services import Services
-from models.db import connection_lost, is_postgres, ping, transaction
+from models.db import connection_lost, is_postgres, ping, transaction, transient
 from models.members import member_of
 from models.orderbook import OrderBook
 from models.state import mark_workbooks_due
@@ -48,6 +48,7 @@ CLOSE_WAIT = 10.0  # seconds `close` waits for the messages already queued
 RETRY_FIRST = timedelta(seconds=0.5)  # the pause before the database is tried again, doubling
 RETRY_MAX = timedelta(seconds=10)
 LOST_AGAIN = 3  # a batch that loses its connection this often while the database answers is at fault
+TRANSIENT_TRIES = 4  # a batch (or a message) rolled back by a deadlock is tried this often
 
 LATER_TIMEOUT = 600.0  # seconds a handler's after-commit work may take (a workbook of a big day: ~20)
 
@@ -187,7 +188,8 @@ class Writer:
         self.waiting_since = None
         return True
 
-    async def _handle_batch(self, msgs: list[Incoming], lost_is_fault: bool = False) -> list[bool]:
+    async def _handle_batch(self, msgs: list[Incoming], lost_is_fault: bool = False,
+                            tries: int = TRANSIENT_TRIES) -> list[bool]:
         effects: list[Effect | None] = []
         laters: list[tuple[Incoming, Later]] = []
         try:
@@ -197,6 +199,12 @@ class Writer:
         except Exception as error:
             if not lost_is_fault and await database_gone(error):
                 raise  # nothing of it stands: the batch waits for the database and goes again
+            if transient(error) and tries > 1:
+                # A deadlock with another process's batch (each holds a member the other
+                # wants): PostgreSQL rolled this one back so the other could go on. Again.
+                log.info("a batch of %d messages met a deadlock; handling it again", len(msgs))
+                self.outbox.changed()
+                return await self._handle_batch(msgs, lost_is_fault, tries - 1)
             # Something in the batch broke its transaction (a message id another process
             # stored meanwhile): each message again, alone, as if unbatched.
             self.rolled_back.append(repr(error)[:200])
@@ -273,8 +281,8 @@ class Writer:
                 async with transaction():  # a savepoint: a failing message rolls back alone
                     effect, later = await self._handle_routed(msg, routed)
             except Exception as error:
-                if await database_gone(error):
-                    raise  # the whole batch is gone with its connection
+                if transient(error) or await database_gone(error):
+                    raise  # the whole batch is gone with its connection, or goes again
                 if not await self._handled_elsewhere(msg, error):
                     log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
                     await self._reply(msg, SORRY)
@@ -317,7 +325,8 @@ class Writer:
             return True
         return False
 
-    async def _handle_alone(self, msg: Incoming, lost_is_fault: bool = False) -> bool:
+    async def _handle_alone(self, msg: Incoming, lost_is_fault: bool = False,
+                            tries: int = TRANSIENT_TRIES) -> bool:
         """One message in a transaction of its own (when its batch could not commit)."""
         try:
             async with transaction():
@@ -326,6 +335,8 @@ class Writer:
         except Exception as error:  # any handler fault: roll back, apologise, keep serving
             if not lost_is_fault and await database_gone(error):
                 raise  # not this message's fault: it waits for the database with its batch
+            if transient(error) and tries > 1:
+                return await self._handle_alone(msg, lost_is_fault, tries - 1)
             if not await self._handled_elsewhere(msg, error):
                 log.exception("message %s from %s failed", msg.message_id, msg.sender_id)
                 await self._reply(msg, SORRY)

@@ -179,6 +179,24 @@ def _asyncpg_lost(error: BaseException) -> bool:
     return isinstance(error, lost)
 
 
+def transient(error: BaseException) -> bool:
+    """A deadlock or a serialisation failure: PostgreSQL rolled the transaction back so that
+    another could go on; the same work done again succeeds."""
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    current: BaseException | None = error
+    for _ in range(10):
+        if current is None:
+            return False
+        if isinstance(current, (asyncpg.exceptions.TransactionRollbackError,
+                                asyncpg.exceptions.LockNotAvailableError)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 async def ping(timeout: float = 2.0) -> str | None:
     """None if the database answers a query within `timeout` seconds; else what went wrong."""
     try:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.core.config import Config
 from bot.core.messages import Incoming
 from models.bookrows import BookMember
+from models.db import is_postgres
 from models.tables import Community, Member
 
 LAST_SEEN_STEP = timedelta(minutes=10)  # last_seen is kept to within this (one write less per message)
@@ -17,17 +18,30 @@ async def member_of(msg: Incoming, config: Config) -> tuple[Member, Community | 
     """The sender, made on first sight, and the community the message is for: its group, or
     for a private message the member's home group (or the only group there is)."""
     community = await Community.get_or_none(room=msg.room) if msg.room else None
-    # get_or_create survives the same new member writing in two groups at once.
-    member, created = await Member.get_or_create(
-        id=msg.sender_id,
-        defaults={"name": msg.sender_name[:128], "first_seen": msg.at, "last_seen": msg.at,
-                  "home": community},
-    )
+    # The one rule that serialises every change a member's message makes (to their orders,
+    # points, questions asked back): the member's row is locked first, on every path (the
+    # order book locks its members' rows too). Without it two processes given two of one
+    # member's messages each read the order, and the later write loses the other's change.
+    member = await _locked(msg.sender_id)
+    created = False
+    if member is None:
+        # get_or_create survives the same new member writing in two groups at once.
+        member, created = await Member.get_or_create(
+            id=msg.sender_id,
+            defaults={"name": msg.sender_name[:128], "first_seen": msg.at, "last_seen": msg.at,
+                      "home": community},
+        )
+        member = await _locked(msg.sender_id) or member
     if not created and (fields := seen(member, msg, community)):
         await member.save(update_fields=fields)
     if community is None and msg.room is None:
         community = await private_community(member, config)
     return member, community
+
+
+async def _locked(member_id: str) -> Member | None:
+    query = Member.filter(id=member_id)
+    return await (query.select_for_update() if is_postgres() else query).first()
 
 
 async def private_community(member: Member, config: Config) -> Community | None:

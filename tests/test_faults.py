@@ -16,6 +16,9 @@ database, the leader's lock connection killed, a bot killed before it wrote its 
 |                                                  | keeps the pace (3 s in a conversation)         |
 | killed inside the debounce window / at cut-off   | the workbook is written when it starts again   |
 | two bots given one private message               | one confirmation, no false apology             |
+| one member's 40 messages split between two bots  | 41 斤 stored of 41 (the member's row locked)    |
+| one group's messages to two bots, other orders   | 160 handled once each, every 斤 stored          |
+| batches of two bots that deadlock                | retried: nothing lost, no apology              |
 
 Waiting here is for real I/O (a terminated backend, a worker process), never for time: time
 is the bots' virtual clock, moved by the test.
@@ -411,3 +414,62 @@ async def test_a_leader_that_loses_its_lock_steps_down_and_another_takes_over(
         await asyncio.gather(*tasks, return_exceptions=True)
         await first.leadership.release()
         await second.leadership.release()
+
+
+async def test_one_members_messages_split_between_two_bots_lose_no_update(pg_harness: Harness) -> None:
+    h = pg_harness
+    other, other_transport = await _second_bot(h)
+    assert await h.say("西红柿1斤", sender="same")  # known in the group: private orders are for it
+    msgs = [h.transport.incoming("西红柿1斤", "same", room=None) for _ in range(40)]
+    results = await asyncio.gather(*(bot.handle(msg) for msg, bot in
+                                     zip(msgs, [h.bot, other] * 20)))
+    assert results == [True] * 40
+    await h.flush()
+    await other.outbox.send_due(h.clock.now())
+    lines = await OrderLine.filter(order__member_id="same", sku="V01")
+    assert [line.qty for line in lines] == [41]
+    every = [s.message.text for s in [*h.transport.sent, *other_transport.sent]]
+    assert len([t for t in every if "已记下" in t]) == 41 and not [t for t in every if SORRY in t]
+
+
+@pytest.mark.batch_rollback
+async def test_one_groups_messages_given_to_two_bots_in_other_orders_are_each_handled_once(
+        pg_harness: Harness) -> None:
+    h = pg_harness
+    other, other_transport = await _second_bot(h)
+    members = [f"g{i}" for i in range(40)]
+    for round in range(4):  # new members first, then the same members' further orders
+        msgs = [h.transport.incoming(f"西红柿{1 if round else i % 3 + 1}斤", member, room=ROOM_A)
+                for i, member in enumerate(members)]
+        first = [asyncio.create_task(h.bot.handle(msg)) for msg in msgs]
+        second = [asyncio.create_task(other.handle(msg)) for msg in reversed(msgs)]
+        await asyncio.gather(*first, *second)
+    await h.flush()
+    await other.outbox.send_due(h.clock.now())
+    assert await InboundMessage.all().count() == 160
+    every = [s.message for s in [*h.transport.sent, *other_transport.sent]]
+    assert not [m for m in every if SORRY in m.text]
+    for i, member in enumerate(members):
+        lines = await OrderLine.filter(order__member_id=member, sku="V01")
+        assert [line.qty for line in lines] == [i % 3 + 1 + 3], member
+        said = [m for m in every if member in m.mentions and "已记下" in m.text]
+        assert len(said) == 4, member
+
+
+async def test_batches_of_two_bots_that_deadlock_are_retried_and_lose_nothing(pg_harness: Harness) -> None:
+    h = pg_harness
+    other, other_transport = await _second_bot(h)
+    for member in ("x", "y"):
+        assert await h.say("西红柿1斤", sender=member)  # known in the group
+    for round in range(3):
+        # Each batch locks one member by its private order, then the other by a group order:
+        # the two batches wait for each other until PostgreSQL breaks the deadlock.
+        a = [h.transport.incoming("西红柿1斤", "x", room=None), h.transport.incoming("西红柿1斤", "y", room=ROOM_A)]
+        b = [h.transport.incoming("西红柿1斤", "y", room=None), h.transport.incoming("西红柿1斤", "x", room=ROOM_A)]
+        assert await asyncio.gather(*(h.bot.handle(m) for m in a), *(other.handle(m) for m in b)) == [True] * 4
+    await h.flush()
+    await other.outbox.send_due(h.clock.now())
+    every = [s.message.text for s in [*h.transport.sent, *other_transport.sent]]
+    assert not [t for t in every if SORRY in t]
+    for member in ("x", "y"):
+        assert [line.qty for line in await OrderLine.filter(order__member_id=member, sku="V01")] == [7]
