@@ -27,7 +27,7 @@ from handlers.recalls import undo
 from handlers.routers import ROUTERS
 from jobs.services import Services
 from models.catalog import load_catalog
-from models.db import close_database, open_database, transaction
+from models.db import cannot_open, close_database, open_database, transaction
 from models.orderbook import StoredOrders
 from models.points import Rewards
 from models.referrals import member_joined
@@ -57,10 +57,14 @@ class Bot:
 
     async def open(self) -> None:
         """Connect, migrate, bring products and communities in step with the files."""
-        async with startup_lock(self.config.database_url):
-            await open_database(self.config.database_url)
-            await sync_products(self.services.products)
-            await sync_communities(self.config)
+        url = self.config.database_url
+        try:
+            async with startup_lock(url):
+                await open_database(url)
+                await sync_products(self.services.products)
+                await sync_communities(self.config)
+        except Exception as error:  # the database cannot be opened: one line, not a traceback
+            raise cannot_open(url, error) from error
         await self.outbox.restore()
         await self.exporter.restore()
 

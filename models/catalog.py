@@ -150,6 +150,9 @@ def offer_from_catalog(raw: Mapping[str, Any]) -> tuple[Offer, tuple[Product, ..
         )
     if not products:
         raise CatalogError("[[product]]: the catalog lists no product")
+    if not any(p.active for p in products):
+        # the bot would post "今天有：" with nothing after it, and read every order as unknown
+        raise CatalogError("[[product]] active: every product is inactive; set active = true on what is sold today")
     return Offer(tuple(p for p in products if p.active)), tuple(products)
 
 

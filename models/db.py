@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -23,6 +24,8 @@ from tortoise.connection import get_connection, get_connections
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.executor import MigrationExecutor
 from tortoise.transactions import in_transaction
+
+from bot.core.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,63 @@ def tortoise_config(url: str) -> dict[str, Any]:
 TORTOISE_ORM = tortoise_config("sqlite://:memory:")
 
 
+class DatabaseError(ConfigError):
+    """The configured database cannot be opened; the message says which and why, in one line."""
+
+
 async def open_database(url: str, migrate: bool = True) -> None:
+    """Connect and migrate; DatabaseError (one line, no password) if it cannot be opened."""
+    try:
+        await _open(url, migrate)
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            await Tortoise.close_connections()
+        raise cannot_open(url, error) from error
+
+
+def cannot_open(url: str, error: Exception) -> Exception:
+    """The error to raise for `error` met while opening `url`: a DatabaseError in one line
+    when it means the database cannot be opened; else `error` itself (a fault of ours)."""
+    if isinstance(error, DatabaseError):
+        return error
+    reason = _why(error)
+    if reason is None:
+        return error
+    return DatabaseError(f'[database] url: cannot open "{_shown(url)}": {reason}')
+
+
+def _shown(url: str) -> str:
+    parts = urlsplit(url)
+    return url if parts.password is None else url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _why(error: BaseException) -> str | None:
+    """What a newcomer can act on, for the errors that mean the database cannot be opened."""
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover
+        asyncpg = None  # type: ignore[assignment]
+    if asyncpg is not None:
+        if isinstance(error, asyncpg.exceptions.InvalidCatalogNameError):
+            return f"{error} (create it first, e.g. createdb)"
+        if isinstance(error, (asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+                              asyncpg.exceptions.InvalidPasswordError)):
+            return str(error)
+        if isinstance(error, asyncpg.exceptions.PostgresError):
+            return str(error)
+    if isinstance(error, (ConnectionError, socket.gaierror, TimeoutError)):
+        return f"the server does not answer ({error.strerror or error})" if isinstance(error, OSError) \
+            else "the server does not answer in time"
+    if isinstance(error, sqlite3.Error) or isinstance(error, OSError):
+        return str(getattr(error, "strerror", None) or error)
+    if isinstance(error, DBConnectionError):
+        return str(error)
+    if error.__cause__ is not None or error.__context__ is not None:
+        return _why(error.__cause__ or error.__context__)  # type: ignore[arg-type]
+    return None
+
+
+async def _open(url: str, migrate: bool) -> None:
     if url.startswith("sqlite://") and url != "sqlite://:memory:":
         Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
     config = tortoise_config(url)
@@ -90,6 +149,21 @@ async def apply_migrations(config: dict[str, Any]) -> list[str]:
     executor = MigrationExecutor(get_connection("default"), config["apps"])
     await executor.migrate(progress=progress)
     return applied
+
+
+async def wipe() -> None:
+    """Every table of the bot's models emptied, ids counting from 1 again (a replay's own
+    database, before it replays again: never the shop's)."""
+    tables = [model._meta.db_table for model in Tortoise.apps[APP].values()]
+    connection = get_connection("default")
+    if is_postgres():
+        quoted = ", ".join(f'"{table}"' for table in tables)
+        await connection.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+        return
+    script = "".join(f'DELETE FROM "{table}";' for table in tables)
+    await connection.execute_script(f"PRAGMA foreign_keys=OFF;{script}PRAGMA foreign_keys=ON;")
+    if await connection.execute_query_dict("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'"):
+        await connection.execute_script("DELETE FROM sqlite_sequence;")
 
 
 async def close_database() -> None:

@@ -22,7 +22,9 @@ async def member_of(msg: Incoming, config: Config) -> tuple[Member, Community | 
     # points, questions asked back): the member's row is locked first, on every path (the
     # order book locks its members' rows too). Without it two processes given two of one
     # member's messages each read the order, and the later write loses the other's change.
-    member = await _locked(msg.sender_id)
+    # (SQLite has one writer: nothing to lock there.)
+    lock = is_postgres()
+    member = await Member.filter(id=msg.sender_id).select_for_update().first() if lock else None
     created = False
     if member is None:
         # get_or_create survives the same new member writing in two groups at once.
@@ -31,17 +33,13 @@ async def member_of(msg: Incoming, config: Config) -> tuple[Member, Community | 
             defaults={"name": msg.sender_name[:128], "first_seen": msg.at, "last_seen": msg.at,
                       "home": community},
         )
-        member = await _locked(msg.sender_id) or member
+        if lock:
+            member = await Member.filter(id=msg.sender_id).select_for_update().get()
     if not created and (fields := seen(member, msg, community)):
         await member.save(update_fields=fields)
     if community is None and msg.room is None:
         community = await private_community(member, config)
     return member, community
-
-
-async def _locked(member_id: str) -> Member | None:
-    query = Member.filter(id=member_id)
-    return await (query.select_for_update() if is_postgres() else query).first()
 
 
 async def private_community(member: Member, config: Config) -> Community | None:

@@ -70,6 +70,15 @@ def test_relative_paths_are_relative_to_the_config_folder(tmp_path: Path) -> Non
         ({"spreadsheet": {"path": "exports/orders.xlsx"}}, "[spreadsheet] path: must contain {date}"),
         ({"spreadsheet": {"debounce": float("inf")}}, "[spreadsheet] debounce: must be a number of seconds"),
         ({"outbox": {"min_interval": float("nan")}}, "[outbox] min_interval: must be a number of seconds"),
+        # a database URL the bot cannot use: a traceback, and a lock file made of the URL
+        ({"database": {"url": "mysql://root@localhost/shop"}}, '[database] url: expected "sqlite://PATH" or'),
+        ({"database": {"url": "garbage"}}, '[database] url: expected "sqlite://PATH" or'),
+        ({"database": {"url": "postgres://u:secret@db:x/shop"}}, "is not a number"),
+        ({"database": {"url": "postgres://localhost"}}, 'expected "postgres://USER@HOST:PORT/DATABASE"'),
+        # a group given by its name: the bot would never hear it
+        ({"transport": {"kind": "wechaty", "token": "t"},
+          "group": [{"room": "阳光花园业主群", "community": "x", "delivery": "17:00-19:00"}]},
+         '[[group]] #1 room: "阳光花园业主群" is not a WeChat room id'),
     ],
 )
 def test_a_bad_config_names_the_key_and_the_reason(tmp_path: Path, change: dict, message: str) -> None:
@@ -115,6 +124,8 @@ def test_a_bad_catalog_names_the_product_and_key(tmp_path: Path) -> None:
     ('sku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1\n[[product]]\nsku = "B"\nname = "蘋果"\nunit = "斤"\n'
      'price = 1', '#2 name: "蘋果" is already a name of A'),  # the same name once folded
     ('sku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1e30', "#1 price: must be less than 100,000,000"),
+    # nothing on sale: the offer read "今天有：。" and every order was unknown
+    ('sku = "A"\nname = "苹果"\nunit = "斤"\nprice = 1\nactive = false', "active: every product is inactive"),
 ])
 def test_a_catalog_that_would_misbehave_is_refused(tmp_path: Path, products: str, message: str) -> None:
     from models.catalog import load_catalog
@@ -136,3 +147,29 @@ def test_the_command_stops_with_one_line_and_exit_2(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == 'groupbuy: config error: [schedule] cutoff: expected "HH:MM", got "8pm"'
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("postgres://postgres@127.0.0.1:5999/test", "the server does not answer"),
+    ("postgres://postgres:secret@127.0.0.1:5432/gb_no_such_database", 'database "gb_no_such_database" does not exist'),
+    ("sqlite://{tmp}/a-file/db.sqlite3", "cannot open"),
+])
+async def test_a_database_that_cannot_be_opened_is_one_line_and_leaves_nothing(
+        tmp_path: Path, url: str, message: str) -> None:
+    from bot.app import Bot
+    from bot.core.clock import VirtualClock
+    from tests.conftest import MORNING
+
+    (tmp_path / "a-file").write_text("not a folder")
+    url = url.format(tmp=tmp_path)
+    bot = Bot(parse_config(raw_config(url), tmp_path), VirtualClock(MORNING), _nowhere)
+    with pytest.raises(ConfigError) as error:
+        await bot.open()
+    text = str(error.value)
+    assert text.startswith("[database] url: cannot open") and message in text and "\n" not in text
+    assert "secret" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no lock file, no folder
+
+
+async def _nowhere(message: object) -> None:
+    raise AssertionError("nothing is sent")

@@ -16,6 +16,7 @@ from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.text import MAX_DURATION, parse_duration
@@ -183,9 +184,36 @@ class ShopConfig:
     staff: tuple[str, ...] = setting(_staff, ())
 
 
+def _database_url(value: Any) -> str:
+    url = _nonempty(value)
+    if url.startswith("sqlite://"):
+        if not url.removeprefix("sqlite://").strip():
+            raise ValueError('expected "sqlite://PATH", got no path')
+        return url
+    if url.startswith(("postgres://", "postgresql://")):
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f'the port of "{_redacted(url)}" is not a number') from None
+        if not parts.hostname or not parts.path.strip("/"):
+            raise ValueError(f'expected "postgres://USER@HOST:PORT/DATABASE", got "{_redacted(url)}"')
+        return url
+    raise ValueError(f'expected "sqlite://PATH" or "postgres://USER@HOST:PORT/DATABASE", got "{_redacted(url)}"')
+
+
+def _redacted(url: str) -> str:
+    """A database URL to show: without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url[:200]
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))[:200]
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
-    url: str = setting(_nonempty, "sqlite://data/groupbuy.sqlite3")
+    url: str = setting(_database_url, "sqlite://data/groupbuy.sqlite3")
 
 
 @dataclass(frozen=True)
@@ -393,6 +421,11 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
             raise ConfigError('[transport] token: "wechaty" needs a token or an endpoint (or '
                               "WECHATY_PUPPET_SERVICE_TOKEN / WECHATY_PUPPET_SERVICE_ENDPOINT)")
         sections["transport"] = dataclasses.replace(transport, token=token, endpoint=endpoint)
+        for i, g in enumerate(groups, start=1):
+            if not g.room.endswith("@chatroom"):
+                # a group's name is not its id: the bot would never hear the group
+                raise ConfigError(f'[[group]] #{i} room: "{g.room}" is not a WeChat room id '
+                                  '(like "12345678@chatroom"; `groupbuy rooms` lists them)')
     return Config(groups=groups, base_dir=base_dir, **sections)
 
 
