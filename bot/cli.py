@@ -20,6 +20,8 @@ from bot.core.config import Config, ConfigError, demo_config, load_config
 if TYPE_CHECKING:
     from bot.app import Bot
 
+log = logging.getLogger(__name__)
+
 
 def _config(path: str | None) -> Config:
     return load_config(path) if path else demo_config(Path.cwd())
@@ -31,20 +33,32 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
     offer, _ = load_catalog(Path(args.catalog))
     out = sys.stdout
-    for number, raw in enumerate(sys.stdin, start=1):
-        if not raw.strip():
-            continue
+    # One answer per input line, always (the contract): a blank line, a line that is not
+    # UTF-8 or not JSON, JSON nested too deep to read, a parser fault: each gets an error.
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        data: object = {}
         try:
-            data = json.loads(raw)
+            line = raw.decode("utf-8")
+            if not line.strip():
+                raise ValueError("blank line")
+            data = json.loads(line)
             text = data.get("text", "") if isinstance(data, dict) else ""
             if not isinstance(text, str):
                 raise ValueError("text is not a string")
             answer = parse(text, offer, explain=args.explain).to_json(explain=args.explain)
-        except (ValueError, AttributeError) as error:
-            data, answer = {}, {"intent": "none", "error": f"line {number}: {error}"}
+        except (ValueError, AttributeError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
+            data, answer = {}, {"intent": "none", "error": f"line {number}: {reason}"}
+        except Exception as error:  # a fault of the parser: said, and the next line read
+            log.exception("parsing line %d failed", number)
+            data, answer = {}, {"intent": "none", "error": f"line {number}: {type(error).__name__}"}
         if isinstance(data, dict) and "id" in data:
             answer = {"id": data["id"], **answer}
-        out.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        try:
+            written = json.dumps(answer, ensure_ascii=False)
+        except (RecursionError, ValueError):  # an id nested too deeply to write back
+            written = json.dumps({"intent": "none", "error": f"line {number}: id nested too deeply"})
+        out.write(written + "\n")
     out.flush()
     return 0
 

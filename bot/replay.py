@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,9 +16,12 @@ from bot.app import Bot
 from bot.core.config import Config
 from bot.core.messages import Incoming
 from bot.harness import start_harness
+from bot.leader import startup_lock
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
-from models.tables import GroupBuy, GroupBuyParticipant, Member, Order, OrderLine
+from models.db import close_database, open_database, wipe
+from models.state import get_state, set_state
+from models.tables import GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +80,36 @@ def read_events(path: Path) -> list[Event]:
     return events
 
 
+REPLAY_MARK = "replay_database"  # in a database replay uses: {"done": bool, "wall": unix time}
+STALE_RUN = 3600.0  # seconds after which a replay that never said it was done is taken as dead
+
+
+async def fresh_database(config: Config, at: datetime) -> None:
+    """Replay starts from an empty database: one a finished replay used is emptied (run twice
+    with one config, every message id was known and the transcript came out empty); one that
+    holds what no replay wrote (the shop's own) is refused. A replay running on it now (two
+    processes replaying one day, as the tests do) is joined, not emptied under it."""
+    url = config.database_url
+    async with startup_lock(url):
+        await open_database(url)
+        try:
+            mark = await get_state(REPLAY_MARK)
+            if isinstance(mark, dict):
+                running = not mark.get("done") and time.time() - float(mark.get("wall", 0)) < STALE_RUN
+                if running:
+                    return
+                await wipe()
+            elif await InboundMessage.exists() or await Member.exists() or await Order.exists():
+                raise ReplayError(f'the database of the config ({url}) holds data replay did not write; '
+                                  "replay needs a database of its own: set [database] url to another file")
+            await set_state(REPLAY_MARK, {"done": False, "wall": time.time()}, at)
+        finally:
+            await close_database()
+
+
 async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0) -> dict[str, Any]:
     events = read_events(events_path)
+    await fresh_database(config, events[0].at)
     h = await start_harness(config, events[0].at.astimezone(config.timezone), seed=seed)
     try:
         for event in events:
@@ -88,6 +120,7 @@ async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0
         for delivery_date in sorted(dates):
             await h.bot.export(delivery_date)
         state = await snapshot()
+        await set_state(REPLAY_MARK, {"done": True, "wall": time.time()}, h.clock.now())
     finally:
         await h.close()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,10 @@
-"""Staff control of what the shop broadcasts: post the offer now, pause and resume
-broadcasts, change a group's delivery slot. /帮助 lists these docstrings too."""
+"""Staff control of what the shop broadcasts: post the offer now (while ordering is open),
+open ordering again after an early /截单, pause and resume broadcasts, change a group's
+delivery slot. /帮助 lists these docstrings too."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from bot.core.clock import Clock
 from bot.core.config import Config, parse_slot
@@ -11,6 +14,7 @@ from bot.core.protocols import PacedPostbox, Reply
 from handlers.announcements import post_offer
 from handlers.filters import Command, is_staff
 from models.catalog import Offer
+from models.days import Window, current_window, reopen_ordering
 from models.tables import Community
 
 router = Router("broadcasts")
@@ -18,10 +22,45 @@ router = Router("broadcasts")
 
 @router.message(Command("发布"), is_staff)
 async def on_post(clock: Clock, config: Config, offer: Offer, outbox: PacedPostbox, reply: Reply) -> None:
-    """立即在各群发今天的团购信息"""
-    await post_offer(clock.now(), config, offer, outbox)
+    """立即在各群发今天的团购信息（接单时间内）"""
+    now = clock.now()
+    window = await current_window(now, config.schedule, config.timezone)
+    if not window.open:  # the post would invite orders that are then refused
+        await reply(closed_text(now, window, config))
+        return
+    await post_offer(now, config, offer, outbox)
     note = "（广播已暂停，发 /恢复 后才会发出）" if outbox.paused else ""
     await reply(f"今天的团购信息已排队发到各群。{note}")
+
+
+@router.message(Command("开单"), is_staff)
+async def on_reopen(clock: Clock, config: Config, reply: Reply) -> None:
+    """撤销今天的 /截单，重新接单（截单时间之前）；要通知各群再发 /发布"""
+    now = clock.now()
+    window = await current_window(now, config.schedule, config.timezone)
+    if window.open:
+        await reply(f"现在正在接单（{config.schedule.cutoff:%H:%M}截单），不用开单。")
+        return
+    local = now.astimezone(config.timezone)
+    if local >= window.closes_at:
+        await reply(f"已过{config.schedule.cutoff:%H:%M}的截单时间，今天不能再开单了。")
+        return
+    if local.time() < config.schedule.daily_post:
+        await reply(f"今天{config.schedule.daily_post:%H:%M}开始接单，到时会自动发团购信息。")
+        return
+    await reopen_ordering(window.order_date)
+    await reply(f"已重新开始接单，{config.schedule.cutoff:%H:%M}截单。要通知各群，请发 /发布。")
+
+
+def closed_text(now: datetime, window: Window, config: Config) -> str:
+    """Why the offer is not posted now."""
+    local = now.astimezone(config.timezone)
+    schedule = config.schedule
+    if local >= window.closes_at:
+        return f"今天{schedule.cutoff:%H:%M}已经截单，现在发布邻居下单也不会记下；明天{schedule.daily_post:%H:%M}会自动发布。"
+    if local.time() < schedule.daily_post:
+        return f"还没到接单时间（{schedule.daily_post:%H:%M}开始），现在发布邻居下单也不会记下；到时会自动发布。"
+    return "今天已经截单了，现在发布邻居下单也不会记下。要重新接单，请先发 /开单。"
 
 
 @router.message(Command("暂停"), is_staff)

@@ -86,11 +86,12 @@ async def on_cancel(args: str, clock: Clock, config: Config, outbox: Postbox, re
                     reply: Reply) -> Effect | None:
     """取消拼团，如 /取消拼团 3（已成团的订单一并取消）"""
     number = args.lstrip("#").strip()
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):
         await reply("格式：/取消拼团 <编号>，如 /取消拼团 3")
         return None
     now = clock.now()
-    closed = await cancel_groupbuy(int(number), now)
+    # (an id past the table's integers is no group-buy: the database would refuse the query)
+    closed = await cancel_groupbuy(int(number), now) if len(number) <= 9 else None
     if closed is None:
         await reply(f"没有拼团#{number}。")
         return None

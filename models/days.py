@@ -1,7 +1,8 @@
 """The shop's day: which order date a moment belongs to, when ordering is open, delivery dates.
 
 Ordering is open from `daily_post` until `cutoff` (local time) on each order date, unless staff
-closed it early (/截单). Delivery date = order date + `delivery_days`.
+closed it early (/截单; /开单 opens it again before the cut-off). Delivery date = order date +
+`delivery_days`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ async def close_ordering(order_date: date, now: datetime) -> bool:
     day.closed_at = now
     await day.save(update_fields=["closed_at"])
     return True
+
+
+async def reopen_ordering(order_date: date) -> bool:
+    """Undo an early close of `order_date` (staff /开单); False if it was not closed."""
+    return bool(await OrderingDay.filter(order_date=order_date, closed_at__isnull=False).update(closed_at=None))
 
 
 def delivery_date_for(order_date: date, schedule: ScheduleConfig) -> date:

@@ -170,6 +170,29 @@ async def test_every_refusal(shop: Harness) -> None:
     assert await GroupBuy.all().count() == 2
 
 
+@pytest.mark.parametrize(("args", "answer"), [
+    ("草莓 2人 -150元 2小时", "价格要在0.01元到100000元之间"),  # was read as 150元
+    ("草莓 2人 0.001元 2小时", "价格最多写到分"),  # was read as 0.00元
+    ("草莓 2人 1e5元 2小时", "价格看不懂"),  # was read as 5元
+    ("草莓 2人 25元 2小时 明天记得", "“明天记得”看不懂"),  # junk after the arguments was ignored
+])
+async def test_staff_open_refuses_money_it_cannot_read(shop: Harness, args: str, answer: str) -> None:
+    await shop.say(f"/开团 {args}", sender=STAFF, room=None)
+    await shop.flush()
+    assert answer in shop.texts(to=STAFF)[-1]
+    assert await GroupBuy.all().count() == 0
+
+
+async def test_staff_cancel_of_a_number_past_any_id_is_no_group_buy(shop: Harness) -> None:
+    """/取消拼团 99999999999999999999999 crashed (the database cannot compare the number)."""
+    for number in ("99999999999999999999999", "2147483648", "²"):
+        assert await shop.say(f"/取消拼团 {number}", sender=STAFF, room=None)
+    await shop.flush()
+    answers = shop.texts(to=STAFF)
+    assert answers[:2] == ["没有拼团#99999999999999999999999。", "没有拼团#2147483648。"]
+    assert answers[2].startswith("格式：/取消拼团")
+
+
 async def test_two_open_here_asks_which(shop: Harness) -> None:
     await shop.say("/开团 草莓 3人 25元 2小时", sender=STAFF)
     await shop.say("/开团 榴莲 3人 150元 2小时", sender=STAFF)

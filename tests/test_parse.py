@@ -49,6 +49,23 @@ def test_one_answer_per_line_in_order_with_ids_echoed(tmp_path: Path) -> None:
     assert answers[3]["id"] == 7
 
 
+def test_every_line_gets_its_answer_even_blank_deep_or_not_utf8(tmp_path: Path) -> None:
+    """A blank line was skipped (the answers no longer lined up), JSON nested deeply crashed
+    the command, a line that is not UTF-8 stopped it."""
+    lines = [b'{"id": 1, "text": "\xe8\xa5\xbf\xe7\xba\xa2\xe6\x9f\xbf2\xe6\x96\xa4"}', b"", b"   ",
+             b"[" * 100_000 + b"]" * 100_000, b'{"id": 2, "text": "\xff\xfe"}', b'{"id": 3, "text": "x"}']
+    result = subprocess.run([sys.executable, "-m", "bot", "parse", "--catalog", str(DEMO_DIR / "catalog.toml")],
+                            input=b"\n".join(lines) + b"\n", capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert len(answers) == 6
+    assert answers[0]["intent"] == "order"
+    assert [a.get("error", "").split(": ", 1)[-1] for a in answers[1:5]] == [
+        "blank line", "blank line", "nested too deeply", answers[4]["error"].split(": ", 1)[-1]]
+    assert answers[4]["error"].startswith("line 5:") and "utf-8" in answers[4]["error"]
+    assert answers[5] == {"id": 3, "intent": "none"}
+
+
 @pytest.mark.parametrize(("text", "want"), [
     ("「小周：草莓2盒」\n- - - - - - - - - - - -\n西红柿1斤", {"intent": "order", "items": [{"sku": "V01", "qty": 1}]}),
     ("「小周：草莓2盒」\n- - - - - - - - - - - -\n谢谢", {"intent": "none"}),

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from zoneinfo import ZoneInfo
 
 from bot.core.config import load_config
+from bot.harness import start_harness
 from bot.replay import ReplayError, read_events, replay
 
 
@@ -93,6 +95,29 @@ async def test_the_shared_sample_replays_on_both_databases(sample: Path, tmp_pat
     out = tmp_path / "out"
     await replay(config, sample / "replay_sample" / "events.jsonl", out)
     check_sample_outputs(sample, out)
+
+
+async def test_replaying_twice_with_one_config_gives_the_same_answer(sample: Path, tmp_path: Path) -> None:
+    """The second run reused the first run's database: every message id was known, and the
+    transcript came out empty with exit 0."""
+    config = load_config(sample / "replay_sample" / "config.toml")
+    events = sample / "replay_sample" / "events.jsonl"
+    await replay(config, events, tmp_path / "first")
+    await replay(config, events, tmp_path / "second")
+    assert read_transcript(tmp_path / "second") == read_transcript(tmp_path / "first") != []
+    assert (tmp_path / "second" / "state.json").read_text(encoding="utf-8") == \
+        (tmp_path / "first" / "state.json").read_text(encoding="utf-8")
+    check_sample_outputs(sample, tmp_path / "second")
+
+
+async def test_replay_refuses_a_database_that_holds_the_shops_data(sample: Path, tmp_path: Path) -> None:
+    config = load_config(sample / "replay_sample" / "config.toml")
+    shop = await start_harness(config, datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+                               run_jobs=False, room="30001@chatroom")
+    await shop.say("西红柿1斤")
+    await shop.close()
+    with pytest.raises(ReplayError, match="holds data replay did not write"):
+        await replay(config, sample / "replay_sample" / "events.jsonl", tmp_path / "out")
 
 
 def test_a_bad_script_names_the_line(tmp_path: Path) -> None:

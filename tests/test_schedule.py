@@ -283,6 +283,35 @@ async def test_staff_post_now_pause_and_resume(tmp_path: Path, db_url: str) -> N
         await h.bot.close()
 
 
+async def test_staff_post_after_closing_is_refused_until_ordering_is_opened_again(
+        tmp_path: Path, db_url: str) -> None:
+    """/发布 after /截单 invited orders that were then refused."""
+    h = await start_harness(make_config(tmp_path, db_url), day(1, 9, 0))
+    try:
+        await h.say("/截单", sender=STAFF, room=None)
+        await h.say("/发布", sender=STAFF, room=None)
+        await h.flush()
+        assert "请先发 /开单" in h.texts(to=STAFF)[-1]
+        assert posts(h, "今日团购") == []
+        await h.say("/开单", sender=STAFF, room=None)
+        await h.flush()
+        assert "已重新开始接单" in h.texts(to=STAFF)[-1]
+        await h.say("西红柿1斤", sender="after")
+        await h.say("/发布", sender=STAFF, room=None)
+        await h.say("/开单", sender=STAFF, room=None)
+        await h.flush()
+        assert [s.message.text for s in h.transport.sent if "after" in s.message.mentions][0].count("已记下") == 1
+        assert sorted(room for _, room in posts(h, "今日团购")) == [ROOM_A, ROOM_B]
+        assert "不用开单" in h.texts(to=STAFF)[-1]
+        await h.advance_to(day(1, 20, 30))
+        await h.say("/开单", sender=STAFF, room=None)
+        await h.say("/发布", sender=STAFF, room=None)
+        await h.flush()
+        assert "不能再开单" in h.texts(to=STAFF)[-2] and "已经截单" in h.texts(to=STAFF)[-1]
+    finally:
+        await h.bot.close()
+
+
 async def test_staff_change_a_slot_the_group_is_told_and_it_lasts(tmp_path: Path, db_url: str) -> None:
     config = make_config(tmp_path, db_url)
     h = await start_harness(config, day(1, 9, 0))

@@ -273,3 +273,9 @@ async def test_the_page_in_headless_chromium_takes_an_order(tmp_path: Path) -> N
         except subprocess.TimeoutExpired:
             process.kill()
         await runner.cleanup()
+
+
+async def test_a_file_name_that_is_no_file_is_404_not_a_fault(client: TestClient) -> None:
+    """A NUL byte in the name answered 500 (the path could not be resolved)."""
+    for name in ("%00.xlsx", "a%00b.xlsx", "x" * 300 + ".xlsx", "..%2f..%2fetc%2fpasswd", "%2e%2e.xlsx"):
+        assert (await client.get(f"/files/{name}")).status == 404, name

@@ -205,8 +205,12 @@ async def download(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     folder = config.resolve(config.spreadsheet.path).parent.resolve()
     name = request.match_info["name"]
-    path = (folder / name).resolve()
-    if path.parent != folder or not path.name.endswith(".xlsx") or not path.is_file():
+    try:
+        path = (folder / name).resolve()
+        found = path.parent == folder and path.name.endswith(".xlsx") and path.is_file()
+    except (ValueError, OSError):  # a NUL byte, a name too long: no such file
+        found = False
+    if not found:
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'})
 

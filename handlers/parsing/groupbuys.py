@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from handlers.parsing.lexer import PRODUCT, lex
+from handlers.parsing.lexer import BREAK, PRODUCT, SEP, lex
 from models.catalog import Offer, Product
 from bot.core.text import DURATION, MAX_DURATION, NUMBER, duration_of, fold, number
 
 _SIZE = re.compile(rf"{NUMBER}\s*人(?:团)?")
-_PRICE = re.compile(r"(?:¥|￥)?\s*(\d+(?:\.\d+)?)\s*(?:元|块)|(?:¥|￥)\s*(\d+(?:\.\d+)?)")
+# A price is a whole token: "1e5元" is not 5元, "-150元" is not 150元 (both are refused below).
+_PRICE = re.compile(r"(?<![\w.+\-])(?:¥|￥)?\s*(-?\d+(?:\.\d+)?)\s*(?:元|块)|(?:¥|￥)\s*(-?\d+(?:\.\d+)?)")
+_MONEY_LIKE = re.compile(r"[\d.eE+\-]+\s*(?:元|块)|[¥￥]")
 
 MAX_SIZE = 100
 USAGE = "格式：/开团 <商品> <人数>人 <价格>元 <时长>，如 /开团 榴莲 3人 150元 2小时"
@@ -46,12 +48,21 @@ def parse_open_command(args: str, offer: Offer) -> OpenRequest | str:
     if match := _PRICE.search(text):
         price = Decimal(match.group(1) or match.group(2))
         if price <= 0 or price > 100_000:
-            return f"价格不对。{USAGE}"
+            return f"价格要在0.01元到100000元之间。{USAGE}"
+        if price != price.quantize(Decimal("0.01")):
+            return f"价格最多写到分（两位小数）。{USAGE}"
         text = text[: match.start()] + " " + text[match.end():]
+    elif _MONEY_LIKE.search(text):
+        return f"价格看不懂，请写成“150元”。{USAGE}"
     rest = text.strip()
     if not rest:
         return f"要开哪个商品的团？{USAGE}"
-    products = {t.product.sku: t.product for t in lex(rest, offer) if t.product and t.kind == PRODUCT}
+    tokens = [t for t in lex(rest, offer) if t.kind not in (SEP, BREAK)]
+    products = {t.product.sku: t.product for t in tokens if t.product and t.kind == PRODUCT}
     if len(products) != 1:
         return f"没有找到商品“{rest[:20]}”。{USAGE}"
+    if len(tokens) != 1:  # anything besides the product, its size, price and duration
+        named = next(t for t in tokens if t.kind == PRODUCT)
+        extra = " ".join((rest[: named.start] + " " + rest[named.end:]).split())[:20]
+        return f"“{extra}”看不懂。{USAGE}"
     return OpenRequest(next(iter(products.values())), size, price, duration)
