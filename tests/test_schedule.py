@@ -227,6 +227,39 @@ def test_two_bot_processes_on_postgresql_post_each_job_once(tmp_path: Path, pg_u
     assert counts == {"今日团购": 4, "还有30分钟截单": 2, "截单汇总": 2, "🚚": 1, "已记下": 1}
 
 
+def test_two_bot_processes_given_the_same_messages_answer_each_once(tmp_path: Path, pg_url: str) -> None:
+    """Two real processes handle the same group and private messages (the same ids, as two
+    bots on one account would get them): every message is answered once between them, no
+    false apology, and every order is stored once."""
+    config, _ = _write_day(tmp_path, pg_url)
+    events = tmp_path / "same.jsonl"
+    lines: list[dict] = [{"at": "2026-12-01T09:00:00+08:00", "event": "tick"}]
+    for i in range(30):
+        lines.append({"at": f"2026-12-01T09:{i // 10:02d}:{i % 10 * 5:02d}+08:00", "room": ROOM_A,
+                      "from": f"g{i}", "name": f"邻居{i}", "text": f"西红柿{i % 3 + 1}斤", "id": f"group-{i}"})
+    for i in range(10):  # the same members, privately, to their home group's order
+        lines.append({"at": f"2026-12-01T10:00:{i * 5:02d}+08:00", "from": f"g{i}", "name": f"邻居{i}",
+                      "text": "土豆1斤", "id": f"private-{i}"})
+    lines.append({"at": "2026-12-01T11:00:00+08:00", "event": "tick"})
+    events.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in lines) + "\n", encoding="utf-8")
+    runs = [subprocess.Popen([sys.executable, "-m", "bot", "replay", "--config", str(config), str(events),
+                              "--out", str(tmp_path / f"out{i}")], stderr=subprocess.PIPE, text=True)
+            for i in (1, 2)]
+    for run in runs:
+        _, error = run.communicate(timeout=300)
+        assert run.returncode == 0, error
+    sent = [json.loads(line) for i in (1, 2)
+            for line in (tmp_path / f"out{i}" / "transcript.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert not [m for m in sent if "出了点问题" in m["text"]]
+    for i in range(30):
+        assert len([m for m in sent if f"g{i}" in m["mentions"] and "已记下" in m["text"]]) == 1, i
+    for i in range(10):
+        assert len([m for m in sent if m["to"] == f"g{i}" and "已记下" in m["text"]]) == 1, i
+    orders = json.loads((tmp_path / "out2" / "state.json").read_text(encoding="utf-8"))["orders"]
+    items = {o["member"]: sorted((item["sku"], item["qty"]) for item in o["items"]) for o in orders}
+    assert items == {f"g{i}": sorted([("V01", i % 3 + 1), *([("V02", 1)] if i < 10 else [])]) for i in range(30)}
+
+
 # -- quiet hours and pacing --------------------------------------------------------------------
 
 
