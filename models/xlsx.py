@@ -253,14 +253,16 @@ def append_row(sheet: WriteOnlyWorksheet, values: Sequence[Any]) -> None:
 
 
 def save_atomically(book: Workbook, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
-    os.close(handle)
+    temporary: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
+        os.close(handle)
         book.save(temporary)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
         for sheet in book.worksheets:  # close the sheets' streams, or they fail at collection
             with contextlib.suppress(Exception):
                 sheet.close()

@@ -247,3 +247,22 @@ async def test_a_worker_that_cannot_write_reports_it(tmp_path: Path, harness: Ha
     blocker.write_text("x", encoding="utf-8")
     with pytest.raises(OSError, match="writing the workbook failed"):
         await spreadsheet.export_delivery_date(blocker / "orders.xlsx", DELIVERY, harness.bot.config.timezone)
+
+
+async def test_a_workbook_folder_that_cannot_be_written_is_said_as_such(tmp_path: Path, db_url: str) -> None:
+    """An unwritable export path was reported as "file open in another program"."""
+    from tests.conftest import MORNING, make_config, start_harness
+
+    (tmp_path / "a-file").write_text("not a folder")
+    config = make_config(tmp_path, db_url, spreadsheet={"path": str(tmp_path / "a-file" / "orders-{date}.xlsx")})
+    h = await start_harness(config, MORNING)
+    try:
+        await h.say("西红柿1斤")
+        await h.say("/导出", sender=STAFF, room=None)
+        await h.flush()
+        staff = h.texts(to=STAFF)
+        assert any("写不进去" in t and "[spreadsheet] path" in t for t in staff), staff
+        assert not any("正被其他程序打开" in t for t in staff)
+        assert any("表格这次没有写成" in t for t in staff)
+    finally:
+        await h.bot.close()
