@@ -21,7 +21,7 @@ from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
 from models.db import close_database, open_database, wipe
 from models.state import get_state, set_state
-from models.tables import GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine
+from models.tables import GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine, WalletEntry
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,14 @@ async def snapshot() -> dict[str, Any]:
     members = [
         {"id": m.id, "name": m.name, "points": m.points,
          "referrer": m.referrer_id, "address": m.address,  # type: ignore[attr-defined]
-         "code": m.code, "referred_via": m.referred_via or None}
+         "code": m.code, "referred_via": m.referred_via or None,
+         "balance": json_number(m.wallet_principal + m.wallet_bonus)}
         for m in await Member.all().order_by("first_seen", "id")
     ]
-    return {"orders": orders, "groupbuys": groupbuys, "members": members}
+    wallet = [
+        {"member": e.member_id, "delta": json_number(e.delta), "balance": json_number(e.balance),  # type: ignore[attr-defined]
+         "principal": json_number(e.principal), "bonus": json_number(e.bonus), "reason": e.reason,
+         "source": e.source, "actor": e.actor, "at": e.created_at.isoformat()}
+        for e in await WalletEntry.all().order_by("id")
+    ]
+    return {"orders": orders, "groupbuys": groupbuys, "members": members, "wallet": wallet}

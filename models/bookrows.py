@@ -27,6 +27,9 @@ class BookMember:  # member
     referred_via: str = ""
     referred_at: datetime | None = None
     ask: dict[str, Any] | None = None  # the question waiting for this member's answer (handlers.asks)
+    # Stored value: read with the member, never changed by the book (models.wallet does).
+    wallet_principal: Decimal = Decimal(0)
+    wallet_bonus: Decimal = Decimal(0)
 
 
 @dataclass(slots=True, eq=False)

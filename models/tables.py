@@ -52,6 +52,12 @@ class Member(Model):
     # The question the bot asked this member and waits for an answer to (handlers.asks):
     # {"room", "at", "proposal", "awaiting"}; their next message in that chat consumes it.
     ask: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
+    # Stored value (储值) as the wallet ledger sums it (models.wallet keeps them in step, under
+    # the member's row lock): what was paid in, and what the shop added as bonus.
+    wallet_principal = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES,
+                                           default=0, db_default=0)
+    wallet_bonus = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES,
+                                       default=0, db_default=0)
 
     class Meta:
         table = "member"
@@ -165,6 +171,46 @@ class PointEntry(Model):
 
     class Meta:
         table = "point_entry"
+
+
+class WalletEntry(Model):
+    """One change of a member's stored value: the wallet ledger, append-only. `principal` and
+    `bonus` are the two parts of `delta`; the balances after it are kept on the row too. The
+    source (the message, request or order settlement that made it) is unique: booked once."""
+
+    id = fields.IntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="wallet_entries")
+    delta = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    principal = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    bonus = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    balance = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)  # after
+    principal_after = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    reason = fields.CharField(max_length=64)
+    source = fields.CharField(max_length=96, unique=True)
+    actor = fields.CharField(max_length=128)  # the staff member, or the job, that booked it
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "wallet_entry"
+
+
+class StaffRequest(Model):
+    """A top-up or refund over `[wallet] confirm_over`: waits for `/确认` from another staff member."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=16)  # top_up, refund
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="requests")
+    amount = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    reason = fields.CharField(max_length=128, default="")
+    asked_by = fields.CharField(max_length=128)
+    source = fields.CharField(max_length=96, unique=True)  # the message that asked
+    state = fields.CharField(max_length=16, default="waiting")  # waiting, done, refused
+    decided_by = fields.CharField(max_length=128, default="")
+    created_at = fields.DatetimeField()
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "staff_request"
 
 
 class ReferralVisit(Model):

@@ -73,6 +73,12 @@ def test_every_line_gets_its_answer_even_blank_deep_or_not_utf8(tmp_path: Path) 
     ("西红柿 1斤半", {"intent": "order", "items": [{"sku": "V01", "qty": 1.5}]}),
     ("土豆500g", {"intent": "order", "items": [{"sku": "V02", "qty": 1}]}),
     ("3斤西红柿 2斤土豆", {"intent": "order", "items": [{"sku": "V01", "qty": 3}, {"sku": "V02", "qty": 2}]}),
+    # stored value (CONTRACTS.md section 7): a question that changes nothing
+    ("余额", {"intent": "query_balance"}),
+    ("我的余额", {"intent": "query_balance"}),
+    ("储值还有多少", {"intent": "query_balance"}),
+    ("查一下余额，谢谢", {"intent": "query_balance"}),
+    ("积分余额", {"intent": "query_points"}),
 ])
 def test_parse_examples(text: str, want: dict) -> None:
     assert parse(text, OFFER).to_json() == want

@@ -254,6 +254,68 @@ class PointsConfig:
     per_yuan: Decimal = setting(_rate, Decimal(1))  # points per yuan placed
 
 
+MONEY_MAX = Decimal(100_000_000)  # what the money columns hold
+
+
+def _money(value: Any) -> Decimal:
+    """Yuan, two decimals at most, 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected an amount of yuan, got {_show(value)}")
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError(f"expected an amount of yuan, got {_show(value)}") from None
+    if not amount.is_finite() or amount < 0 or amount >= MONEY_MAX:
+        raise ValueError(f"must be 0 or more and less than 100,000,000 yuan, got {_show(value)}")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError(f"has more than two decimals: {_show(value)}")
+    return amount.quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A top-up of exactly `pay` yuan gets `bonus` yuan more."""
+
+    pay: Decimal
+    bonus: Decimal
+
+
+def _tiers(value: Any) -> tuple[Tier, ...]:
+    if not isinstance(value, list) or not all(isinstance(t, Mapping) for t in value):
+        raise ValueError(f"expected a list of tables like {{pay = 200, bonus = 20}}, got {_show(value)}")
+    tiers = []
+    for i, raw in enumerate(value, start=1):
+        if set(raw) != {"pay", "bonus"}:
+            raise ValueError(f"tier #{i}: expected exactly pay and bonus")
+        try:
+            tier = Tier(_money(raw["pay"]), _money(raw["bonus"]))
+        except ValueError as error:
+            raise ValueError(f"tier #{i}: {error}") from None
+        if tier.pay <= 0:
+            raise ValueError(f"tier #{i}: pay must be more than 0")
+        tiers.append(tier)
+    if len({t.pay for t in tiers}) != len(tiers):
+        raise ValueError("two tiers have the same pay")
+    return tuple(sorted(tiers, key=lambda t: t.pay))
+
+
+@dataclass(frozen=True)
+class WalletConfig:
+    """Stored value (储值): the top-up tiers, the reminder when a debit takes a balance low,
+    the most one member may hold, and the size of a top-up or refund a second staff member
+    must confirm (docs/CONTRACTS.md section 7)."""
+
+    tiers: tuple[Tier, ...] = setting(_tiers, (Tier(Decimal("100.00"), Decimal("0.00")),
+                                               Tier(Decimal("200.00"), Decimal("20.00")),
+                                               Tier(Decimal("500.00"), Decimal("80.00"))))
+    low_balance: Decimal = setting(_money, Decimal("50.00"))  # 0 = no reminder
+    cap: Decimal = setting(_money, Decimal("5000.00"))
+    confirm_over: Decimal = setting(_money, Decimal("500.00"))
+
+    def bonus_for(self, pay: Decimal) -> Decimal:
+        return next((t.bonus for t in self.tiers if t.pay == pay), Decimal("0.00"))
+
+
 @dataclass(frozen=True)
 class SpreadsheetConfig:
     path: str = setting(_dated_path, "exports/orders-{date}.xlsx")
@@ -304,6 +366,7 @@ class Config:
     groupbuy: GroupBuyConfig
     referral: ReferralConfig
     points: PointsConfig
+    wallet: WalletConfig
     spreadsheet: SpreadsheetConfig
     outbox: OutboxConfig
     web: WebConfig
@@ -352,6 +415,7 @@ _SECTIONS: dict[str, type] = {
     "groupbuy": GroupBuyConfig,
     "referral": ReferralConfig,
     "points": PointsConfig,
+    "wallet": WalletConfig,
     "spreadsheet": SpreadsheetConfig,
     "outbox": OutboxConfig,
     "web": WebConfig,
@@ -405,6 +469,9 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
     if (community := _twice(g.community for g in groups)) is not None:
         # staff name a group by its community (/配送 桂花苑 ...), and the sheets list it
         raise ConfigError(f'[[group]] community: "{community}" is the name of two groups')
+    wallet: WalletConfig = sections["wallet"]
+    if wallet.tiers and wallet.tiers[-1].pay + wallet.tiers[-1].bonus > wallet.cap:
+        raise ConfigError(f"[wallet] cap: {wallet.cap} is less than the top tier's pay and bonus")
     schedule: ScheduleConfig = sections["schedule"]
     if schedule.daily_post >= schedule.cutoff:
         raise ConfigError("[schedule] cutoff: must be later in the day than daily_post")
