@@ -184,8 +184,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path = asyncio.run(export())
     if path is None:
-        print("groupbuy export: the workbook is open in another program; close it and try again",
-              file=sys.stderr)
+        print("groupbuy export: the workbook could not be written (open in another program, or its "
+              "folder not writable: see the log above); fix that and try again", file=sys.stderr)
         return 1
     print(path)
     return 0
@@ -201,7 +201,8 @@ def cmd_import_status(args: argparse.Namespace) -> int:
         bot = _offline_bot(config)
         await bot.open()
         try:
-            result = await import_statuses(Path(args.file), bot.outbox, bot.clock.now(), bot.services.rewards)
+            result = await import_statuses(Path(args.file), bot.outbox, bot.clock.now(), bot.services.rewards,
+                                           config.wallet)
             for delivery_date in result.delivery_dates:
                 await bot.export(delivery_date)  # the workbook keeps the edits
             return result

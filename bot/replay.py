@@ -21,7 +21,9 @@ from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
 from models.db import close_database, open_database, wipe
 from models.state import get_state, set_state
-from models.tables import GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine, WalletEntry
+from models.tables import (
+    GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine, Settlement, WalletEntry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,15 +159,22 @@ async def apply_event(bot: Bot, transport: MemoryTransport, event: Event) -> Non
 async def snapshot() -> dict[str, Any]:
     """state.json: orders, group-buys and members as docs/CONTRACTS.md section 3 lists them."""
     orders = []
+    settlements = {s.order_id: s for s in await Settlement.all()}  # type: ignore[attr-defined]
     for order in await Order.all().order_by("id").select_related("community"):
         lines = await OrderLine.filter(order=order).order_by("id")
         total = sum((line.price * line.qty for line in lines), Decimal(0)).quantize(Decimal("0.01"))
+        settled = settlements.get(order.id)
         orders.append({
             "id": order.id, "member": order.member_id,  # type: ignore[attr-defined]
             "room": order.community.room, "community": order.community.name,
             "status": order.status, "delivery_date": order.delivery_date.isoformat(),
             "items": [{"sku": l.sku, "qty": json_number(l.qty), "price": json_number(l.price)} for l in lines],
             "total": json_number(total), "groupbuy": order.groupbuy_no or None,
+            # as settled at cut-off (before it: nothing off, nothing paid, the total due)
+            "discount": json_number(settled.discount) if settled else 0,
+            "wallet_paid": json_number(settled.wallet_paid) if settled else 0,
+            "due": json_number(settled.due) if settled else json_number(total),
+            "coupon": settled.coupon_id if settled else None,
         })
     groupbuys = []
     for groupbuy in await GroupBuy.all().order_by("id").select_related("community"):

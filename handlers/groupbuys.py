@@ -25,6 +25,7 @@ from models.groupbuys import (
     delivery_of, open_for, open_groupbuy,
 )
 from models.points import Rewards
+from models.settlement import settle_again
 from models.funnel import groupbuy_figures
 from models.tables import Community, GroupBuy, Member
 
@@ -100,6 +101,7 @@ async def on_cancel(args: str, clock: Clock, config: Config, outbox: Postbox, re
         await reply(f"拼团#{groupbuy.id}{ENDED_TEXT.get(closed.was, closed.was)}，没有改动。")
         return None
     await rewards.settle(closed.orders, now)
+    await settle_again(closed.orders, config.wallet, outbox, now)  # what the wallet paid goes back
     extra = "，订单已取消，不收费" if closed.orders else ""
     await announce(groupbuy, f"📢 拼团#{groupbuy.id}（{groupbuy.name}）已被店家取消{extra}，抱歉！",
                    outbox, config, mention=True, broadcast=False)

@@ -16,6 +16,7 @@ from handlers.filters import Command, any_command, is_staff
 from handlers.texts import money, qty
 from models.days import close_ordering, delivery_date_for, short_date
 from models.orders import orders_for_delivery, product_totals
+from models.settlement import settle_day
 
 router = Router("staff")
 
@@ -43,6 +44,7 @@ async def on_close(clock: Clock, config: Config, outbox: Postbox, reply: Reply) 
         await reply(f"{short_date(order_date)}已经截单了。")
         return
     await post_summaries(delivery, outbox)
+    await settle_day(delivery, config.wallet, outbox, clock.now())
     await reply(f"已截单：{short_date(order_date)}的订单到此为止，各群的汇总已排队发出。")
 
 

@@ -15,6 +15,7 @@ from handlers.announcements import communities, post_offer, post_summaries
 from jobs.services import Services
 from models.days import close_ordering, delivery_date_for
 from models.orders import orders_for_delivery
+from models.settlement import settle_day
 from models.state import mark_workbooks_due
 
 AfterCommit = Callable[[], Awaitable[object]] | None
@@ -50,6 +51,7 @@ async def cutoff(due: datetime, services: Services) -> AfterCommit:
     await close_ordering(order_date, due)
     delivery = delivery_date_for(order_date, config.schedule)
     await post_summaries(delivery, services.outbox)
+    await settle_day(delivery, config.wallet, services.outbox, services.clock.now())
     await mark_workbooks_due([delivery], services.clock.now())  # written even if killed before the export
 
     async def export() -> object:

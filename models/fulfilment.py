@@ -19,7 +19,9 @@ from openpyxl.utils.exceptions import InvalidFileException
 from bot.core.messages import Outgoing
 from bot.core.protocols import PacedPostbox
 from models.db import transaction
+from bot.core.config import WalletConfig
 from models.points import Rewards
+from models.settlement import settle_again
 from models.spreadsheet import STATUS_OF_TEXT
 from models.stock import give_back
 from models.tables import Order, OrderLine
@@ -68,7 +70,8 @@ def read_statuses(path: Path) -> list[tuple[int, str, str, int]]:
     return found
 
 
-async def import_statuses(path: Path, outbox: PacedPostbox, now: datetime, rewards: Rewards | None = None) -> Imported:
+async def import_statuses(path: Path, outbox: PacedPostbox, now: datetime, rewards: Rewards | None = None,
+                          wallet: WalletConfig | None = None) -> Imported:
     result = Imported()
     delivered: dict[int, list[str]] = defaultdict(list)
     missing: dict[int, list[str]] = defaultdict(list)
@@ -96,6 +99,8 @@ async def import_statuses(path: Path, outbox: PacedPostbox, now: datetime, rewar
             await _settle(order_id, delivered.get(order_id, []), missing.get(order_id, []), outbox, now)
         if rewards is not None:  # an out-of-stock line is not charged, so it earns nothing
             await rewards.settle(set(delivered) | set(missing), now)
+        if wallet is not None and missing:  # nor paid: a settled order gets it back in its wallet
+            await settle_again(missing, wallet, outbox, now)
     outbox.changed()
     return result
 

@@ -194,6 +194,25 @@ class WalletEntry(Model):
         table = "wallet_entry"
 
 
+class Settlement(Model):
+    """An order as settled at cut-off (docs/CONTRACTS.md section 7): its total, the coupon's
+    discount, what the wallet paid and what is due on delivery. Settled again, it changes
+    with the order; the wallet ledger holds each payment and what went back."""
+
+    id = fields.IntField(primary_key=True)
+    order: fields.OneToOneRelation[Order] = fields.OneToOneField("models.Order", related_name="settlement")
+    total = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    discount = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0)
+    wallet_paid = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0)
+    due = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    coupon_id = fields.IntField(null=True)  # the coupon the discount came from
+    settled_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "order_settlement"
+
+
 class StaffRequest(Model):
     """A top-up or refund over `[wallet] confirm_over`: waits for `/确认` from another staff member."""
 

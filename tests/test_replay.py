@@ -67,6 +67,8 @@ def check_sample_outputs(sample: Path, out: Path) -> None:
     }
     for order in state["orders"]:
         assert order["delivery_date"] == "2026-12-02"
+        assert (order["discount"], order["wallet_paid"], order["coupon"]) == (0, 0, None)  # settled: no wallet
+        assert order["due"] == order["total"]
         assert order["total"] == pytest.approx(sum(i["qty"] * i["price"] for i in order["items"]))
     assert state["groupbuys"] == []
     members = {m["id"]: m for m in state["members"]}
