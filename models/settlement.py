@@ -11,16 +11,20 @@ member is locked (their row) before their orders are read; members are settled i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from bot.core.config import WalletConfig
-from bot.core.messages import Outgoing
 from bot.core.protocols import Postbox
-from models.tables import Order, OrderLine, Settlement, WalletEntry
-from models.wallet import ZERO, book, cents, locked_member, money, split_payment
+from models.bookrows import OUTBOX_INSERT
+from models.db import is_postgres
+from models.rows import insert_many, select_in, update_many
+from models.tables import Member, Order, OrderLine, OutboxMessage, Settlement, WalletEntry
+from models.wallet import ZERO, cents, money, split_payment
 
 COUNTING = ("placed", "delivered")
 
@@ -50,87 +54,152 @@ async def settle_again(order_ids: Iterable[int], wallet: WalletConfig, outbox: P
     return await settle_orders(settled, wallet, outbox, now)
 
 
+IN_MAX = 5000  # values in one IN list (PostgreSQL takes 32,767 parameters at most)
+ENTRY_COLUMNS = ("member_id", "delta", "principal", "bonus", "balance", "principal_after", "reason", "source",
+                 "actor", "created_at", "order_id")
+SETTLEMENT_COLUMNS = ("order_id", "total", "discount", "wallet_paid", "due", "settled_at", "updated_at")
+SETTLEMENT_UPDATE = ("total", "discount", "wallet_paid", "due", "updated_at")
+
+
+@dataclass
+class _Wallet:  # a member's row, as locked and as it changes in this run
+    id: str
+    wallet_principal: Decimal
+    wallet_bonus: Decimal
+    before: Decimal = ZERO
+    changed: bool = False
+
+
+@dataclass
+class _Held:  # what the ledger says an order paid
+    principal: Decimal = ZERO
+    bonus: Decimal = ZERO
+    entries: int = 0
+
+
+@dataclass
+class _Row:  # an order_settlement row to update
+    id: int
+    total: Decimal
+    discount: Decimal
+    wallet_paid: Decimal
+    due: Decimal
+    updated_at: datetime
+
+
+@dataclass
+class _Run:
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    updates: list[_Row] = field(default_factory=list)
+
+
+async def _select(model: Any, names: Sequence[str], key: str, values: Sequence[Any],
+                  lock: bool = False) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(values), IN_MAX):
+        found += await select_in(model, names, key, values[start:start + IN_MAX], lock=lock)
+    return found
+
+
 async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: Postbox,
                         now: datetime) -> list[Settled]:
-    orders = await Order.filter(id__in=sorted(set(order_ids))).order_by("member_id", "id")
-    done: list[Settled] = []
-    for member_id in sorted({str(o.member_id) for o in orders}):  # type: ignore[attr-defined]
-        member = await locked_member(member_id)
-        if member is None:
+    ids = sorted(set(order_ids))
+    orders = await _select(Order, ("id", "member_id", "status"), "id", ids)
+    if not orders:
+        return []
+    members = {row["id"]: _Wallet(row["id"], row["wallet_principal"], row["wallet_bonus"]) for row in
+               await _select(Member, ("id", "wallet_principal", "wallet_bonus"), "id",
+                             sorted({o["member_id"] for o in orders}), lock=is_postgres())}
+    totals: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for line in await _select(OrderLine, ("order_id", "price", "qty", "status"), "order_id", ids):
+        if line["status"] != "out_of_stock":
+            totals[line["order_id"]] += line["price"] * line["qty"]
+    held: dict[int, _Held] = defaultdict(_Held)
+    for entry in await _select(WalletEntry, ("order_id", "principal", "bonus"), "order_id", ids):
+        paid = held[entry["order_id"]]
+        paid.principal -= entry["principal"]
+        paid.bonus -= entry["bonus"]
+        paid.entries += 1
+    rows = {row["order_id"]: row for row in await _select(
+        Settlement, ("id", "order_id", "total", "discount", "wallet_paid", "due"), "order_id", ids)}
+    for member in members.values():
+        member.before = member.wallet_principal + member.wallet_bonus
+    run, done = _Run(), []
+    for order in sorted(orders, key=lambda o: (o["member_id"], o["id"])):
+        found = members.get(order["member_id"])
+        if found is None:
             continue
-        before = member.wallet_principal + member.wallet_bonus
-        mine = [o for o in orders if str(o.member_id) == member_id]  # type: ignore[attr-defined]
-        settled = [await _settle(order, wallet, now) for order in mine]
-        done += settled
-        await _tell(member_id, [s for s in settled if s.changed], before, wallet, outbox)
+        member = found
+        total = cents(totals[order["id"]]) if order["status"] in COUNTING else ZERO
+        done.append(_settle(order["id"], member, total, held[order["id"]], rows.get(order["id"]), run, now))
+    await insert_many(WalletEntry, ENTRY_COLUMNS, run.entries)
+    await update_many(Member, ("wallet_principal", "wallet_bonus"), [m for m in members.values() if m.changed])
+    await insert_many(Settlement, SETTLEMENT_COLUMNS, run.inserts)
+    await update_many(Settlement, SETTLEMENT_UPDATE, run.updates)
+    await insert_many(OutboxMessage, OUTBOX_INSERT, _notes(done, members, wallet, now))
     return done
 
 
-async def _settle(order: Order, wallet: WalletConfig, now: datetime) -> Settled:
-    member_id = str(order.member_id)  # type: ignore[attr-defined]
-    total = await _total(order)
+def _settle(order_id: int, member: _Wallet, total: Decimal, held: _Held, row: dict[str, Any] | None,
+            run: _Run, now: datetime) -> Settled:
     discount = ZERO  # coupons: the next step of section 7
-    entries = await WalletEntry.filter(source__startswith=f"order:{order.id}:").values_list(
-        "principal", "bonus")
-    paid_principal = -sum((p for p, _ in entries), ZERO)
-    paid_bonus = -sum((b for _, b in entries), ZERO)
-    held = paid_principal + paid_bonus
-    member = await locked_member(member_id)
-    assert member is not None  # locked by the caller
+    paid = held.principal + held.bonus
     available = member.wallet_principal + member.wallet_bonus
-    target = cents(min(available + held, total - discount))
-    change = target - held
+    target = cents(min(available + paid, total - discount))
+    change = target - paid
     if change > 0:  # pay more from the balance, principal and bonus in proportion
         principal, bonus = split_payment(change, member.wallet_principal, member.wallet_bonus)
-        await book(member_id, -principal, -bonus, f"订单#{order.id}支付", _source(order, len(entries)),
-                   "cutoff", now)
+        _book(member, order_id, -principal, -bonus, f"订单#{order_id}支付", held, run, now)
     elif change < 0:  # give back what the order no longer needs, in the parts it drew
         back = -change
-        bonus = min(paid_bonus, cents(back * paid_bonus / held)) if held else ZERO
-        await book(member_id, back - bonus, bonus, f"订单#{order.id}退回", _source(order, len(entries)),
-                   "cutoff", now)
+        bonus = min(held.bonus, cents(back * held.bonus / paid)) if paid else ZERO
+        _book(member, order_id, back - bonus, bonus, f"订单#{order_id}退回", held, run, now)
     due = cents(total - discount - target)
-    row = await Settlement.get_or_none(order_id=order.id)
     if row is None:
-        await Settlement.create(order_id=order.id, total=total, discount=discount, wallet_paid=target,
-                                due=due, settled_at=now, updated_at=now)
-    elif (row.total, row.discount, row.wallet_paid, row.due) != (total, discount, target, due):
-        row.total, row.discount, row.wallet_paid, row.due, row.updated_at = total, discount, target, due, now
-        await row.save(update_fields=["total", "discount", "wallet_paid", "due", "updated_at"])
-    return Settled(order.id, member_id, total, discount, target, due, change)
+        run.inserts.append((order_id, total, discount, target, due, now, now))
+    elif (row["total"], row["discount"], row["wallet_paid"], row["due"]) != (total, discount, target, due):
+        run.updates.append(_Row(row["id"], total, discount, target, due, now))
+    return Settled(order_id, member.id, total, discount, target, due, change)
 
 
-def _source(order: Order, booked: int) -> str:
-    return f"order:{order.id}:{booked + 1}"
+def _book(member: _Wallet, order_id: int, principal: Decimal, bonus: Decimal, reason: str, held: _Held,
+          run: _Run, now: datetime) -> None:
+    member.wallet_principal = cents(member.wallet_principal + principal)
+    member.wallet_bonus = cents(member.wallet_bonus + bonus)
+    if member.wallet_principal < 0 or member.wallet_bonus < 0:  # split_payment keeps within them
+        raise AssertionError(f"settling order {order_id} would take {member.id}'s balance below zero")
+    member.changed = True
+    held.entries += 1
+    balance = member.wallet_principal + member.wallet_bonus
+    run.entries.append((member.id, cents(principal + bonus), cents(principal), cents(bonus), balance,
+                        member.wallet_principal, reason, f"order:{order_id}:{held.entries}", "cutoff", now,
+                        order_id))
 
 
-async def _total(order: Order) -> Decimal:
-    if order.status not in COUNTING:
-        return ZERO
-    total = ZERO
-    for price, qty in await OrderLine.filter(order_id=order.id, status__not="out_of_stock").values_list("price", "qty"):
-        total += price * qty
-    return cents(total)
-
-
-async def _tell(member_id: str, settled: list[Settled], before: Decimal, wallet: WalletConfig,
-                outbox: Postbox) -> None:
-    """Privately: what the wallet paid or gave back, and once, the balance falling low."""
-    if not settled:
-        return
-    member = await locked_member(member_id)
-    assert member is not None
-    after = member.wallet_principal + member.wallet_bonus
-    lines = []
-    for s in settled:
-        if s.changed > 0:
-            lines.append(f"订单#{s.order_id} 合计{money(s.total)}，储值支付{money(s.changed)}，"
-                         f"{'送货时再付' + money(s.due) if s.due else '已付清'}。")
-        else:
-            lines.append(f"订单#{s.order_id} 有变动，{money(-s.changed)}已退回储值；"
-                         f"{'送货时付' + money(s.due) if s.due else '无需再付'}。")
-    text = "【储值结算】" + "\n".join(lines) + f"\n当前余额 {money(after)}。"
-    low = wallet.low_balance
-    if low > 0 and before >= low > after:  # once per crossing: only the debit that crosses it
-        text += f"\n余额已低于{money(low)}，需要时可找店员充值。"
-    await outbox.put(Outgoing(text, to=member_id))
+def _notes(done: list[Settled], members: dict[str, _Wallet], wallet: WalletConfig,
+           now: datetime) -> list[tuple[Any, ...]]:
+    """Privately, to each member whose wallet paid or got back: what, and once, the balance
+    falling low (only on the settlement that takes it below `low_balance`)."""
+    by_member: dict[str, list[Settled]] = defaultdict(list)
+    for one in done:
+        if one.changed:
+            by_member[one.member_id].append(one)
+    notes: list[tuple[Any, ...]] = []
+    for member_id, settled in by_member.items():
+        member = members[member_id]
+        after = member.wallet_principal + member.wallet_bonus
+        lines = []
+        for s in settled:
+            if s.changed > 0:
+                lines.append(f"订单#{s.order_id} 合计{money(s.total)}，储值支付{money(s.changed)}，"
+                             f"{'送货时再付' + money(s.due) if s.due else '已付清'}。")
+            else:
+                lines.append(f"订单#{s.order_id} 有变动，{money(-s.changed)}已退回储值；"
+                             f"{'送货时付' + money(s.due) if s.due else '无需再付'}。")
+        text = "【储值结算】" + "\n".join(lines) + f"\n当前余额 {money(after)}。"
+        low = wallet.low_balance
+        if low > 0 and member.before >= low > after:
+            text += f"\n余额已低于{money(low)}，需要时可找店员充值。"
+        notes.append((None, member_id, text, [], None, False, "pending", now, None, 0, None))
+    return notes

@@ -189,6 +189,7 @@ class WalletEntry(Model):
     source = fields.CharField(max_length=96, unique=True)
     actor = fields.CharField(max_length=128)  # the staff member, or the job, that booked it
     created_at = fields.DatetimeField()
+    order_id = fields.IntField(null=True, db_index=True)  # the order a payment or give-back is for
 
     class Meta:
         table = "wallet_entry"
