@@ -8,7 +8,8 @@ from decimal import Decimal
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import READS, Router
-from bot.core.protocols import Reply
+from bot.core.messages import Incoming, Outgoing
+from bot.core.protocols import Postbox, Reply
 from handlers.filters import Command, Intent, is_staff
 from handlers.parsing import Parsed
 from handlers.texts import money
@@ -55,14 +56,20 @@ async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, 
 
 
 @router.message(Intent("query_points"), flags={READS: True})
-async def on_points(member: Member, reply: Reply) -> None:
-    """积分：我的积分和最近的积分变动"""
+async def on_points(msg: Incoming, member: Member, reply: Reply, orders: Postbox) -> None:
+    """积分：我的积分和最近的积分变动（私信回复）"""
     held = await holdings(member.id)
     if not held:
-        await reply(f"您的积分：{member.points}。下单每1元得积分，邀请邻居下单也有积分。")
+        text = f"您的积分：{member.points}。下单每1元得积分，邀请邻居下单也有积分。"
+    else:
+        rows = [f"{'+' if points > 0 else ''}{points} {reason}" for points, reason in held]
+        text = f"您的积分：{member.points}\n最近：\n" + "\n".join(rows)
+    if msg.room is None:
+        await reply(text)
         return
-    rows = [f"{'+' if points > 0 else ''}{points} {reason}" for points, reason in held]
-    await reply(f"您的积分：{member.points}\n最近：\n" + "\n".join(rows))
+    # Points are the member's own business (docs/CONTRACTS.md section 7): never in the group.
+    await orders.put(Outgoing(text, to=member.id))
+    await reply("已私信您。")
 
 
 @router.message(Command("邀请统计"), is_staff)

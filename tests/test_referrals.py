@@ -134,7 +134,8 @@ async def test_points_follow_the_order_and_the_ledger_explains_them(harness: Har
     assert sum(d for d, _, _ in await entries("a")) == (await Member.get(id="a")).points
     await harness.say("积分", sender="a")
     await harness.flush()
-    text = said(harness)
+    assert said(harness).endswith("已私信您。") and "您的积分" not in said(harness)  # never in the group
+    text = said(harness, room=None, to="a")
     # the order holds 48 now: one line for it, not one per change (+79, -40, +9)
     assert "您的积分：48\n最近：\n+48 订单#1下单" in text and text.count("订单#1") == 1
     # Never negative: a take-back larger than the balance books only what is there.
@@ -152,9 +153,9 @@ async def test_points_with_another_rate(tmp_path: Path, db_url: str) -> None:
         await shop.say("西红柿3斤", sender="n", room=ROOM_B)  # 13.5 yuan x 2
         assert (await Member.get(id="n")).points == 27
         assert not await PointEntry.filter(member_id="a").exists()  # inviter_points = 0
-        await shop.say("积分", sender="z")
+        await shop.say("积分", sender="z", room=None)
         await shop.flush()
-        assert "您的积分：0" in said(shop)
+        assert "您的积分：0" in said(shop, room=None, to="z")
     finally:
         await shop.bot.close()
 
