@@ -82,8 +82,9 @@ class Exporter:
     async def write(self, delivery_date: date) -> Path:
         """Write now; raises OSError if the file is locked (write_due and write_now handle that)."""
         read_from = self.clock.now()
+        order_date = delivery_date - timedelta(days=self.config.schedule.delivery_days)
         path = await export_delivery_date(self.path(delivery_date), delivery_date, self.config.timezone,
-                                          self.sku_order)
+                                          self.sku_order, order_date)
         self.due.pop(delivery_date, None)
         self.last_written = read_from
         await workbook_written(delivery_date, read_from)

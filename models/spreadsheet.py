@@ -1,34 +1,40 @@
 """The fulfilment workbook of one delivery date (docs/CONTRACTS.md section 4).
 
-Sheets 订单 (one row per product per order), 拣货单 (totals to pick, in offer order) and 配送单
-(per community, address and member). Written with openpyxl's write-only mode to a temporary
+Sheets 订单 (one row per product per order, an order's settlement on its first line), 拣货单
+(totals to pick, in offer order), 配送单 (per community, address and member) and 储值 (the
+stored value the day's orders paid and got back, the top-ups and refunds of its order date). Written with openpyxl's write-only mode to a temporary
 file beside the target, then moved over it: the old workbook stays whole until the new one is.
 Member text is always a text cell: it can never become a formula.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Sum
 
-from models.tables import OrderLine
+from models.tables import Order, OrderLine, Settlement, WalletEntry
 from models.xlsx import LocalWriter, ProcessWriter, SheetWriter
 
 ORDER_COLUMNS = ("订单号", "下单时间", "小区", "群", "成员", "成员ID", "商品编码", "商品", "数量", "单位",
-                 "单价", "金额", "地址", "配送日期", "配送时段", "状态", "备注")
+                 "单价", "金额", "地址", "配送日期", "配送时段", "状态", "备注",
+                 # an order's settlement at cut-off, on its first line only (so the columns sum)
+                 "优惠", "储值支付", "应收")
 PICK_COLUMNS = ("商品编码", "商品", "数量", "单位")
 DELIVERY_COLUMNS = ("小区", "配送时段", "地址", "成员", "电话", "商品", "数量", "单位", "金额", "备注", "签收")
 # Column widths in characters, for printing; CJK text is about two characters wide.
-ORDER_WIDTHS = (8, 17, 12, 18, 12, 18, 10, 14, 7, 6, 8, 9, 16, 11, 12, 8, 14)
+ORDER_WIDTHS = (8, 17, 12, 18, 12, 18, 10, 14, 7, 6, 8, 9, 16, 11, 12, 8, 14, 8, 9, 9)
+WALLET_COLUMNS = ("时间", "成员", "成员ID", "类型", "金额", "本金", "赠送", "余额", "订单号", "经办", "来源")
+WALLET_WIDTHS = (17, 12, 18, 10, 10, 10, 10, 10, 8, 16, 22)
 PICK_WIDTHS = (10, 18, 10, 6)
 DELIVERY_WIDTHS = (12, 12, 18, 12, 13, 14, 7, 6, 9, 14, 8)
 LINE_STATUS_TEXT = {"placed": "已下单", "delivered": "已送达", "out_of_stock": "缺货"}
@@ -54,6 +60,7 @@ class Row:
     slot: str
     status: str  # the line's status in words (LINE_STATUS_TEXT)
     note: str = ""
+    settled: tuple[Decimal | None, Decimal | None, Decimal | None] = (None, None, None)  # 优惠, 储值支付, 应收
 
 
 def workbook_path(template: str, delivery_date: date) -> str:
@@ -84,14 +91,25 @@ def _row(line: dict[str, Any], tz: tzinfo, delivery_date: date) -> Row:
 
 
 async def _pages(query: Any, tz: tzinfo, delivery_date: date) -> AsyncIterator[list[Row]]:
-    """Lines in order and line id order, a page at a time, keyset-paged (no OFFSET rescans)."""
+    """Lines in order and line id order, a page at a time, keyset-paged (no OFFSET rescans);
+    each order's first line carries its settlement."""
     last_order, last_id = 0, 0
     while True:
         page = await (query.filter(Q(order_id__gt=last_order) | Q(order_id=last_order, id__gt=last_id))
                       .order_by("order_id", "id").limit(PAGE).values(*_LINE_FIELDS))
         if not page:
             return
-        yield [_row(line, tz, delivery_date) for line in page]
+        firsts = {line["order_id"] for line in page} - {last_order}
+        settled = {s["order_id"]: (s["discount"], s["wallet_paid"], s["due"]) for s in
+                   await Settlement.filter(order_id__in=list(firsts)).values("order_id", "discount", "wallet_paid", "due")}
+        rows = []
+        for line in page:
+            row = _row(line, tz, delivery_date)
+            if line["order_id"] in firsts and line["order_id"] in settled:
+                row = dataclasses.replace(row, settled=settled[line["order_id"]])
+            firsts.discard(line["order_id"])
+            rows.append(row)
+        yield rows
         last_order, last_id = page[-1]["order_id"], page[-1]["id"]
 
 
@@ -122,8 +140,31 @@ async def _route_pages(query: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
             yield [_route_values(by_id[i]) for i in ids]
 
 
+WALLET_KIND = {"充值": "充值", "退款": "退款", "支付": "订单支付", "退回": "订单退回"}
+
+
+def _wallet_kind(reason: str) -> str:
+    return next((kind for word, kind in WALLET_KIND.items() if word in reason), reason)
+
+
+async def _wallet_rows(delivery_date: date, order_date: date | None, tz: tzinfo) -> list[tuple[Any, ...]]:
+    """储值: what the wallet paid and got back for this delivery date's orders, and the
+    top-ups and refunds booked on its order date, so the shop can reconcile the cash."""
+    orders = Subquery(Order.filter(delivery_date=delivery_date).values("id"))
+    condition = Q(order_id__in=orders)
+    if order_date is not None:
+        start = datetime.combine(order_date, datetime.min.time(), tzinfo=tz)
+        condition |= Q(order_id__isnull=True, created_at__gte=start, created_at__lt=start + timedelta(days=1))
+    entries = await WalletEntry.filter(condition).order_by("id").values(
+        "created_at", "member__name", "member_id", "reason", "delta", "principal", "bonus", "balance",
+        "order_id", "actor", "source")
+    return [(e["created_at"].astimezone(tz).replace(tzinfo=None), e["member__name"], e["member_id"],
+             _wallet_kind(e["reason"]), e["delta"], e["principal"], e["bonus"], e["balance"], e["order_id"],
+             e["actor"], e["source"]) for e in entries]
+
+
 async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
-                               sku_order: Sequence[str] = ()) -> Path:
+                               sku_order: Sequence[str] = (), order_date: date | None = None) -> Path:
     """Write the workbook of `delivery_date` to `path` (atomically), reading the orders page by
     page: openpyxl's write-only sheets stream their rows to temporary files as they come. A
     large day is written by a worker process, so reading overlaps writing and the bot's event
@@ -148,6 +189,9 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
         await writer.sheet("配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count(), False)
         async for values in _route_pages(counting):
             await writer.rows(values)
+        wallet = await _wallet_rows(delivery_date, order_date, tz)
+        await writer.sheet("储值", WALLET_COLUMNS, WALLET_WIDTHS, len(wallet), True)
+        await writer.rows(wallet)
         await writer.save()
     finally:
         await writer.close()
@@ -160,7 +204,7 @@ PROCESS_LINES = 5000  # from this many lines a day's workbook is written by a wo
 def _order_values(r: Row) -> tuple[Any, ...]:
     return (r.order_id, r.ordered_at.replace(tzinfo=None), r.community, r.room, r.member, r.member_id,
             r.sku, r.product, r.qty, r.unit, r.price, r.amount, r.address, r.delivery_date, r.slot,
-            r.status, r.note)
+            r.status, r.note, *r.settled)
 
 
 def address_key(address: str) -> tuple[object, ...]:

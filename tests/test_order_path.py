@@ -174,7 +174,7 @@ async def test_staff_export_writes_the_workbook_and_says_where(harness: Harness)
     from openpyxl import load_workbook
 
     book = load_workbook(path)
-    assert book.sheetnames == ["订单", "拣货单", "配送单"]
+    assert book.sheetnames == ["订单", "拣货单", "配送单", "储值"]
 
 
 @pytest.mark.batch_rollback

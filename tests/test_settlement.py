@@ -161,3 +161,24 @@ async def test_no_balance_goes_below_zero_when_a_top_up_races_a_settlement(pg_ur
         assert await check() == []
     finally:
         await h.bot.close()
+
+
+async def test_the_workbook_shows_what_was_paid_and_a_sheet_to_reconcile_the_cash(shop: Harness) -> None:
+    await shop.say("黑猪五花肉1斤 西红柿2斤", sender="a", name="阿明")  # 32 + 9
+    await shop.say("土豆1斤", sender="b", name="小周")  # 2.8, no balance
+    await fund(shop, "a", 200)
+    await shop.say("/截单", sender=STAFF, room=None)
+    path = await shop.bot.export(DELIVERY)
+    assert path is not None
+    book = load_workbook(path)
+    orders = list(book["订单"].iter_rows(values_only=True))
+    header = orders[0]
+    at = {name: header.index(name) for name in ("成员ID", "优惠", "储值支付", "应收")}
+    paid = [(r[at["成员ID"]], r[at["优惠"]], r[at["储值支付"]], r[at["应收"]]) for r in orders[1:]]
+    # The order's money on its first line only: the columns sum to the day's figures.
+    assert paid == [("a", 0, 41, 0), ("a", None, None, None), ("b", 0, 0, 2.8)]
+    wallet = list(book["储值"].iter_rows(values_only=True))
+    assert wallet[0][:5] == ("时间", "成员", "成员ID", "类型", "金额")
+    kinds = [(r[2], r[3], r[4], r[8]) for r in wallet[1:]]
+    assert kinds == [("a", "充值", 220, None), ("a", "订单支付", -41, 1)]
+    assert all(isinstance(r[4], (int, float)) for r in wallet[1:])

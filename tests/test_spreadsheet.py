@@ -42,7 +42,7 @@ async def test_every_sheet_matches_the_orders(harness: Harness) -> None:
     path = await harness.bot.export(DELIVERY)
     assert path is not None and path.name == "orders-2026-12-02.xlsx"
     book = load_workbook(path)
-    assert book.sheetnames == ["订单", "拣货单", "配送单"]
+    assert book.sheetnames == ["订单", "拣货单", "配送单", "储值"]
 
     sheet = book["订单"]
     header = [c.value for c in sheet[1]]
