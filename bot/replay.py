@@ -22,7 +22,7 @@ from handlers.parsing.results import json_number
 from models.db import close_database, open_database, wipe
 from models.state import get_state, set_state
 from models.tables import (
-    GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine, Settlement, WalletEntry,
+    Coupon, GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine, Settlement, WalletEntry,
 )
 
 log = logging.getLogger(__name__)
@@ -200,4 +200,9 @@ async def snapshot() -> dict[str, Any]:
          "source": e.source, "actor": e.actor, "at": e.created_at.isoformat()}
         for e in await WalletEntry.all().order_by("id")
     ]
-    return {"orders": orders, "groupbuys": groupbuys, "members": members, "wallet": wallet}
+    coupons = [
+        {"id": c.id, "member": c.member_id, "template": c.template, "state": c.state,  # type: ignore[attr-defined]
+         "issued_at": c.issued_at.isoformat(), "expires_at": c.expires_at.isoformat(), "order": c.order_id}
+        for c in await Coupon.all().order_by("id")
+    ]
+    return {"orders": orders, "groupbuys": groupbuys, "members": members, "wallet": wallet, "coupons": coupons}

@@ -1,5 +1,5 @@
-"""Stored value (储值) by chat (docs/CONTRACTS.md section 7): staff book top-ups and refunds
-and look a member up; members ask their balance. Amounts go privately, never into a group:
+"""Stored value (储值) and coupons by chat (docs/CONTRACTS.md section 7): staff book top-ups
+and refunds, give coupons and look a member up; members ask their balance and coupons. Amounts go privately, never into a group:
 asked in a group, the group hears only that the answer was sent privately.
 
 A top-up or refund over `[wallet] confirm_over` waits for `/确认` from another staff member.
@@ -17,7 +17,8 @@ from bot.core.messages import Incoming, Outgoing
 from bot.core.protocols import Postbox, Reply
 from handlers.filters import Command, Intent, is_staff
 from handlers.texts import money
-from models.tables import Member, StaffRequest, WalletEntry
+from models.coupons import give, unused
+from models.tables import Coupon, Member, StaffRequest, WalletEntry
 from models.wallet import WalletRefused, history, locked_member, refund, top_up
 
 router = Router("wallet")
@@ -246,4 +247,41 @@ async def on_balance(msg: Incoming, member: Member, outbox: Postbox, reply: Repl
     text = await balance_text(member)
     if not await WalletEntry.exists(member_id=member.id):
         text = "您还没有储值。储值请找店员，整档充值有赠送。"
+    await _privately(msg, text, outbox, reply)
+
+
+@router.message(Command("发券"), is_staff)
+async def on_give_coupon(msg: Incoming, args: str, clock: Clock, config: Config, outbox: Postbox,
+                         reply: Reply) -> None:
+    """发优惠券：/发券 <券模板id> <成员>（每位成员最多得 per_member 张）"""
+    template_id, _, rest = args.partition(" ")
+    template = config.coupon_template(template_id.strip())
+    if template is None:
+        known = "、".join(t.id for t in config.coupon) or "（还没有配置 [[coupon]]）"
+        await reply(f"没有“{template_id[:20]}”这种券。可用：{known}\n格式：/发券 <券模板id> <成员>")
+        return
+    member, _ = await named_member(msg, rest)
+    if isinstance(member, str):
+        await reply(f"{member}\n格式：/发券 <券模板id> <成员>")
+        return
+    given = await give(member.id, template, f"msg:{msg.message_id}", clock.now())
+    if given is None:
+        await reply(f"{member.name}已经得过{template.per_member}张{template.name}，没有再发。")
+        return
+    await outbox.put(Outgoing(f"🎁 您得到一张{coupon_text(given, config)}", to=member.id))
+    await reply(f"已给{member.name}发{template.name}，已私信通知。")
+
+
+def coupon_text(coupon: Coupon, config: Config) -> str:
+    spend = f"满{money(coupon.min_spend)}" if coupon.min_spend > 0 else "无门槛"
+    local = coupon.expires_at.astimezone(config.timezone)
+    return f"{coupon.name}：{spend}减{money(coupon.off)}，{local:%m-%d %H:%M}前有效，截单时自动用在订单上。"
+
+
+@router.message(Intent("query_coupons"))
+async def on_coupons(msg: Incoming, member: Member, clock: Clock, config: Config, outbox: Postbox,
+                     reply: Reply) -> None:
+    """我的券：没用的优惠券，面额、门槛和有效期（私信回复）"""
+    mine = await unused(member.id, clock.now())
+    text = ("您的优惠券：\n" + "\n".join(coupon_text(c, config) for c in mine)) if mine else "您现在没有可用的优惠券。"
     await _privately(msg, text, outbox, reply)

@@ -18,12 +18,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from tortoise.expressions import Q
+
 from bot.core.config import WalletConfig
 from bot.core.protocols import Postbox
 from models.bookrows import OUTBOX_INSERT
 from models.db import is_postgres
 from models.rows import insert_many, select_in, update_many
-from models.tables import Member, Order, OrderLine, OutboxMessage, Settlement, WalletEntry
+from models.coupons import best, fits
+from models.tables import Coupon, Member, Order, OrderLine, OutboxMessage, Settlement, WalletEntry
 from models.wallet import ZERO, cents, money, split_payment
 
 COUNTING = ("placed", "delivered")
@@ -38,6 +41,7 @@ class Settled:
     wallet_paid: Decimal
     due: Decimal
     changed: Decimal  # what the wallet paid (+) or got back (-) now
+    coupon_changed: bool = False  # the order holds another coupon (or none) than before
 
 
 async def settle_day(delivery_date: date, wallet: WalletConfig, outbox: Postbox, now: datetime) -> list[Settled]:
@@ -57,8 +61,8 @@ async def settle_again(order_ids: Iterable[int], wallet: WalletConfig, outbox: P
 IN_MAX = 5000  # values in one IN list (PostgreSQL takes 32,767 parameters at most)
 ENTRY_COLUMNS = ("member_id", "delta", "principal", "bonus", "balance", "principal_after", "reason", "source",
                  "actor", "created_at", "order_id")
-SETTLEMENT_COLUMNS = ("order_id", "total", "discount", "wallet_paid", "due", "settled_at", "updated_at")
-SETTLEMENT_UPDATE = ("total", "discount", "wallet_paid", "due", "updated_at")
+SETTLEMENT_COLUMNS = ("order_id", "total", "discount", "wallet_paid", "due", "coupon_id", "settled_at", "updated_at")
+SETTLEMENT_UPDATE = ("total", "discount", "wallet_paid", "due", "coupon_id", "updated_at")
 
 
 @dataclass
@@ -84,11 +88,13 @@ class _Row:  # an order_settlement row to update
     discount: Decimal
     wallet_paid: Decimal
     due: Decimal
+    coupon_id: int | None
     updated_at: datetime
 
 
 @dataclass
 class _Run:
+    coupons: list[Coupon] = field(default_factory=list)
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     inserts: list[tuple[Any, ...]] = field(default_factory=list)
     updates: list[_Row] = field(default_factory=list)
@@ -112,9 +118,16 @@ async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: 
                await _select(Member, ("id", "wallet_principal", "wallet_bonus"), "id",
                              sorted({o["member_id"] for o in orders}), lock=is_postgres())}
     totals: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for line in await _select(OrderLine, ("order_id", "price", "qty", "status"), "order_id", ids):
+    skus: dict[int, set[str]] = defaultdict(set)
+    for line in await _select(OrderLine, ("order_id", "price", "qty", "status", "sku"), "order_id", ids):
         if line["status"] != "out_of_stock":
             totals[line["order_id"]] += line["price"] * line["qty"]
+            skus[line["order_id"]].add(line["sku"])
+    # Coupons: those the orders hold now, and each member's unused ones.
+    coupons: dict[str, list[Coupon]] = defaultdict(list)
+    for given in await Coupon.filter(Q(order_id__in=ids) | Q(state="unused"),
+                                     member_id__in=list(members)).order_by("id"):
+        coupons[str(given.member_id)].append(given)  # type: ignore[attr-defined]
     held: dict[int, _Held] = defaultdict(_Held)
     for entry in await _select(WalletEntry, ("order_id", "principal", "bonus"), "order_id", ids):
         paid = held[entry["order_id"]]
@@ -122,7 +135,7 @@ async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: 
         paid.bonus -= entry["bonus"]
         paid.entries += 1
     rows = {row["order_id"]: row for row in await _select(
-        Settlement, ("id", "order_id", "total", "discount", "wallet_paid", "due"), "order_id", ids)}
+        Settlement, ("id", "order_id", "total", "discount", "wallet_paid", "due", "coupon_id"), "order_id", ids)}
     for member in members.values():
         member.before = member.wallet_principal + member.wallet_bonus
     run, done = _Run(), []
@@ -132,7 +145,9 @@ async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: 
             continue
         member = found
         total = cents(totals[order["id"]]) if order["status"] in COUNTING else ZERO
-        done.append(_settle(order["id"], member, total, held[order["id"]], rows.get(order["id"]), run, now))
+        coupon = _coupon(order["id"], coupons[member.id], total, skus[order["id"]], run, now)
+        done.append(_settle(order["id"], member, total, coupon, held[order["id"]], rows.get(order["id"]), run, now))
+    await update_many(Coupon, ("state", "order_id"), run.coupons)
     await insert_many(WalletEntry, ENTRY_COLUMNS, run.entries)
     await update_many(Member, ("wallet_principal", "wallet_bonus"), [m for m in members.values() if m.changed])
     await insert_many(Settlement, SETTLEMENT_COLUMNS, run.inserts)
@@ -141,9 +156,26 @@ async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: 
     return done
 
 
-def _settle(order_id: int, member: _Wallet, total: Decimal, held: _Held, row: dict[str, Any] | None,
-            run: _Run, now: datetime) -> Settled:
-    discount = ZERO  # coupons: the next step of section 7
+def _coupon(order_id: int, mine: list[Coupon], total: Decimal, skus: set[str], run: _Run,
+            now: datetime) -> Coupon | None:
+    """The coupon this order holds after settling: the one it held if it still fits, else the
+    best unused one; a held one that no longer fits goes back (or expires, if past its time)."""
+    holding = next((c for c in mine if c.order_id == order_id and c.state == "reserved"), None)
+    if holding is not None:
+        if fits(holding, total, skus, now) or (holding.expires_at <= now and fits(holding, total, skus, holding.issued_at)):
+            return holding  # reserved before it expired: it stays with the order
+        holding.state, holding.order_id = ("expired" if holding.expires_at <= now else "unused"), None
+        run.coupons.append(holding)
+    chosen = best([c for c in mine if c.state == "unused"], total, skus, now)
+    if chosen is not None:
+        chosen.state, chosen.order_id = "reserved", order_id
+        run.coupons.append(chosen)
+    return chosen
+
+
+def _settle(order_id: int, member: _Wallet, total: Decimal, coupon: Coupon | None, held: _Held,
+            row: dict[str, Any] | None, run: _Run, now: datetime) -> Settled:
+    discount = min(coupon.off, total) if coupon is not None else ZERO
     paid = held.principal + held.bonus
     available = member.wallet_principal + member.wallet_bonus
     target = cents(min(available + paid, total - discount))
@@ -156,11 +188,14 @@ def _settle(order_id: int, member: _Wallet, total: Decimal, held: _Held, row: di
         bonus = min(held.bonus, cents(back * held.bonus / paid)) if paid else ZERO
         _book(member, order_id, back - bonus, bonus, f"订单#{order_id}退回", held, run, now)
     due = cents(total - discount - target)
+    coupon_id = coupon.id if coupon is not None else None
     if row is None:
-        run.inserts.append((order_id, total, discount, target, due, now, now))
-    elif (row["total"], row["discount"], row["wallet_paid"], row["due"]) != (total, discount, target, due):
-        run.updates.append(_Row(row["id"], total, discount, target, due, now))
-    return Settled(order_id, member.id, total, discount, target, due, change)
+        run.inserts.append((order_id, total, discount, target, due, coupon_id, now, now))
+    elif (row["total"], row["discount"], row["wallet_paid"], row["due"], row["coupon_id"]) != \
+            (total, discount, target, due, coupon_id):
+        run.updates.append(_Row(row["id"], total, discount, target, due, coupon_id, now))
+    before = row["coupon_id"] if row is not None else None
+    return Settled(order_id, member.id, total, discount, target, due, change, coupon_id != before)
 
 
 def _book(member: _Wallet, order_id: int, principal: Decimal, bonus: Decimal, reason: str, held: _Held,
@@ -183,7 +218,7 @@ def _notes(done: list[Settled], members: dict[str, _Wallet], wallet: WalletConfi
     falling low (only on the settlement that takes it below `low_balance`)."""
     by_member: dict[str, list[Settled]] = defaultdict(list)
     for one in done:
-        if one.changed:
+        if one.changed or one.coupon_changed:
             by_member[one.member_id].append(one)
     notes: list[tuple[Any, ...]] = []
     for member_id, settled in by_member.items():
@@ -191,11 +226,13 @@ def _notes(done: list[Settled], members: dict[str, _Wallet], wallet: WalletConfi
         after = member.wallet_principal + member.wallet_bonus
         lines = []
         for s in settled:
-            if s.changed > 0:
-                lines.append(f"订单#{s.order_id} 合计{money(s.total)}，储值支付{money(s.changed)}，"
+            off = f"优惠券减{money(s.discount)}，" if s.discount else ""
+            if s.changed >= 0:
+                paid = f"储值支付{money(s.changed)}，" if s.changed else ""
+                lines.append(f"订单#{s.order_id} 合计{money(s.total)}，{off}{paid}"
                              f"{'送货时再付' + money(s.due) if s.due else '已付清'}。")
             else:
-                lines.append(f"订单#{s.order_id} 有变动，{money(-s.changed)}已退回储值；"
+                lines.append(f"订单#{s.order_id} 有变动，{off}{money(-s.changed)}已退回储值；"
                              f"{'送货时付' + money(s.due) if s.due else '无需再付'}。")
         text = "【储值结算】" + "\n".join(lines) + f"\n当前余额 {money(after)}。"
         low = wallet.low_balance

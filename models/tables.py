@@ -195,6 +195,29 @@ class WalletEntry(Model):
         table = "wallet_entry"
 
 
+class Coupon(Model):
+    """A coupon given to a member, from a [[coupon]] template (its terms copied: a template
+    changed later does not change coupons already given). unused -> reserved (by an order at
+    cut-off) -> used (delivered); released back to unused when the order no longer meets it;
+    expired; void."""
+
+    id = fields.IntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="coupons")
+    template = fields.CharField(max_length=32)
+    name = fields.CharField(max_length=64)
+    off = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    min_spend = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    skus: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    state = fields.CharField(max_length=16, default="unused", db_index=True)
+    issued_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    order_id = fields.IntField(null=True)  # the order holding (or that used) it
+    source = fields.CharField(max_length=96, unique=True)  # what gave it (a staff message, a member's first sight)
+
+    class Meta:
+        table = "coupon"
+
+
 class Settlement(Model):
     """An order as settled at cut-off (docs/CONTRACTS.md section 7): its total, the coupon's
     discount, what the wallet paid and what is due on delivery. Settled again, it changes

@@ -79,6 +79,8 @@ def test_every_line_gets_its_answer_even_blank_deep_or_not_utf8(tmp_path: Path) 
     ("储值还有多少", {"intent": "query_balance"}),
     ("查一下余额，谢谢", {"intent": "query_balance"}),
     ("积分余额", {"intent": "query_points"}),
+    ("我的券", {"intent": "query_coupons"}),
+    ("查一下优惠券", {"intent": "query_coupons"}),
 ])
 def test_parse_examples(text: str, want: dict) -> None:
     assert parse(text, OFFER).to_json() == want

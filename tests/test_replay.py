@@ -74,7 +74,7 @@ def check_sample_outputs(sample: Path, out: Path) -> None:
     members = {m["id"]: m for m in state["members"]}
     assert members["wxid_u1"]["name"] == "李阿姨" and members["wxid_u1"]["referrer"] is None
     assert set(members["wxid_u1"]) >= {"id", "name", "points", "referrer", "balance"}
-    assert members["wxid_u1"]["balance"] == 0 and state["wallet"] == []
+    assert members["wxid_u1"]["balance"] == 0 and state["wallet"] == [] and state["coupons"] == []
 
     book = load_workbook(sample / "replay_sample" / "exports" / "orders-2026-12-02.xlsx")
     pick = {row[1]: row[2] for row in book["拣货单"].iter_rows(min_row=2, values_only=True)}

@@ -316,6 +316,44 @@ class WalletConfig:
         return next((t.bonus for t in self.tiers if t.pay == pay), Decimal("0.00"))
 
 
+def _skus(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f"expected a list of product codes, got {_show(value)}")
+    return tuple(v.strip() for v in value)
+
+
+def _template_id(value: Any) -> str:
+    text = _nonempty(value)
+    if len(text) > 32:
+        raise ValueError(f"must be 32 characters at most, got {_show(value)}")
+    return text
+
+
+@dataclass(frozen=True)
+class CouponTemplate:
+    """[[coupon]]: yuan off an order of at least `min_spend`, for `valid` from issue."""
+
+    id: str = setting(_template_id)
+    name: str = setting(_nonempty)
+    off: Decimal = setting(_money)
+    min_spend: Decimal = setting(_money, Decimal("0.00"))
+    valid: timedelta = setting(_duration, timedelta(days=7))
+    skus: tuple[str, ...] = setting(_skus, ())  # the order must hold one of these; () = any
+    per_member: int = setting(_positive_int, 1)  # how many one member can ever be given
+
+
+def _template_ref(value: Any) -> str:
+    return _str(value).strip()
+
+
+@dataclass(frozen=True)
+class CouponsConfig:
+    new_member: tuple[str, ...] = setting(lambda v: _str_list(v) if v != [] else (), ())
+    remind_before: timedelta = setting(_duration, timedelta(hours=24))
+    groupbuy_failed: str = setting(_template_ref, "")
+    referral_friend: str = setting(_template_ref, "")
+
+
 @dataclass(frozen=True)
 class SpreadsheetConfig:
     path: str = setting(_dated_path, "exports/orders-{date}.xlsx")
@@ -367,11 +405,16 @@ class Config:
     referral: ReferralConfig
     points: PointsConfig
     wallet: WalletConfig
+    coupons: CouponsConfig
     spreadsheet: SpreadsheetConfig
     outbox: OutboxConfig
     web: WebConfig
     transport: TransportConfig
     base_dir: Path  # the config file's folder: relative paths are relative to it
+    coupon: tuple[CouponTemplate, ...] = ()  # [[coupon]] templates, by id
+
+    def coupon_template(self, template_id: str) -> CouponTemplate | None:
+        return next((t for t in self.coupon if t.id == template_id), None)
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -416,6 +459,7 @@ _SECTIONS: dict[str, type] = {
     "referral": ReferralConfig,
     "points": PointsConfig,
     "wallet": WalletConfig,
+    "coupons": CouponsConfig,
     "spreadsheet": SpreadsheetConfig,
     "outbox": OutboxConfig,
     "web": WebConfig,
@@ -454,9 +498,9 @@ def _twice(values: Iterable[str]) -> str | None:
 
 
 def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
-    unknown = sorted(set(raw) - set(_SECTIONS) - {"group"})
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"group", "coupon"})
     if unknown:
-        raise ConfigError(f"[{unknown[0]}]: unknown section (known: {', '.join([*_SECTIONS, 'group'])})")
+        raise ConfigError(f"[{unknown[0]}]: unknown section (known: {', '.join([*_SECTIONS, 'group', 'coupon'])})")
     sections = {name: _section(cls, raw.get(name, {}), f"[{name}]") for name, cls in _SECTIONS.items()}
     groups_raw = raw.get("group", [])
     if not isinstance(groups_raw, list):
@@ -469,6 +513,22 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
     if (community := _twice(g.community for g in groups)) is not None:
         # staff name a group by its community (/配送 桂花苑 ...), and the sheets list it
         raise ConfigError(f'[[group]] community: "{community}" is the name of two groups')
+    coupons_raw = raw.get("coupon", [])
+    if not isinstance(coupons_raw, list):
+        raise ConfigError("[[coupon]]: expected an array of tables ([[coupon]])")
+    templates = tuple(_section(CouponTemplate, c, f"[[coupon]] #{i + 1}") for i, c in enumerate(coupons_raw))
+    if (twice := _twice(t.id for t in templates)) is not None:
+        raise ConfigError(f'[[coupon]] id: "{twice}" is listed twice')
+    for t in templates:
+        if t.off <= 0:
+            raise ConfigError(f'[[coupon]] "{t.id}" off: must be more than 0')
+    known = {t.id for t in templates}
+    coupons: CouponsConfig = sections["coupons"]
+    for key, refs in (("new_member", coupons.new_member), ("groupbuy_failed", (coupons.groupbuy_failed,)),
+                      ("referral_friend", (coupons.referral_friend,))):
+        for ref in refs:
+            if ref and ref not in known:
+                raise ConfigError(f'[coupons] {key}: "{ref}" is not a [[coupon]] id')
     wallet: WalletConfig = sections["wallet"]
     if wallet.tiers and wallet.tiers[-1].pay + wallet.tiers[-1].bonus > wallet.cap:
         raise ConfigError(f"[wallet] cap: {wallet.cap} is less than the top tier's pay and bonus")
@@ -493,7 +553,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
                 # a group's name is not its id: the bot would never hear the group
                 raise ConfigError(f'[[group]] #{i} room: "{g.room}" is not a WeChat room id '
                                   '(like "12345678@chatroom"; `groupbuy rooms` lists them)')
-    return Config(groups=groups, base_dir=base_dir, **sections)
+    return Config(groups=groups, base_dir=base_dir, coupon=templates, **sections)
 
 
 def load_config(path: str | Path) -> Config:

@@ -39,6 +39,7 @@ _INVITE = re.compile(r"^(?:我的|我要|给我|发我|查看?)?(?:邀请码?|�
 _CODE = re.compile(r"^(?:邀请码|推荐码)?(?P<code>[2-9a-hjkmnp-z]{6})$")  # folded: lower case
 _POINTS = re.compile(r"^(?:我的|查|查询|看看|看下)?积分(?:查询|多少|余额|呢)?$")
 _BALANCE = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下)*(?:储值余额|储值卡?|余额|钱包)(?:还有)?(?:多少|几多|查询|呢)?(?:钱)?$")
+_COUPONS = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下|我有)*(?:优惠券|优惠卷|券|代金券)(?:呢|有哪些|有几张|还有吗|查询)?$")
 _CONFIRM = re.compile(r"^(?:对|对的|对对|对啊|是|是的|是滴|嗯|嗯嗯|好|好的|好滴|好嘞|行|可以|确认|没错|没问题|要的|"
                       r"ok|okay|yes|y|👌|👍)+(?:的|呀|啊|呢|吧|了|哈|哦)?$")
 _DENY = re.compile(r"^(?:不对|不是|不用|不用了|错了|不了|算了|不对不对|不是的|no|n)(?:的|呀|啊|吧|了|哈|哦)?$")
@@ -95,6 +96,7 @@ REQUESTS = (
     Request("invite", _INVITE),
     Request("query_points", _POINTS),
     Request("query_balance", _BALANCE),
+    Request("query_coupons", _COUPONS),
     Request("confirm", _CONFIRM),
     Request("deny", _DENY),
     Request("use_code", _CODE, _use_code),
