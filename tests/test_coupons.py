@@ -99,3 +99,32 @@ async def test_bad_coupon_config_names_the_key(tmp_path: Path) -> None:
         raw.update(change)
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
             parse_config(raw, tmp_path)
+
+
+async def test_one_coupon_goes_to_one_order_even_when_two_settlements_race(pg_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL: two cut-off runs at once, a member with two orders and one coupon."""
+    import asyncio
+
+    from models.db import transaction
+    from models.settlement import settle_day
+
+    h = await start_harness(make_config(tmp_path, pg_url, coupon=TEMPLATES), MORNING, run_jobs=True)
+    try:
+        await h.say("/开团 草莓 2人 25元 2小时", sender=STAFF)
+        await h.say("参团", sender="a")
+        await h.say("参团", sender="b")  # success: a has a group-buy order of 25 yuan
+        await h.say("黑猪五花肉1斤", sender="a")  # and an own order of 32
+        await give(h, "new3", "a")
+
+        async def settle() -> None:
+            async with transaction():
+                await settle_day(dt.date(2026, 12, 2), h.bot.config.wallet, h.bot.outbox, h.clock.now())
+
+        await asyncio.gather(settle(), settle())
+        discounts = [s.discount for s in await Settlement.filter(order__member_id="a")]
+        assert sorted(discounts) == [Decimal("0.00"), Decimal("3.00")]
+        coupon = await Coupon.get(member_id="a")
+        assert coupon.state == "reserved"
+        assert await Settlement.filter(coupon_id=coupon.id).count() == 1
+    finally:
+        await h.bot.close()
