@@ -203,7 +203,6 @@ class Writer:
                 # A deadlock with another process's batch (each holds a member the other
                 # wants): PostgreSQL rolled this one back so the other could go on. Again.
                 log.info("a batch of %d messages met a deadlock; handling it again", len(msgs))
-                self.outbox.changed()
                 return await self._handle_batch(msgs, lost_is_fault, tries - 1)
             # Something in the batch broke its transaction (a message id another process
             # stored meanwhile): each message again, alone, as if unbatched.

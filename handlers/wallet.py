@@ -19,7 +19,8 @@ from handlers.filters import Command, Intent, is_staff
 from handlers.texts import money
 from models.coupons import give, unused
 from models.tables import Coupon, Member, StaffRequest, WalletEntry
-from models.wallet import WalletRefused, history, locked_member, refund, top_up
+from models.members import locked_member
+from models.wallet import WalletRefused, history, refund, top_up
 
 router = Router("wallet")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
@@ -95,18 +96,10 @@ def _shown(url: str) -> str:
 
 def _why(error: BaseException) -> str | None:
     """What a newcomer can act on, for the errors that mean the database cannot be opened."""
-    try:
-        import asyncpg
-    except ImportError:  # pragma: no cover
-        asyncpg = None  # type: ignore[assignment]
-    if asyncpg is not None:
-        if isinstance(error, asyncpg.exceptions.InvalidCatalogNameError):
-            return f"{error} (create it first, e.g. createdb)"
-        if isinstance(error, (asyncpg.exceptions.InvalidAuthorizationSpecificationError,
-                              asyncpg.exceptions.InvalidPasswordError)):
-            return str(error)
-        if isinstance(error, asyncpg.exceptions.PostgresError):
-            return str(error)
+    if isinstance(error, asyncpg.exceptions.InvalidCatalogNameError):
+        return f"{error} (create it first, e.g. createdb)"
+    if isinstance(error, asyncpg.exceptions.PostgresError):  # a wrong user or password, ...
+        return str(error)
     if isinstance(error, (ConnectionError, socket.gaierror, TimeoutError)):
         return f"the server does not answer ({error.strerror or error})" if isinstance(error, OSError) \
             else "the server does not answer in time"
@@ -226,49 +219,37 @@ async def _abandon(context: Any, started: bool) -> None:
         lock.release()  # taken for the BEGIN that failed (once started, its end releases it)
 
 
-def connection_lost(error: BaseException) -> bool:
-    """Whether `error` (or what caused it) says the database went away, rather than that a
-    statement was wrong: the work is worth doing again once it is back."""
+# What says the database went away (not that a statement was wrong), and what says
+# PostgreSQL rolled a transaction back so that another could go on (a deadlock).
+_LOST = (ConnectionError, socket.gaierror, TimeoutError, DBConnectionError,
+         asyncpg.exceptions.InterfaceError, asyncpg.exceptions.InternalClientError,
+         asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+         asyncpg.exceptions.InvalidCatalogNameError)
+_TRANSIENT = (asyncpg.exceptions.TransactionRollbackError, asyncpg.exceptions.LockNotAvailableError)
+
+
+def _caused_by(error: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether `error`, or an error it was raised from or while handling, is one of `kinds`."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
+        if isinstance(current, kinds):
+            return True
         seen.add(id(current))
-        if isinstance(current, (ConnectionError, socket.gaierror, TimeoutError, DBConnectionError)):
-            return True
-        if _asyncpg_lost(current):
-            return True
         current = current.__cause__ or current.__context__
     return False
 
 
-def _asyncpg_lost(error: BaseException) -> bool:
-    try:
-        import asyncpg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        return False
-    lost = (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.InternalClientError,
-            asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.PostgresConnectionError,
-            asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.CannotConnectNowError,
-            asyncpg.exceptions.InvalidCatalogNameError)
-    return isinstance(error, lost)
+def connection_lost(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) says the database went away, rather than that a
+    statement was wrong: the work is worth doing again once it is back."""
+    return _caused_by(error, _LOST)
 
 
 def transient(error: BaseException) -> bool:
     """A deadlock or a serialisation failure: PostgreSQL rolled the transaction back so that
     another could go on; the same work done again succeeds."""
-    try:
-        import asyncpg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        return False
-    current: BaseException | None = error
-    for _ in range(10):
-        if current is None:
-            return False
-        if isinstance(current, (asyncpg.exceptions.TransactionRollbackError,
-                                asyncpg.exceptions.LockNotAvailableError)):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return _caused_by(error, _TRANSIENT)
 
 
 async def ping(timeout: float = 2.0) -> str | None:

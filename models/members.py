@@ -24,7 +24,7 @@ async def member_of(msg: Incoming, config: Config) -> tuple[Member, Community | 
     # member's messages each read the order, and the later write loses the other's change.
     # (SQLite has one writer: nothing to lock there.)
     lock = is_postgres()
-    member = await Member.filter(id=msg.sender_id).select_for_update().first() if lock else None
+    member = await locked_member(msg.sender_id) if lock else None
     created = False
     if member is None:
         # get_or_create survives the same new member writing in two groups at once.
@@ -34,12 +34,18 @@ async def member_of(msg: Incoming, config: Config) -> tuple[Member, Community | 
                       "home": community},
         )
         if lock:
-            member = await Member.filter(id=msg.sender_id).select_for_update().get()
+            member = await locked_member(msg.sender_id) or member
     if not created and (fields := seen(member, msg, community)):
         await member.save(update_fields=fields)
     if community is None and msg.room is None:
         community = await private_community(member, config)
     return member, community
+
+
+async def locked_member(member_id: str) -> Member | None:
+    """The member, their row locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    query = Member.filter(id=member_id)
+    return await (query.select_for_update() if is_postgres() else query).first()
 
 
 async def private_community(member: Member, config: Config) -> Community | None:

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from bot.core.config import WalletConfig
-from models.db import is_postgres
+from models.members import locked_member
 from models.tables import Member, WalletEntry
 
 CENT = Decimal("0.01")
@@ -41,12 +41,6 @@ class Booked:
 
 def cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-async def locked_member(member_id: str) -> Member | None:
-    """The member, their row locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    query = Member.filter(id=member_id)
-    return await (query.select_for_update() if is_postgres() else query).first()
 
 
 async def book(member_id: str, principal: Decimal, bonus: Decimal, reason: str, source: str,
