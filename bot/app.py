@@ -27,6 +27,7 @@ from handlers.recalls import undo
 from handlers.routers import ROUTERS
 from jobs.services import Services
 from models.catalog import load_catalog
+from models.coupons import referral_friend, welcome
 from models.db import cannot_open, close_database, open_database, transaction
 from models.orderbook import StoredOrders
 from models.points import Rewards
@@ -120,7 +121,13 @@ class Bot:
         to the member who invited them when the shop did not know them before."""
         async with self.writer.lock:
             async with transaction():
-                await member_joined(room, member_id, name, inviter, at, self.config.shop.staff)
+                met = await member_joined(room, member_id, name, inviter, at, self.config.shop.staff)
+                notes = await welcome([m.id for m in met], self.config, at)
+                if any(m.id == member_id and m.referrer_id is not None for m in met):  # type: ignore[attr-defined]
+                    notes += await referral_friend(member_id, self.config, at)
+                for note in notes:
+                    await self.outbox.put(note)
+            self.outbox.changed()
 
     async def export(self, delivery_date: date) -> Path | None:
         """Write the workbook now; None if the file is locked (it stays due, staff are told)."""

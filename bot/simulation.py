@@ -37,7 +37,7 @@ class Simulation:
         events: list[Event] = [(next_due(spec, self._jobs_until, tz), JOB, rank, spec)
                                for rank, spec in enumerate(self.jobs)]
         for rank, sweep in enumerate(self.sweeps):
-            if (expiry := await sweep.next_due()) is not None:
+            if (expiry := await sweep.next_due(self.bot.config)) is not None:
                 events.append((max(expiry, now), SWEEP, rank, sweep))
         if (write := self.bot.exporter.next_due()) is not None:
             events.append((max(write, now), EXPORT, 0, None))
@@ -56,7 +56,7 @@ class Simulation:
                 await run_job(what.id, at, self.bot.services)
             elif isinstance(what, Sweep):
                 await what.run(self.clock.now(), self.bot.services)
-                if (again := await what.next_due()) is not None and again <= self.clock.now():
+                if (again := await what.next_due(self.bot.config)) is not None and again <= self.clock.now():
                     # It would be run again at this instant, for ever (the running bot would
                     # retry every `every`): a sweep must clear what it reports due.
                     raise RuntimeError(f"sweep {what.id} still reports {again.isoformat()} due after running "

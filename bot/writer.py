@@ -36,6 +36,7 @@ from handlers.asks import take as take_ask
 from jobs.services import Services
 from models.db import connection_lost, is_postgres, ping, transaction, transient
 from models.members import member_of
+from models.coupons import welcome
 from models.orderbook import OrderBook
 from models.state import mark_workbooks_due
 from models.tables import Community, InboundMessage
@@ -352,7 +353,10 @@ class Writer:
             message_id=msg.message_id, room=msg.room, sender=msg.sender_id,
             text=msg.text[:10_000], received_at=msg.at,
         )
-        member, community = await member_of(msg, self.config)
+        member, community, created = await member_of(msg, self.config)
+        if created:
+            for message in await welcome([member.id], self.config, msg.at):
+                await self.outbox.put(message)
         ask = await take_ask(member, msg, self.services.orders)
         if routed is None:
             return None, None

@@ -13,6 +13,7 @@ from bot.core.protocols import Postbox, Reply
 from handlers.filters import Command, Intent, is_staff
 from handlers.parsing import Parsed
 from handlers.texts import money
+from models.coupons import referral_friend
 from models.funnel import inviter_figures
 from models.points import holdings
 from models.referrals import (
@@ -38,7 +39,8 @@ async def on_invite(member: Member, config: Config, reply: Reply) -> None:
 
 
 @router.message(Intent("use_code"))
-async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, reply: Reply) -> None:
+async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, outbox: Postbox,
+                  reply: Reply) -> None:
     """邀请码：新成员发送邀请人的邀请码（第一次下单前）"""
     result = await attribute_code(member, parsed.code, clock.now(), config.shop.staff,
                                   config.referral.new_member_days)
@@ -53,6 +55,9 @@ async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, 
         NOT_NEW: "邀请码只适用于新加入的邻居，这次没有记下。",
     }[result.outcome]
     await reply(text)
+    if result.outcome == ATTRIBUTED:
+        for note in await referral_friend(member.id, config, clock.now()):
+            await outbox.put(note)
 
 
 @router.message(Intent("query_points"), flags={READS: True})

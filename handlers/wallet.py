@@ -17,8 +17,8 @@ from bot.core.messages import Incoming, Outgoing
 from bot.core.protocols import Postbox, Reply
 from handlers.filters import Command, Intent, is_staff
 from handlers.texts import money
-from models.coupons import give, unused
-from models.tables import Coupon, Member, StaffRequest, WalletEntry
+from models.coupons import describe, give, unused
+from models.tables import Member, StaffRequest, WalletEntry
 from models.members import locked_member
 from models.wallet import WalletRefused, history, refund, top_up
 
@@ -265,18 +265,12 @@ async def on_give_coupon(msg: Incoming, args: str, clock: Clock, config: Config,
     if isinstance(member, str):
         await reply(f"{member}\n格式：/发券 <券模板id> <成员>")
         return
-    given = await give(member.id, template, f"msg:{msg.message_id}", clock.now())
+    given = await give(member.id, template, f"msg:{msg.message_id}", clock.now(), config.coupons.remind_before)
     if given is None:
         await reply(f"{member.name}已经得过{template.per_member}张{template.name}，没有再发。")
         return
-    await outbox.put(Outgoing(f"🎁 您得到一张{coupon_text(given, config)}", to=member.id))
+    await outbox.put(Outgoing(f"🎁 您得到一张{describe(given, config.timezone)}", to=member.id))
     await reply(f"已给{member.name}发{template.name}，已私信通知。")
-
-
-def coupon_text(coupon: Coupon, config: Config) -> str:
-    spend = f"满{money(coupon.min_spend)}" if coupon.min_spend > 0 else "无门槛"
-    local = coupon.expires_at.astimezone(config.timezone)
-    return f"{coupon.name}：{spend}减{money(coupon.off)}，{local:%m-%d %H:%M}前有效，截单时自动用在订单上。"
 
 
 @router.message(Intent("query_coupons"))
@@ -284,5 +278,5 @@ async def on_coupons(msg: Incoming, member: Member, clock: Clock, config: Config
                      reply: Reply) -> None:
     """我的券：没用的优惠券，面额、门槛和有效期（私信回复）"""
     mine = await unused(member.id, clock.now())
-    text = ("您的优惠券：\n" + "\n".join(coupon_text(c, config) for c in mine)) if mine else "您现在没有可用的优惠券。"
+    text = ("您的优惠券：\n" + "\n".join(describe(c, config.timezone) for c in mine)) if mine else "您现在没有可用的优惠券。"
     await _privately(msg, text, outbox, reply)

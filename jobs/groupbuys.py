@@ -11,15 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 
 
+from bot.core.config import Config
 from bot.core.messages import Outgoing
 from jobs.services import Services
 from handlers.announcements import announce
+from models.coupons import give_each, notices
 from models.db import transaction
 from models.groupbuys import fail_expired
 from models.tables import GroupBuy
 
 
-async def next_expiry() -> datetime | None:
+async def next_expiry(config: Config) -> datetime | None:
     first = await GroupBuy.filter(state="open").order_by("deadline").first()
     return first.deadline if first else None
 
@@ -37,6 +39,10 @@ async def expire_groupbuys(now: datetime, services: Services) -> int:
             if config.groupbuy.followup:
                 for member in closed.participants:
                     await outbox.put(Outgoing(config.groupbuy.followup, to=member))
+            if template := config.coupons.groupbuy_failed:
+                given = await give_each(closed.participants, [template], f"groupbuy_failed:{groupbuy.id}", config, now)
+                for note in notices(given, f"拼团#{groupbuy.id}没有成团，送您一张券补偿", config.timezone):
+                    await outbox.put(note)
     if failed:
         outbox.changed()
     return len(failed)

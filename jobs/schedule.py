@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from operator import attrgetter
 
 from bot.core.config import Config, ScheduleConfig
+from jobs.benefits import next_coupon_due, sweep_coupons
 from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice
 from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.services import Services
@@ -40,7 +41,7 @@ class Sweep:
     id: str
     every: timedelta  # how often the running bot looks
     run: Callable[[datetime, Services], Awaitable[object]]  # (now, services)
-    next_due: Callable[[], Awaitable[datetime | None]]  # when something falls due (the simulation's clock)
+    next_due: Callable[[Config], Awaitable[datetime | None]]  # when something falls due (the simulation's clock)
 
 
 def _reminder_at(schedule: ScheduleConfig) -> time | None:
@@ -74,6 +75,7 @@ DAILY = (
 )
 SWEEPS = (
     Sweep("groupbuy_expiry", timedelta(seconds=30), expire_groupbuys, next_expiry),
+    Sweep("coupons", timedelta(seconds=60), sweep_coupons, next_coupon_due),
 )
 _DAILY = {job.id: job for job in DAILY}
 

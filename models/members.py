@@ -14,9 +14,10 @@ from models.tables import Community, Member
 LAST_SEEN_STEP = timedelta(minutes=10)  # last_seen is kept to within this (one write less per message)
 
 
-async def member_of(msg: Incoming, config: Config) -> tuple[Member, Community | None]:
-    """The sender, made on first sight, and the community the message is for: its group, or
-    for a private message the member's home group (or the only group there is)."""
+async def member_of(msg: Incoming, config: Config) -> tuple[Member, Community | None, bool]:
+    """The sender, made on first sight, the community the message is for (its group, or for
+    a private message the member's home group, or the only group there is), and whether the
+    bot has just met them."""
     community = await Community.get_or_none(room=msg.room) if msg.room else None
     # The one rule that serialises every change a member's message makes (to their orders,
     # points, questions asked back): the member's row is locked first, on every path (the
@@ -39,7 +40,7 @@ async def member_of(msg: Incoming, config: Config) -> tuple[Member, Community | 
         await member.save(update_fields=fields)
     if community is None and msg.room is None:
         community = await private_community(member, config)
-    return member, community
+    return member, community, created
 
 
 async def locked_member(member_id: str) -> Member | None:

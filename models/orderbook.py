@@ -32,6 +32,7 @@ from models.bookrows import (
     ENTRY_INSERT, INBOUND_INSERT, LINE_COLUMNS, LINE_KEY, MEMBER_COLUMNS, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_INSERT,
     ORDER_KEY, OUTBOX_INSERT, BookLine, BookMember, BookOrder,
 )
+from models.coupons import welcome
 from models.members import seen
 from models.points import COUNTING, Rewards, order_reason, order_source, rebalance
 from models.rows import delete_many, insert_many, insert_returning, of, select_in, update_many
@@ -226,6 +227,8 @@ class OrderBook:
         their ids back can still be changed)."""
         booked = self._settle()
         await insert_many(Member, MEMBER_COLUMNS, of(self.new_members, MEMBER_COLUMNS))
+        for message in await welcome([member.id for member in self.new_members], self.config, self.now):
+            await self.put(message)
         if self.new_orders:
             await insert_returning(Order, ORDER_INSERT, self.new_orders, ORDER_KEY)
         for key, line in self.created:

@@ -70,26 +70,28 @@ async def attribute_code(member: Member, code: str, now: datetime, staff: tuple[
 
 
 async def member_joined(room: str, member_id: str, name: str, inviter_id: str | None,
-                        now: datetime, staff: tuple[str, ...]) -> Member | None:
+                        now: datetime, staff: tuple[str, ...]) -> list[Member]:
     """Someone joined a served group. A member new to the shop gets the group as home and, when
-    a member invited them, that inviter. None for a group the shop does not serve."""
+    a member invited them, that inviter. The members the bot has just met (the one who joined,
+    an inviter it had not seen yet); none for a group the shop does not serve, or a member
+    the shop knew before (left and rejoined: no new attribution)."""
     community = await Community.get_or_none(room=room)
-    if community is None:
-        return None
-    member = await Member.get_or_none(id=member_id)
-    if member is not None:
-        return member  # known before (left and rejoined): no new attribution
+    if community is None or await Member.exists(id=member_id):
+        return []
+    met = []
     inviter = None
     if inviter_id and inviter_id != member_id and inviter_id not in staff:
-        inviter, _ = await Member.get_or_create(
+        inviter, created = await Member.get_or_create(
             id=inviter_id, defaults={"name": "", "first_seen": now, "last_seen": now, "home": community})
-    member, _ = await Member.get_or_create(
+        if created:
+            met.append(inviter)
+    member, created = await Member.get_or_create(
         id=member_id,
         defaults={"name": name[:128], "first_seen": now, "last_seen": now, "home": community,
                   "referrer": inviter, "referred_via": "join" if inviter else "",
                   "referred_at": now if inviter else None},
     )
-    return member
+    return [*met, member] if created else met
 
 
 async def record_visit(code: str, agent: str, now: datetime) -> tuple[Member, Community | None] | None:

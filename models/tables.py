@@ -213,6 +213,9 @@ class Coupon(Model):
     expires_at = fields.DatetimeField()
     order_id = fields.IntField(null=True)  # the order holding (or that used) it
     source = fields.CharField(max_length=96, unique=True)  # what gave it (a staff message, a member's first sight)
+    # When to remind the member it expires soon ([coupons] remind_before); None: no reminder
+    # (reminded already, or it never lived that long).
+    remind_at = fields.DatetimeField(null=True, db_index=True)
 
     class Meta:
         table = "coupon"

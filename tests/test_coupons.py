@@ -4,6 +4,7 @@ longer meets it; members see theirs privately."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.harness import Harness
-from models.tables import Coupon, Settlement
+from models.tables import Coupon, Member, Settlement
 from tests.conftest import MORNING, ROOM_A, STAFF, make_config, start_harness
 
 TEMPLATES = [
@@ -128,3 +129,105 @@ async def test_one_coupon_goes_to_one_order_even_when_two_settlements_race(pg_ur
         assert await Settlement.filter(coupon_id=coupon.id).count() == 1
     finally:
         await h.bot.close()
+
+
+PACK = {"new_member": ["new3", "big10"], "remind_before": "24小时"}
+
+
+@pytest.fixture
+async def welcoming(tmp_path: Path, db_url: str) -> Harness:
+    config = make_config(tmp_path, db_url, coupon=TEMPLATES,
+                         coupons={**PACK, "groupbuy_failed": "meat5", "referral_friend": "meat5"})
+    h = await start_harness(config, MORNING, run_jobs=True)
+    try:
+        yield h
+    finally:
+        await h.bot.close()
+
+
+async def test_a_new_member_gets_the_pack_once_by_every_way_the_bot_meets_them(welcoming: Harness) -> None:
+    h = welcoming
+    await h.say("西红柿1斤", sender="a", name="阿明")  # a group order: the order book's path
+    await h.say("西红柿1斤", sender="a", name="阿明", message_id="again")
+    await h.say("怎么下单", sender="b", room=None)  # privately: the per-message path
+    await h.bot.member_joined(ROOM_A, "c", "新邻居", None, h.clock.now())  # joined, silent so far
+    await h.say("西红柿1斤", sender="c")
+    await h.say("今天有什么", sender=STAFF)  # staff get nothing
+    await h.flush()
+    for member in ("a", "b", "c"):
+        assert sorted(await Coupon.filter(member_id=member).values_list("template", flat=True)) == ["big10", "new3"]
+        notes = [t for t in h.texts(to=member) if t.startswith("🎁 欢迎！送您新人礼")]
+        assert len(notes) == 1 and "新人3元券：满¥20.00减¥3.00" in notes[0] and "满60减10" in notes[0]
+    assert not await Coupon.filter(member_id=STAFF).exists()
+    assert not any("新人礼" in t for t in h.texts(room=ROOM_A))  # never in the group
+    # A known member who left and rejoins is not new.
+    await h.bot.member_joined(ROOM_A, "a", "阿明", None, h.clock.now())
+    assert await Coupon.filter(member_id="a").count() == 2
+
+
+async def test_many_new_members_in_one_batch_each_get_one_pack(welcoming: Harness) -> None:
+    from bot.core.messages import Incoming
+
+    h = welcoming
+    msgs = [Incoming(f"m{n}", f"n{n}", f"邻居{n}", "西红柿1斤", h.clock.now(), ROOM_A) for n in range(30)]
+    await asyncio.gather(*(h.bot.handle(m) for m in msgs))
+    await h.flush()
+    assert await Coupon.filter(template="new3").count() == 30
+    assert all(sum(t.startswith("🎁 欢迎") for t in h.texts(to=f"n{n}")) == 1 for n in range(30))
+
+
+async def test_unused_coupons_are_reminded_once_and_expire_on_the_virtual_clock(welcoming: Harness) -> None:
+    h = welcoming
+    await h.say("我的券", sender="a", room=None)  # meets a: new3 and big10, both for 2 days
+    await h.advance_to(MORNING + dt.timedelta(hours=23, minutes=59))
+    assert not any(t.startswith("⏰") for t in h.texts(to="a"))
+    await h.advance_to(MORNING + dt.timedelta(hours=24, minutes=1))
+    reminders = [t for t in h.texts(to="a") if t.startswith("⏰ 您的优惠券快到期了")]
+    assert len(reminders) == 2 and any("新人3元券" in t for t in reminders)
+    assert await Coupon.filter(state="unused").count() == 2
+    await h.advance_to(MORNING + dt.timedelta(days=2, minutes=1))
+    assert [t for t in h.texts(to="a") if t.startswith("⏰")] == reminders  # once
+    assert set(await Coupon.all().values_list("state", flat=True)) == {"expired"}
+    await h.say("我的券", sender="a", room=None)
+    await h.flush()
+    assert h.texts(to="a")[-1] == "您现在没有可用的优惠券。"
+
+
+async def test_a_coupon_that_never_lives_until_its_reminder_is_not_reminded(tmp_path: Path, db_url: str) -> None:
+    config = make_config(tmp_path, db_url, coupon=[{"id": "hour", "name": "限时券", "off": 2, "valid": "2小时"}],
+                         coupons={"new_member": ["hour"], "remind_before": "24小时"})
+    h = await start_harness(config, MORNING, run_jobs=True)
+    try:
+        await h.say("西红柿1斤", sender="a")
+        await h.advance_to(MORNING + dt.timedelta(hours=3))
+        assert (await Coupon.get()).state == "expired"
+        assert not any(t.startswith("⏰") for t in h.texts(to="a"))
+    finally:
+        await h.bot.close()
+
+
+async def test_members_of_a_failed_groupbuy_get_its_coupon(welcoming: Harness) -> None:
+    h = welcoming
+    await h.say("/开团 草莓 3人 25元 2小时", sender=STAFF)
+    await h.say("参团", sender="a")
+    await h.say("参团", sender="b")
+    await h.advance_to(MORNING + dt.timedelta(hours=2, minutes=1))
+    await h.flush()
+    for member in ("a", "b"):
+        assert await Coupon.filter(member_id=member, template="meat5").count() == 1
+        assert any(t.startswith("拼团#1没有成团，送您一张券补偿") for t in h.texts(to=member))
+    assert not await Coupon.filter(member_id=STAFF).exists()
+
+
+async def test_a_member_attributed_to_an_inviter_gets_the_friend_coupon(welcoming: Harness) -> None:
+    h = welcoming
+    await h.say("邀请", sender="a", name="阿明")
+    code = (await Member.get(id="a")).code
+    await h.bot.member_joined(ROOM_A, "f", "朋友", "a", h.clock.now())  # invited into the group
+    await h.say(f"邀请码 {code}", sender="g")  # came by the link, sent the code
+    await h.say(f"邀请码 {code}", sender="g", message_id="resent")
+    await h.flush()
+    for member in ("f", "g"):
+        assert await Coupon.filter(member_id=member, template="meat5").count() == 1
+        assert any(t.startswith("🎁 欢迎！朋友邀请您来") for t in h.texts(to=member))
+    assert not await Coupon.filter(member_id="a", template="meat5").exists()

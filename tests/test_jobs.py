@@ -82,7 +82,7 @@ async def test_a_registered_sweep_runs_when_its_work_falls_due(tmp_path: Path, d
     due = [start + timedelta(minutes=5), start + timedelta(minutes=7)]
     ran: list[datetime] = []
 
-    async def reported() -> datetime | None:
+    async def reported(config: object) -> datetime | None:
         return due[0] if due else None
 
     async def sweep(now: datetime, services: object) -> None:

@@ -16,7 +16,8 @@ from models.db import apply_migrations, close_database, open_database, tortoise_
 MIGRATIONS = ["models.0001_initial", "models.0002_stock_day", "models.0003_schedule_state",
               "models.0004_lines_and_files", "models.0005_groupbuys_referrals",
               "models.0006_send_retries", "models.0007_member_ask", "models.0008_wallet",
-              "models.0009_settlement", "models.0010_wallet_order", "models.0011_coupons"]
+              "models.0009_settlement", "models.0010_wallet_order", "models.0011_coupons",
+              "models.0012_coupon_reminders"]
 TABLES = {"bot_state", "stock_day", "community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
           "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version", "point_entry", "referral_visit",
           "wallet_entry", "staff_request", "order_settlement", "coupon"}

@@ -144,6 +144,11 @@ def _duration(value: Any) -> timedelta:
     return duration
 
 
+def _duration_or_off(value: Any) -> timedelta:
+    """A duration, or "" for none."""
+    return timedelta(0) if value == "" else _duration(value)
+
+
 def _rate(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, got {_show(value)}")
@@ -349,7 +354,7 @@ def _template_ref(value: Any) -> str:
 @dataclass(frozen=True)
 class CouponsConfig:
     new_member: tuple[str, ...] = setting(lambda v: _str_list(v) if v != [] else (), ())
-    remind_before: timedelta = setting(_duration, timedelta(hours=24))
+    remind_before: timedelta = setting(_duration_or_off, timedelta(hours=24))
     groupbuy_failed: str = setting(_template_ref, "")
     referral_friend: str = setting(_template_ref, "")
 
