@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 from bot.core.clock import Clock
-from bot.core.config import Config
+from bot.core.config import Config, ConfigError
 from bot.core.dispatcher import Dispatcher
 from bot.core.effects import Effect
 from bot.core.messages import Incoming, Outgoing, reply_to
@@ -42,12 +42,17 @@ class Bot:
         self.config = config
         self.clock = clock
         offer, products = load_catalog(config.catalog_path)
+        skus = {p.sku for p in products}
+        for n, reward in enumerate(config.reward, start=1):
+            if reward.sku and reward.sku not in skus:
+                raise ConfigError(f'[[reward]] #{n} sku: "{reward.sku}" is not in the catalog')
         self.outbox = Outbox(send, Pacer(config.outbox, config.timezone, rng), clock,
                              attempts=config.transport.send_attempts, staff=config.shop.staff)
         self.exporter = Exporter(config, clock, [p.sku for p in offer.products], self.tell_staff)
-        rewards = Rewards(config.points.per_yuan, config.referral.inviter_points)
+        rewards = Rewards(config.points.per_yuan, config.referral.inviter_points, config.points.expire_days,
+                          config.points.remind_days)
         self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards,
-                                 StoredOrders(config, rewards, self.outbox))
+                                 StoredOrders(config, self.outbox))
         self.dispatcher = Dispatcher(ROUTERS, **self.services.by_name())
         self.writer = Writer(self.services, self.dispatcher, self.outbox, self._changed)
 

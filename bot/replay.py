@@ -19,6 +19,7 @@ from bot.harness import start_harness
 from bot.leader import startup_lock
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
+from models.points import Rewards
 from models.db import close_database, open_database, wipe
 from models.state import get_state, set_state
 from models.tables import (
@@ -121,7 +122,7 @@ async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0
         dates: set[date] = {d for d in await Order.all().values_list("delivery_date", flat=True)}  # type: ignore[misc]
         for delivery_date in sorted(dates):
             await h.bot.export(delivery_date)
-        state = await snapshot()
+        state = await snapshot(h.bot.services.rewards)
         await set_state(REPLAY_MARK, {"done": True, "wall": time.time()}, h.clock.now())
     finally:
         await h.close()
@@ -156,7 +157,7 @@ async def apply_event(bot: Bot, transport: MemoryTransport, event: Event) -> Non
     # "leave" keeps the member and their orders; "tick" only moves the clock.
 
 
-async def snapshot() -> dict[str, Any]:
+async def snapshot(rewards: Rewards) -> dict[str, Any]:
     """state.json: orders, group-buys and members as docs/CONTRACTS.md section 3 lists them."""
     orders = []
     settlements = {s.order_id: s for s in await Settlement.all()}  # type: ignore[attr-defined]
@@ -188,7 +189,7 @@ async def snapshot() -> dict[str, Any]:
             "delivery_date": groupbuy.delivery_date.isoformat() if groupbuy.delivery_date else None,
         })
     members = [
-        {"id": m.id, "name": m.name, "points": m.points,
+        {"id": m.id, "name": m.name, "points": m.points, "points_pending": await rewards.pending(m.id),
          "referrer": m.referrer_id, "address": m.address,  # type: ignore[attr-defined]
          "code": m.code, "referred_via": m.referred_via or None,
          "balance": json_number(m.wallet_principal + m.wallet_bonus)}

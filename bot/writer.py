@@ -254,8 +254,7 @@ class Writer:
         stored = {str(message_id) for message_id in known}
         communities = {c.room: c for c in await Community.all()}
         services = self.services
-        book = OrderBook(self.config, services.rewards, services.products, services.clock.now(),
-                         lock=is_postgres())
+        book = OrderBook(self.config, services.products, services.clock.now(), lock=is_postgres())
         results = []
         for n, msg in enumerate(msgs):
             if msg.message_id in stored:  # re-delivered, or twice in this batch
@@ -267,15 +266,14 @@ class Writer:
             if community is not None and (for_the_book(routed) or reads_only(routed)):
                 if not book.loaded:
                     await book.load(msgs[n:])
-                if book.takes(msg):
-                    if reads_only(routed) and book.pending_for(msg.sender_id):
-                        await book.flush()  # it reads the sender's orders and points as stored
-                    effect, later = await self._through_book(book, msg, routed, community)
-                    effects.append(effect)
-                    if later is not None:
-                        laters.append((msg, later))
-                    results.append(True)
-                    continue
+                if reads_only(routed) and book.pending_for(msg.sender_id):
+                    await book.flush()  # it reads the sender's orders and points as stored
+                effect, later = await self._through_book(book, msg, routed, community)
+                effects.append(effect)
+                if later is not None:
+                    laters.append((msg, later))
+                results.append(True)
+                continue
             await book.flush()
             try:
                 async with transaction():  # a savepoint: a failing message rolls back alone

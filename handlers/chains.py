@@ -20,6 +20,7 @@ from handlers.filters import Intent
 from handlers.orders import confirmation, effect, open_for_orders
 from handlers.parsing import Parsed
 from handlers.parsing.chains import ChainDiff, OwnedLine, diff_by_author, diff_chain
+from models.coupons import welcome
 from models.catalog import Offer
 from models.days import Window
 from models.orderbook import StoredOrders
@@ -75,7 +76,6 @@ async def on_chain(
     names = diff.notes(member.name)
     result = await change_order(member, community, window.delivery_date, changes, now,
                                 note=f"代接:{'、'.join(names)}" if names else "")
-    await orders.settle(result, member, now)
     notes = _unreadable(diff) if parsed.ordering else []  # a sign-up or roll-call orders nothing
     if diff.others_changed and parsed.ordering:
         notes.append("别人的接龙行只能本人修改，这次没有改动。")
@@ -119,10 +119,12 @@ async def _by_authors(msg: Incoming, parsed: Parsed, member: Member, community: 
             who = member
         else:
             name = next((line.name for line in diff.state if line.name), "") or author
-            who, _ = await Member.get_or_create(
+            who, created = await Member.get_or_create(
                 id=author, defaults={"name": name[:128], "first_seen": now, "last_seen": now, "home": community})
+            if created:
+                for note in await welcome([who.id], config, now):
+                    await outbox.put(note)
         result = await change_order(who, community, window.delivery_date, changes, now)
-        await orders.settle(result, who, now)
         if result.changes and result.order is not None:
             changed.append(result.order.id)
         confirmed = [confirmation(result, window, "📝 接龙已收到")] if result.changes or result.short else []

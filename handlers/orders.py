@@ -107,7 +107,6 @@ async def record(items: Sequence[Item], member: Member, community: Community | N
         cancelling = everything or all(item.op == "cancel" for item in items)
         await reply("您今天还没有这些商品的订单，没有要取消的。" if cancelling else "订单没有变化。")
         return None
-    await orders.settle(result, member, now)
     await reply(confirmation(result, window))
     await announce_sold_out(result, orders, config)
     return effect(result.changes, window, community)

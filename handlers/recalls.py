@@ -39,7 +39,6 @@ async def undo(inbound: InboundMessage, config: Config, products: tuple[Product,
         product = await _product(sku, products)
         changes.append(Change(product, REMOVE if delta > 0 else ADD, abs(delta)))
     result = await change_order(member, community, window.delivery_date, changes, now)
-    await orders.settle(result, member, now)
     if recorded.chain is not None and recorded.room is not None:
         await _restore_chain_lines(recorded.room, recorded.chain, member.id)
     inbound.effect = recorded.recalled().to_json()

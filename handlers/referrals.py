@@ -1,5 +1,5 @@
-"""Referrals and points by chat: "邀请" gives a member their code and link, a code sent by a
-new member attributes them to the inviter, "积分" shows points; /邀请统计 for staff."""
+"""Referrals by chat: "邀请" gives a member their code and link, a code sent by a new member
+attributes them to the inviter; /邀请统计 for staff."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from decimal import Decimal
 
 from bot.core.clock import Clock
 from bot.core.config import Config
-from bot.core.dispatcher import READS, Router
-from bot.core.messages import Incoming, Outgoing
+from bot.core.dispatcher import Router
 from bot.core.protocols import Postbox, Reply
 from handlers.filters import Command, Intent, is_staff
 from handlers.parsing import Parsed
 from handlers.texts import money
 from models.coupons import referral_friend
 from models.funnel import inviter_figures
-from models.points import holdings
 from models.referrals import (
     ALREADY, ATTRIBUTED, NOT_NEW, ORDERED, SELF, STAFF, UNKNOWN_CODE, attribute_code, code_for,
 )
@@ -46,7 +44,7 @@ async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, 
                                   config.referral.new_member_days)
     inviter = result.inviter.name if result.inviter and result.inviter.name else "邀请人"
     text = {
-        ATTRIBUTED: f"✅ 已记下：您是{inviter}邀请来的。欢迎！下第一单后{inviter}会得到积分。",
+        ATTRIBUTED: f"✅ 已记下：您是{inviter}邀请来的。欢迎！您的第一单送达后{inviter}会得到积分。",
         UNKNOWN_CODE: f"没有找到邀请码 {parsed.code}，请核对一下。",
         SELF: "这是您自己的邀请码哦，发给邻居吧～",
         ALREADY: f"您已经是{inviter}邀请来的了，不能再换。",
@@ -60,25 +58,8 @@ async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, 
             await outbox.put(note)
 
 
-@router.message(Intent("query_points"), flags={READS: True})
-async def on_points(msg: Incoming, member: Member, reply: Reply, orders: Postbox) -> None:
-    """积分：我的积分和最近的积分变动（私信回复）"""
-    held = await holdings(member.id)
-    if not held:
-        text = f"您的积分：{member.points}。下单每1元得积分，邀请邻居下单也有积分。"
-    else:
-        rows = [f"{'+' if points > 0 else ''}{points} {reason}" for points, reason in held]
-        text = f"您的积分：{member.points}\n最近：\n" + "\n".join(rows)
-    if msg.room is None:
-        await reply(text)
-        return
-    # Points are the member's own business (docs/CONTRACTS.md section 7): never in the group.
-    await orders.put(Outgoing(text, to=member.id))
-    await reply("已私信您。")
-
-
 @router.message(Command("邀请统计"), is_staff)
-async def on_stats(reply: Reply) -> None:
+async def on_stats(config: Config, reply: Reply) -> None:
     """邀请漏斗：每位邀请人的链接访问、邀请加入、已下单/未下单、订单和金额"""
     figures = await inviter_figures()
     if not figures:
@@ -89,5 +70,7 @@ async def on_stats(reply: Reply) -> None:
             f"加入{sum(f.joined for f in figures)} 已下单{sum(f.succeeded for f in figures)} "
             f"订单{sum(f.orders for f in figures)}个 {money(revenue)}")
     rows = [f"{f.name}（{f.code or '无码'}）：访问{f.reached} 加入{f.joined} 已下单{f.succeeded} "
-            f"未下单{f.failed} 订单{f.orders} {money(f.revenue)} 奖励{f.points}分" for f in figures]
+            f"未下单{f.failed} 订单{f.orders} {money(f.revenue)} 奖励{f.points}分"
+            + (f"（另{f.pending * config.referral.inviter_points}分送达后到账）"
+               if f.pending and config.referral.inviter_points else "") for f in figures]
     await reply("\n".join([head, *rows]))

@@ -9,14 +9,18 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Dispatcher, Router
-from bot.core.messages import Incoming
+from bot.core.effects import Effect
+from bot.core.messages import Incoming, Outgoing
 from bot.core.protocols import Export, Later, Postbox, Reply
 from handlers.announcements import post_summaries
 from handlers.filters import Command, any_command, is_staff
 from handlers.texts import money, qty
 from models.days import close_ordering, delivery_date_for, short_date
 from models.orders import orders_for_delivery, product_totals
+from models.delivery import deliver
+from models.points import Rewards
 from models.settlement import settle_day
+from models.tables import Community
 
 router = Router("staff")
 
@@ -46,6 +50,41 @@ async def on_close(clock: Clock, config: Config, outbox: Postbox, reply: Reply) 
     await post_summaries(delivery, outbox)
     await settle_day(delivery, config.wallet, outbox, clock.now())
     await reply(f"已截单：{short_date(order_date)}的订单到此为止，各群的汇总已排队发出。")
+
+
+@router.message(Command("送达"), is_staff)
+async def on_delivered(args: str, clock: Clock, config: Config, outbox: Postbox, rewards: Rewards,
+                       reply: Reply) -> Effect | None:
+    """送达：/送达 [小区]，今天配送的订单（该小区的）标记已送达：优惠券核销、积分到账，列出到付应收"""
+    today = clock.now().astimezone(config.timezone).date()
+    name = args.strip()
+    community = None
+    if name:
+        found = [c for c in await Community.all() if c.name == name] or \
+                [c for c in await Community.all() if name in c.name]
+        if len(found) != 1:
+            known = "、".join(c.name for c in await Community.all())
+            await reply(f"{'没有' if not found else '不止一个'}叫“{name[:20]}”的小区。可选：{known}\n格式：/送达 [小区]")
+            return None
+        community = found[0]
+    done = await deliver(today, community.id if community else None, rewards, clock.now())
+    where = community.name if community else "各小区"
+    if not done.orders:
+        await reply(f"{short_date(today)}{where}没有待送达的订单。")
+        return None
+    rooms = [community] if community else [c for c in await Community.filter(
+        orders__id__in=done.orders).distinct()]
+    for served in rooms:
+        await outbox.put(Outgoing(f"🚚 {served.name}今天的订单已送达，请查收。有问题请联系店员。", room=served.room))
+    text = f"✅ {short_date(today)}{where}已送达{len(done.orders)}单。"
+    if done.dues:
+        total = sum((due for _, _, due in done.dues), Decimal(0))
+        text += f"\n到付应收{len(done.dues)}单，合计{money(total)}：\n" + "\n".join(
+            f"{member} {address or '（无地址）'} {money(due)}" for member, address, due in done.dues)
+    else:
+        text += "\n没有到付的订单。"
+    await reply(text)
+    return Effect(delivery_date=today, orders=tuple(done.orders))
 
 
 @router.message(Command("汇总"), is_staff)

@@ -115,7 +115,7 @@ def _answer(msg: Incoming, outbox: Postbox, reply: Reply) -> Reply:
     """How a staff command about money is answered: privately (a group never sees amounts)."""
 
     async def answer(text: str, file: str | None = None) -> None:
-        await _privately(msg, text, outbox, reply)
+        await privately(msg, text, outbox, reply)
 
     return answer
 
@@ -219,7 +219,7 @@ async def on_staff_balance(msg: Incoming, args: str, outbox: Postbox, reply: Rep
         await reply(member)
         return
     text = f"{member.name}（{member.id}）\n{await balance_text(member)}\n积分：{member.points}"
-    await _privately(msg, text, outbox, reply)
+    await privately(msg, text, outbox, reply)
 
 
 async def balance_text(member: Member) -> str:
@@ -233,7 +233,7 @@ async def balance_text(member: Member) -> str:
     return "\n".join(lines)
 
 
-async def _privately(msg: Incoming, text: str, outbox: Postbox, reply: Reply) -> None:
+async def privately(msg: Incoming, text: str, outbox: Postbox, reply: Reply) -> None:
     """Answer in the private chat; asked in a group, the group hears only that."""
     if msg.room is None:
         await reply(text)
@@ -248,7 +248,7 @@ async def on_balance(msg: Incoming, member: Member, outbox: Postbox, reply: Repl
     text = await balance_text(member)
     if not await WalletEntry.exists(member_id=member.id):
         text = "您还没有储值。储值请找店员，整档充值有赠送。"
-    await _privately(msg, text, outbox, reply)
+    await privately(msg, text, outbox, reply)
 
 
 @router.message(Command("发券"), is_staff)
@@ -279,4 +279,4 @@ async def on_coupons(msg: Incoming, member: Member, clock: Clock, config: Config
     """我的券：没用的优惠券，面额、门槛和有效期（私信回复）"""
     mine = await unused(member.id, clock.now())
     text = ("您的优惠券：\n" + "\n".join(describe(c, config.timezone) for c in mine)) if mine else "您现在没有可用的优惠券。"
-    await _privately(msg, text, outbox, reply)
+    await privately(msg, text, outbox, reply)

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from operator import attrgetter
 
 from bot.core.config import Config, ScheduleConfig
-from jobs.benefits import next_coupon_due, sweep_coupons
+from jobs.benefits import next_coupon_due, next_points_due, sweep_coupons, sweep_points
 from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice
 from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.services import Services
@@ -76,6 +76,7 @@ DAILY = (
 SWEEPS = (
     Sweep("groupbuy_expiry", timedelta(seconds=30), expire_groupbuys, next_expiry),
     Sweep("coupons", timedelta(seconds=60), sweep_coupons, next_coupon_due),
+    Sweep("points", timedelta(seconds=60), sweep_points, next_points_due),
 )
 _DAILY = {job.id: job for job in DAILY}
 

@@ -62,14 +62,13 @@ def _columns(row: type) -> tuple[str, ...]:
 
 
 MEMBER_COLUMNS = _columns(BookMember)
-MEMBER_UPDATE = ("name", "home_id", "last_seen", "points")  # what a message changes often
+MEMBER_UPDATE = ("name", "home_id", "last_seen")  # what a message changes often
 MEMBER_DETAILS = ("address", "phone", "ask")  # what it changes now and then
 ORDER_INSERT = tuple(name for name in _columns(BookOrder) if name != "id")  # the id comes back
 ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
 LINE_COLUMNS = _columns(BookLine)
 LINE_KEY = ("order_id", "sku")
 # Rows the book only ever inserts are tuples in these columns' order (cheaper still).
-ENTRY_INSERT = ("member_id", "delta", "balance", "reason", "source", "created_at")
 INBOUND_INSERT = ("message_id", "room", "sender", "text", "received_at", "intent", "effect")
 OUTBOX_INSERT = ("room", "to", "text", "mentions", "file", "broadcast", "status", "created_at", "sent_at",
                  "attempts", "retry_at")

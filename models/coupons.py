@@ -70,6 +70,8 @@ def notices(given: Sequence[Coupon], heading: str, tz: tzinfo) -> list[Outgoing]
 
 
 def describe(coupon: Coupon, tz: tzinfo) -> str:
+    if coupon.gift:
+        return (f"{coupon.name}：截单时免费加到您的下一单，{coupon.expires_at.astimezone(tz):%m-%d}前有效。")
     spend = f"满{money(coupon.min_spend)}" if coupon.min_spend > 0 else "无门槛"
     return (f"{coupon.name}：{spend}减{money(coupon.off)}，{coupon.expires_at.astimezone(tz):%m-%d %H:%M}前有效，"
             "截单时自动用在订单上。")

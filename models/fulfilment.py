@@ -20,6 +20,7 @@ from bot.core.messages import Outgoing
 from bot.core.protocols import PacedPostbox
 from models.db import transaction
 from bot.core.config import WalletConfig
+from models.delivery import finish
 from models.points import Rewards
 from models.settlement import settle_again
 from models.spreadsheet import STATUS_OF_TEXT
@@ -97,10 +98,10 @@ async def import_statuses(path: Path, outbox: PacedPostbox, now: datetime, rewar
                 missing[order_id].append(f"{line.name} {line.qty.normalize():f}{line.unit}")
         for order_id in set(delivered) | set(missing):
             await _settle(order_id, delivered.get(order_id, []), missing.get(order_id, []), outbox, now)
-        if rewards is not None:  # an out-of-stock line is not charged, so it earns nothing
-            await rewards.settle(set(delivered) | set(missing), now)
-        if wallet is not None and missing:  # nor paid: a settled order gets it back in its wallet
+        if wallet is not None and missing:  # an out-of-stock line is not paid: the wallet gets it back
             await settle_again(missing, wallet, outbox, now)
+        if rewards is not None:  # nor does it earn: coupons used and points as the orders now are
+            await finish(set(delivered) | set(missing), rewards, now)
     outbox.changed()
     return result
 

@@ -56,6 +56,7 @@ class InviterFigures:
     orders: int  # orders of the members they brought
     revenue: Decimal
     points: int  # referral points they hold
+    pending: int = 0  # members they brought whose first order is not delivered yet (reward to come)
 
 
 async def inviter_figures(limit: int = 20) -> list[InviterFigures]:
@@ -74,11 +75,15 @@ async def inviter_figures(limit: int = 20) -> list[InviterFigures]:
                       .values_list("id", "member_id"))
         buyers = {str(m) for _, m in orders}
         revenue = sum([await order_total(int(o)) for o, _ in orders], Decimal(0))
-        deltas = cast(list[int], await PointEntry.filter(member_id=inviter.id, source__startswith="referral:")
-                      .values_list("delta", flat=True))
-        points = sum(deltas)
+        held: dict[str, int] = defaultdict(int)
+        for source, delta in await PointEntry.filter(member_id=inviter.id, source__startswith="referral:") \
+                .values_list("source", "delta"):
+            held[str(source).removeprefix("referral:")] += int(delta)  # type: ignore[call-overload]
+        delivered = {str(m) for m in await Order.filter(member_id__in=brought, status="delivered")
+                     .values_list("member_id", flat=True)}
         figures.append(InviterFigures(inviter.id, inviter.name or inviter.id, inviter.code or "",
                                       visits.get(inviter.id, 0), len(brought), len(buyers),
-                                      len(brought) - len(buyers), len(orders), revenue, points))
+                                      len(brought) - len(buyers), len(orders), revenue, sum(held.values()),
+                                      len([m for m in buyers - delivered if not held.get(m)])))
     figures.sort(key=lambda f: (-f.joined, -f.reached, f.id))
     return figures[:limit]

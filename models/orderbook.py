@@ -3,8 +3,8 @@
 `StoredOrders` reads and writes each change as it happens (the per-message path).
 
 `OrderBook` serves a batch of messages the writer (bot.writer) handles in one transaction: it
-reads the senders, their orders of the open delivery date, those orders' lines, the points
-those orders hold and the stock rows once for the whole batch (locking the rows on
+reads the senders, their orders of the open delivery date, those orders' lines and the stock
+rows once for the whole batch (locking the rows on
 PostgreSQL), applies each message's changes in memory with the same `apply_changes` as the
 per-message path, and writes everything with one statement per table and kind of write. The
 messages it takes are the common ones: keyword orders and chat in a group. Before any other
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from bot.core.config import Config
@@ -29,21 +28,20 @@ from models.orders import (
     ADD, LINE_FIELDS, SET, Change, OrderResult, apply_changes, change_order, holds, status_of, view_of,
 )
 from models.bookrows import (
-    ENTRY_INSERT, INBOUND_INSERT, LINE_COLUMNS, LINE_KEY, MEMBER_COLUMNS, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_INSERT,
+    INBOUND_INSERT, LINE_COLUMNS, LINE_KEY, MEMBER_COLUMNS, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_INSERT,
     ORDER_KEY, OUTBOX_INSERT, BookLine, BookMember, BookOrder,
 )
 from models.coupons import welcome
 from models.members import seen
-from models.points import COUNTING, Rewards, order_reason, order_source, rebalance
 from models.rows import delete_many, insert_many, insert_returning, of, select_in, update_many
 from models.stock import StockRows
-from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage, PointEntry
+from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage
 
 class StoredOrders:
     """The per-message path: every read and write goes to the database as it happens."""
 
-    def __init__(self, config: Config, rewards: Rewards, outbox: Postbox) -> None:
-        self.config, self.rewards, self.outbox = config, rewards, outbox
+    def __init__(self, config: Config, outbox: Postbox) -> None:
+        self.config, self.outbox = config, outbox
 
     async def window(self, now: datetime) -> Window:
         return await current_window(now, self.config.schedule, self.config.timezone)
@@ -51,11 +49,6 @@ class StoredOrders:
     async def change(self, member: Member, community: Community, delivery_date: date,
                      changes: Sequence[Change], now: datetime) -> OrderResult:
         return await change_order(member, community, delivery_date, changes, now)
-
-    async def settle(self, result: OrderResult, member: Member, now: datetime) -> None:
-        """Points for the order as it now is (and the inviter's reward for a first order)."""
-        if result.changes and result.order is not None:
-            await self.rewards.settle_view(result.order, member, now)
 
     async def set_address(self, member: Member, address: str) -> None:
         member.address = address
@@ -79,9 +72,8 @@ Key = tuple[str, int]  # (member, community): a member's own order of the book's
 class OrderBook:
     """A batch's members and orders, read once, changed in memory, written once (see above)."""
 
-    def __init__(self, config: Config, rewards: Rewards, products: Sequence[Product], now: datetime,
-                 lock: bool) -> None:
-        self.config, self.rewards, self.products, self.now = config, rewards, products, now
+    def __init__(self, config: Config, products: Sequence[Product], now: datetime, lock: bool) -> None:
+        self.config, self.products, self.now = config, products, now
         self.lock = lock  # SELECT ... FOR UPDATE (PostgreSQL; SQLite has one writer anyway)
         self.forget()
 
@@ -92,7 +84,6 @@ class OrderBook:
         self.members: dict[str, BookMember] = {}
         self.orders: dict[Key, BookOrder] = {}
         self.rows: dict[Key, list[BookLine]] = {}
-        self.held: dict[int, int] = {}  # points each order's source holds in the ledger
         self._pending()
 
     def _pending(self) -> None:
@@ -104,7 +95,7 @@ class OrderBook:
         self.created: list[tuple[Key, BookLine]] = []
         self.updated: list[BookLine] = []
         self.deleted: list[BookLine] = []
-        self.touched: dict[Key, None] = {}  # orders changed: their points are settled at flush
+        self.touched: dict[Key, None] = {}  # orders changed, not written yet
         self.inbound: list[tuple[Any, ...]] = []
         self.outbox: list[tuple[Any, ...]] = []
 
@@ -114,7 +105,7 @@ class OrderBook:
 
     async def load(self, msgs: Sequence[Incoming]) -> None:
         """Read what these messages may change: their senders, the senders' orders of the open
-        delivery date with their lines and points, and the stock rows of that date."""
+        delivery date with their lines, and the stock rows of that date."""
         self._window = await current_window(self.now, self.config.schedule, self.config.timezone)
         delivery = self._window.delivery_date
         self.stock = StockRows(delivery)
@@ -130,18 +121,8 @@ class OrderBook:
             by_id[row["id"]] = key
         for row in await select_in(OrderLine, LINE_COLUMNS, "order_id", list(by_id)):
             self.rows[by_id[row["order_id"]]].append(BookLine(**row))
-        sources = [order_source(order_id) for order_id in by_id]
-        for row in await select_in(PointEntry, ("source", "delta"), "source", sources):
-            order_id = int(row["source"].removeprefix("order:"))
-            self.held[order_id] = self.held.get(order_id, 0) + row["delta"]
         await self.stock.read(self.products)
         self.loaded = True
-
-    def takes(self, msg: Incoming) -> bool:
-        """Whether this sender's message may go through the book: not a member someone invited
-        (their inviter's reward is settled the per-message way)."""
-        member = self.members.get(msg.sender_id)
-        return member is None or member.referrer_id is None
 
     def member(self, msg: Incoming, community: Community) -> BookMember:
         member = self.members.get(msg.sender_id)
@@ -199,9 +180,6 @@ class OrderBook:
             self.touched[key] = None
         return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out)
 
-    async def settle(self, result: OrderResult, member: Member | BookMember, now: datetime) -> None:
-        """Nothing yet: every order `change` changed is settled at `flush`, once ids exist."""
-
     async def set_address(self, member: Member | BookMember, address: str) -> None:
         assert isinstance(member, BookMember)
         member.address = address
@@ -225,7 +203,6 @@ class OrderBook:
         """Write everything held, in an order the foreign keys and unique keys allow. What was
         read stays (lines are written by order and product, so rows inserted without reading
         their ids back can still be changed)."""
-        booked = self._settle()
         await insert_many(Member, MEMBER_COLUMNS, of(self.new_members, MEMBER_COLUMNS))
         for message in await welcome([member.id for member in self.new_members], self.config, self.now):
             await self.put(message)
@@ -239,39 +216,8 @@ class OrderBook:
         await update_many(Order, ("status", "updated_at"), list(self.dirty_orders.values()))
         if self.loaded:
             await self.stock.save()
-        await insert_many(PointEntry, ENTRY_INSERT, self._entries(booked))
         await update_many(Member, MEMBER_UPDATE, list(self.dirty_members.values()))
         await update_many(Member, MEMBER_DETAILS, list(self.detailed_members.values()))
         await insert_many(InboundMessage, INBOUND_INSERT, self.inbound)
         await insert_many(OutboxMessage, OUTBOX_INSERT, self.outbox)
         self._pending()
-
-    def _settle(self) -> list[tuple[Key, int, int, int]]:
-        """The points of every order changed, as `Rewards.settle_view` books them: each
-        member's balance now (so a new member is written with it), and per order (key, points
-        it is worth, delta, balance after) for the ledger once the order has its id."""
-        booked = []
-        for key in self.touched:
-            order, member = self.orders[key], self.members[key[0]]
-            total = sum((row.price * row.qty for row in self.rows[key] if row.status != "out_of_stock"),
-                        Decimal(0)) if order.status in COUNTING else Decimal(0)
-            target = self.rewards.order_points(total)
-            held = self.held.get(order.id, 0) if order.id is not None else 0
-            delta = rebalance(member.points, held, target)
-            balance = member.points + delta
-            if target == held or not delta:
-                continue
-            booked.append((key, target, delta, balance))
-            member.points = balance
-            self._dirty(member)
-        return booked
-
-    def _entries(self, booked: list[tuple[Key, int, int, int]]) -> list[tuple[Any, ...]]:
-        entries = []
-        for key, target, delta, balance in booked:
-            order_id = self.orders[key].id
-            assert order_id is not None  # written by now
-            entries.append((key[0], delta, balance, order_reason(order_id, 0, target)[:64],
-                            order_source(order_id), self.now))
-            self.held[order_id] = self.held.get(order_id, 0) + delta
-        return entries

@@ -27,6 +27,7 @@ from models.db import is_postgres
 from models.rows import insert_many, select_in, update_many
 from models.coupons import best, fits
 from models.tables import Coupon, Member, Order, OrderLine, OutboxMessage, Settlement, WalletEntry
+from models.tables import Product as ProductRow
 from models.wallet import ZERO, cents, money, split_payment
 
 COUNTING = ("placed", "delivered")
@@ -111,21 +112,24 @@ async def _select(model: Any, names: Sequence[str], key: str, values: Sequence[A
 async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: Postbox,
                         now: datetime) -> list[Settled]:
     ids = sorted(set(order_ids))
-    orders = await _select(Order, ("id", "member_id", "status"), "id", ids)
+    orders = await _select(Order, ("id", "member_id", "status", "groupbuy_no"), "id", ids)
     if not orders:
         return []
+    gifts = await _gifts(orders, now)
     members = {row["id"]: _Wallet(row["id"], row["wallet_principal"], row["wallet_bonus"]) for row in
                await _select(Member, ("id", "wallet_principal", "wallet_bonus"), "id",
                              sorted({o["member_id"] for o in orders}), lock=is_postgres())}
     totals: dict[int, Decimal] = defaultdict(lambda: ZERO)
     skus: dict[int, set[str]] = defaultdict(set)
+    free: dict[int, Decimal] = defaultdict(lambda: ZERO)  # the gift units' price on each order
     for line in await _select(OrderLine, ("order_id", "price", "qty", "status", "sku"), "order_id", ids):
         if line["status"] != "out_of_stock":
             totals[line["order_id"]] += line["price"] * line["qty"]
             skus[line["order_id"]].add(line["sku"])
-    # Coupons: those the orders hold now, and each member's unused ones.
+            free[line["order_id"]] += line["price"] * gifts.get((line["order_id"], line["sku"]), 0)
+    # Coupons: those the orders hold now, and each member's unused ones (gifts are not coupons).
     coupons: dict[str, list[Coupon]] = defaultdict(list)
-    for given in await Coupon.filter(Q(order_id__in=ids) | Q(state="unused"),
+    for given in await Coupon.filter(Q(order_id__in=ids) | Q(state="unused"), gift="",
                                      member_id__in=list(members)).order_by("id"):
         coupons[str(given.member_id)].append(given)  # type: ignore[attr-defined]
     held: dict[int, _Held] = defaultdict(_Held)
@@ -145,8 +149,10 @@ async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: 
             continue
         member = found
         total = cents(totals[order["id"]]) if order["status"] in COUNTING else ZERO
-        coupon = _coupon(order["id"], coupons[member.id], total, skus[order["id"]], run, now)
-        done.append(_settle(order["id"], member, total, coupon, held[order["id"]], rows.get(order["id"]), run, now))
+        gift = min(cents(free[order["id"]]), total)
+        coupon = _coupon(order["id"], coupons[member.id], total - gift, skus[order["id"]], run, now)
+        done.append(_settle(order["id"], member, total, gift, coupon, held[order["id"]], rows.get(order["id"]),
+                            run, now))
     await update_many(Coupon, ("state", "order_id"), run.coupons)
     await insert_many(WalletEntry, ENTRY_COLUMNS, run.entries)
     await update_many(Member, ("wallet_principal", "wallet_bonus"), [m for m in members.values() if m.changed])
@@ -154,6 +160,52 @@ async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: 
     await update_many(Settlement, SETTLEMENT_UPDATE, run.updates)
     await insert_many(OutboxMessage, OUTBOX_INSERT, _notes(done, members, wallet, now))
     return done
+
+
+async def _gifts(orders: list[dict[str, Any]], now: datetime) -> dict[tuple[int, str], int]:
+    """Gift rewards (a unit of a product bought with points) onto orders: each unused gift of
+    a member whose own order of the day is placed adds its unit to that order; a gift held by
+    an order that is no longer placed takes its unit off again and goes back. What each
+    (order, product) now carries free."""
+    placed = {o["id"]: o for o in orders if o["status"] == "placed"}
+    own: dict[str, int] = {}
+    for order in sorted(placed.values(), key=lambda o: o["id"]):
+        if order["groupbuy_no"] == 0:
+            own.setdefault(order["member_id"], order["id"])
+    ids = [o["id"] for o in orders]
+    gifts = await Coupon.filter(Q(order_id__in=ids, state="reserved") | Q(state="unused", expires_at__gt=now),
+                                member_id__in=sorted({o["member_id"] for o in orders})).exclude(gift="").order_by("id")
+    carried: dict[tuple[int, str], int] = defaultdict(int)
+    for gift in gifts:
+        if gift.state == "reserved" and gift.order_id is not None and gift.order_id in placed:
+            carried[(gift.order_id, gift.gift)] += 1
+        elif gift.state == "reserved":  # its order was cancelled: the unit comes off
+            await _unit(gift.order_id, gift, -1, now)
+            gift.state, gift.order_id = ("expired" if gift.expires_at <= now else "unused"), None
+            await gift.save(update_fields=["state", "order_id"])
+        elif (order_id := own.get(str(gift.member_id))) is not None:  # type: ignore[attr-defined]
+            await _unit(order_id, gift, 1, now)
+            gift.state, gift.order_id = "reserved", order_id
+            await gift.save(update_fields=["state", "order_id"])
+            carried[(order_id, gift.gift)] += 1
+    return carried
+
+
+async def _unit(order_id: int | None, gift: Coupon, change: int, now: datetime) -> None:
+    """One unit of the gift's product on (or off) the order."""
+    line = await OrderLine.get_or_none(order_id=order_id, sku=gift.gift)
+    if line is None and change > 0:
+        product = await ProductRow.get_or_none(sku=gift.gift)
+        await OrderLine.create(order_id=order_id, sku=gift.gift, name=product.name if product else gift.name,
+                               unit=product.unit if product else "", price=gift.off, qty=1, note="积分兑换",
+                               updated_at=now)
+    elif line is not None:
+        line.qty += change
+        line.updated_at = now
+        if line.qty <= 0:
+            await line.delete()
+        else:
+            await line.save(update_fields=["qty", "updated_at"])
 
 
 def _coupon(order_id: int, mine: list[Coupon], total: Decimal, skus: set[str], run: _Run,
@@ -173,9 +225,9 @@ def _coupon(order_id: int, mine: list[Coupon], total: Decimal, skus: set[str], r
     return chosen
 
 
-def _settle(order_id: int, member: _Wallet, total: Decimal, coupon: Coupon | None, held: _Held,
+def _settle(order_id: int, member: _Wallet, total: Decimal, gift: Decimal, coupon: Coupon | None, held: _Held,
             row: dict[str, Any] | None, run: _Run, now: datetime) -> Settled:
-    discount = min(coupon.off, total) if coupon is not None else ZERO
+    discount = gift + (min(coupon.off, total - gift) if coupon is not None else ZERO)
     paid = held.principal + held.bonus
     available = member.wallet_principal + member.wallet_bonus
     target = cents(min(available + paid, total - discount))

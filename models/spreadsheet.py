@@ -30,13 +30,14 @@ ORDER_COLUMNS = ("订单号", "下单时间", "小区", "群", "成员", "成员
                  # an order's settlement at cut-off, on its first line only (so the columns sum)
                  "优惠", "储值支付", "应收")
 PICK_COLUMNS = ("商品编码", "商品", "数量", "单位")
-DELIVERY_COLUMNS = ("小区", "配送时段", "地址", "成员", "电话", "商品", "数量", "单位", "金额", "备注", "签收")
+# 应收: what to collect at the door, on each order's first row (after coupon and stored value)
+DELIVERY_COLUMNS = ("小区", "配送时段", "地址", "成员", "电话", "商品", "数量", "单位", "金额", "备注", "应收", "签收")
 # Column widths in characters, for printing; CJK text is about two characters wide.
 ORDER_WIDTHS = (8, 17, 12, 18, 12, 18, 10, 14, 7, 6, 8, 9, 16, 11, 12, 8, 14, 8, 9, 9)
 WALLET_COLUMNS = ("时间", "成员", "成员ID", "类型", "金额", "本金", "赠送", "余额", "订单号", "经办", "来源")
 WALLET_WIDTHS = (17, 12, 18, 10, 10, 10, 10, 10, 8, 16, 22)
 PICK_WIDTHS = (10, 18, 10, 6)
-DELIVERY_WIDTHS = (12, 12, 18, 12, 13, 14, 7, 6, 9, 14, 8)
+DELIVERY_WIDTHS = (12, 12, 18, 12, 13, 14, 7, 6, 9, 14, 9, 8)
 LINE_STATUS_TEXT = {"placed": "已下单", "delivered": "已送达", "out_of_stock": "缺货"}
 STATUS_OF_TEXT = {text: status for status, text in LINE_STATUS_TEXT.items()}
 
@@ -113,17 +114,17 @@ async def _pages(query: Any, tz: tzinfo, delivery_date: date) -> AsyncIterator[l
         last_order, last_id = page[-1]["order_id"], page[-1]["id"]
 
 
-_ROUTE_FIELDS = ("id", "name", "qty", "unit", "price", "note", "order__member__name",
+_ROUTE_FIELDS = ("id", "order_id", "name", "qty", "unit", "price", "note", "order__member__name",
                  "order__member__address", "order__member__phone", "order__community__name",
                  "order__community__delivery_slot")
 
 
-def _route_values(line: dict[str, Any]) -> tuple[Any, ...]:
+def _route_values(line: dict[str, Any], due: Decimal | None) -> tuple[Any, ...]:
     """A 配送单 row straight from the database (no order times to parse: it has none)."""
     return (line["order__community__name"], line["order__community__delivery_slot"],
             line["order__member__address"], line["order__member__name"], line["order__member__phone"],
             line["name"], line["qty"], line["unit"], (line["price"] * line["qty"]).quantize(Decimal("0.01")),
-            line["note"], "")
+            line["note"], due, "")
 
 
 async def _route_pages(query: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
@@ -134,10 +135,14 @@ async def _route_pages(query: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
         keys = await query.filter(order__community__name=community).values_list(
             "order__member__address", "order__member_id", "order_id", "id")
         keys.sort(key=lambda k: (address_key(k[0]), k[1], k[2], k[3]))
+        firsts = {k[2]: k[3] for k in reversed(keys)}  # each order's first line in route order
         for start in range(0, len(keys), PAGE):
             ids = [k[3] for k in keys[start : start + PAGE]]
             by_id = {line["id"]: line for line in await OrderLine.filter(id__in=ids).values(*_ROUTE_FIELDS)}
-            yield [_route_values(by_id[i]) for i in ids]
+            starting = [by_id[i]["order_id"] for i in ids if firsts.get(by_id[i]["order_id"]) == i]
+            dues = dict(await Settlement.filter(order_id__in=starting).values_list("order_id", "due"))
+            yield [_route_values(by_id[i], dues.get(by_id[i]["order_id"]) if firsts.get(by_id[i]["order_id"]) == i
+                                 else None) for i in ids]
 
 
 WALLET_KIND = {"充值": "充值", "退款": "退款", "支付": "订单支付", "退回": "订单退回"}

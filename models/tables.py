@@ -159,18 +159,36 @@ class GroupBuyParticipant(Model):
 
 
 class PointEntry(Model):
-    """One change of a member points: the ledger. The balance on the member is its sum."""
+    """One change of a member's available points: the ledger. The balance on the member is its
+    sum, and the sum of what the earnings have left. An earning (delta > 0) keeps what is left
+    of it and when that expires; a spend, an expiry or a reversal (delta < 0) draws on
+    earnings, each draw recorded (PointDraw) so that undoing it refills the same rows."""
 
     id = fields.IntField(primary_key=True)
     member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="point_entries")
     delta = fields.IntField()
     balance = fields.IntField()  # after this entry
     reason = fields.CharField(max_length=64)
-    source = fields.CharField(max_length=64, db_index=True)  # order:12 or referral:wxid
+    source = fields.CharField(max_length=64, db_index=True)  # order:12, referral:wxid, redeem:<message id>
     created_at = fields.DatetimeField()
+    remaining = fields.IntField(default=0, db_default=0)  # what is left of this earning to spend
+    expires_at = fields.DatetimeField(null=True, db_index=True)  # None: never (points from before expiry existed)
+    remind_at = fields.DatetimeField(null=True, db_index=True)  # the one reminder before it expires
 
     class Meta:
         table = "point_entry"
+
+
+class PointDraw(Model):
+    """What a negative ledger row took from one earning."""
+
+    id = fields.IntField(primary_key=True)
+    entry: fields.ForeignKeyRelation[PointEntry] = fields.ForeignKeyField("models.PointEntry", related_name="draws")
+    earning: fields.ForeignKeyRelation[PointEntry] = fields.ForeignKeyField("models.PointEntry", related_name="drawn")
+    points = fields.IntField()
+
+    class Meta:
+        table = "point_draw"
 
 
 class WalletEntry(Model):
@@ -216,6 +234,9 @@ class Coupon(Model):
     # When to remind the member it expires soon ([coupons] remind_before); None: no reminder
     # (reminded already, or it never lived that long).
     remind_at = fields.DatetimeField(null=True, db_index=True)
+    # A reward of one unit of this product free ([[reward]] sku): it brings the unit to the
+    # member's next order at cut-off, and `off` is that unit's price. "" for a coupon.
+    gift = fields.CharField(max_length=32, default="", db_default="")
 
     class Meta:
         table = "coupon"

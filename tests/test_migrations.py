@@ -17,10 +17,10 @@ MIGRATIONS = ["models.0001_initial", "models.0002_stock_day", "models.0003_sched
               "models.0004_lines_and_files", "models.0005_groupbuys_referrals",
               "models.0006_send_retries", "models.0007_member_ask", "models.0008_wallet",
               "models.0009_settlement", "models.0010_wallet_order", "models.0011_coupons",
-              "models.0012_coupon_reminders"]
+              "models.0012_coupon_reminders", "models.0013_points_that_buy"]
 TABLES = {"bot_state", "stock_day", "community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
           "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version", "point_entry", "referral_visit",
-          "wallet_entry", "staff_request", "order_settlement", "coupon"}
+          "wallet_entry", "staff_request", "order_settlement", "coupon", "point_draw"}
 
 
 async def _tables(db_url: str) -> set[str]:
@@ -95,6 +95,35 @@ async def test_a_database_at_an_earlier_migration_is_upgraded_and_keeps_its_data
                                delivery_date=kept.delivery_date, created_at=now, updated_at=now)
         await Order.create(member_id="u1", community_id=kept.community_id,  # type: ignore[attr-defined]
                            delivery_date=kept.delivery_date, groupbuy_no=7, created_at=now, updated_at=now)
+    finally:
+        await close_database()
+
+
+@pytest.mark.empty_database
+async def test_points_from_before_expiry_carry_over_as_one_earning_that_never_expires(db_url: str) -> None:
+    from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
+
+    from models.tables import PointEntry
+
+    await open_database(db_url, migrate=False)
+    try:
+        config = tortoise_config(db_url)
+        executor = MigrationExecutor(get_connection("default"), config["apps"])
+        await executor.migrate([MigrationTarget(app_label="models", name="0012_coupon_reminders")])
+        connection = get_connection("default")
+        stamp = "'2026-12-01T00:00:00+00:00'"
+        for member, points in (("u1", 30), ("u2", 0)):
+            await connection.execute_query(
+                f"INSERT INTO member (id, name, address, phone, points, first_seen, last_seen, wallet_principal, "
+                f"wallet_bonus) VALUES ('{member}', '', '', '', {points}, {stamp}, {stamp}, 0, 0)")
+        for member, delta, balance in (("u1", 50, 50), ("u1", -20, 30), ("u2", 10, 10), ("u2", -10, 0)):
+            await connection.execute_query(
+                f"INSERT INTO point_entry (member_id, delta, balance, reason, source, created_at) "
+                f"VALUES ('{member}', {delta}, {balance}, 'old', 'order:1', {stamp})")
+        assert await apply_migrations(config) == MIGRATIONS[MIGRATIONS.index("models.0013_points_that_buy"):]
+        entries = await PointEntry.all().order_by("id")
+        assert [(e.member_id, e.remaining, e.expires_at) for e in entries] == [  # type: ignore[attr-defined]
+            ("u1", 0, None), ("u1", 30, None), ("u2", 0, None), ("u2", 0, None)]
     finally:
         await close_database()
 

@@ -1,5 +1,6 @@
-"""Referrals and points: codes and links, attribution by join event and by code, the reward on
-the first order and every case that earns none, the ledger, the funnel for staff."""
+"""Referrals and points: codes and links, attribution by join event and by code, the reward
+through the first order (pending until it is delivered) and every case that earns none, the
+ledger, the funnel for staff."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.core.clock import VirtualClock
 from bot.core.messages import Incoming
 from bot.web import BOT, create_app
-from models.points import add
+from models.points import spend
 from models.tables import Member, PointEntry, ReferralVisit
 from tests.conftest import MORNING, ROOM_A, ROOM_B, STAFF, Harness, make_config, start_harness
 
@@ -28,6 +29,19 @@ async def code_of(h: Harness, member: str) -> str:
     code = (await Member.get(id=member)).code
     assert code is not None
     return code
+
+
+NEXT_DAY = MORNING + timedelta(days=1)  # the orders' delivery date
+
+
+async def delivered(h: Harness) -> None:
+    """The next day: staff mark today's deliveries done."""
+    h.clock.advance_to(max(NEXT_DAY, h.clock.now()))
+    await h.say("/送达", sender=STAFF, room=None)
+
+
+async def pending(h: Harness, member: str) -> int:
+    return await h.bot.services.rewards.pending(member)
 
 
 async def entries(member: str) -> list[tuple[int, str, str]]:
@@ -50,33 +64,46 @@ async def test_a_join_with_an_inviter_attributes_and_the_first_order_rewards_onc
     await harness.bot.member_joined(ROOM_A, "n", "新邻居", "a", harness.clock.now())
     newcomer = await Member.get(id="n")
     assert (newcomer.referrer_id, newcomer.referred_via) == ("a", "join")  # type: ignore[attr-defined]
-    before = (await Member.get(id="a")).points
     await harness.say("草莓1盒", sender="n", name="新邻居")
-    assert (await Member.get(id="a")).points == before + 50
+    assert (await Member.get(id="a")).points == 0 and await pending(harness, "a") == 4 + 50
     await harness.say("西红柿2斤", sender="n", name="新邻居")  # a second order line: no second reward
     await harness.say("参团", sender="n", name="新邻居")  # changes nothing
+    await delivered(harness)
+    await delivered(harness)  # twice: nothing twice
     assert [e for e in await entries("a") if e[1] == "referral:n"] == [(50, "referral:n", "邀请新邻居首单奖励")]
+    assert (await Member.get(id="a")).points == 4 + 50 and await pending(harness, "a") == 0
 
 
 async def test_a_cancelled_first_order_takes_the_reward_back_and_it_is_never_paid_twice(harness: Harness) -> None:
     await harness.bot.member_joined(ROOM_A, "n", "新邻居", "a", harness.clock.now())
     await harness.say("草莓1盒", sender="n", name="新邻居")
+    assert await pending(harness, "a") == 50
     await harness.say("取消订单", sender="n", name="新邻居")
-    assert (await Member.get(id="a")).points == 0
+    assert await pending(harness, "a") == 0
     await harness.say("草莓1盒", sender="n", name="新邻居")  # orders again: the reward is due again, once
     await harness.say("西红柿1斤", sender="n", name="新邻居")
-    referral = [e[0] for e in await entries("a") if e[1] == "referral:n"]
-    assert referral == [50, -50, 50] and sum(referral) == 50
-    assert "收回" in (await entries("a"))[1][2]
+    await delivered(harness)
+    assert [e[0] for e in await entries("a") if e[1] == "referral:n"] == [50]
+    # Delivered, then every line read back as out of stock: the order is void, and so is the reward.
+    from models.delivery import finish
+    from models.tables import Order, OrderLine
+
+    order = await Order.get(member_id="n")
+    await OrderLine.filter(order_id=order.id).update(status="out_of_stock")
+    await Order.filter(id=order.id).update(status="cancelled")
+    await finish([order.id], harness.bot.services.rewards, harness.clock.now())
+    referral = [e for e in await entries("a") if e[1] == "referral:n"]
+    assert [e[0] for e in referral] == [50, -50] and "收回" in referral[1][2]
 
 
 async def test_a_recalled_first_order_takes_the_reward_back(harness: Harness) -> None:
     await harness.bot.member_joined(ROOM_A, "n", "新邻居", "a", harness.clock.now())
     await harness.say("草莓1盒", sender="n", message_id="first")
-    assert (await Member.get(id="a")).points == 50
+    assert await pending(harness, "a") == 50
     assert await harness.bot.recall("first", harness.clock.now())
-    assert (await Member.get(id="a")).points == 0
-    assert (await Member.get(id="n")).points == 0
+    assert await pending(harness, "a") == 0 and await pending(harness, "n") == 0
+    await delivered(harness)
+    assert not await PointEntry.exists()
 
 
 async def test_no_reward_for_a_known_member_staff_or_oneself(harness: Harness) -> None:
@@ -90,6 +117,8 @@ async def test_no_reward_for_a_known_member_staff_or_oneself(harness: Harness) -
     assert not await Member.exists(id="y")  # a group the shop does not serve
     for member in ("k", "s", "x"):
         await harness.say("草莓1盒", sender=member)
+    assert await pending(harness, "a") == 0
+    await delivered(harness)
     assert not await PointEntry.filter(source__startswith="referral:").exists()
 
 
@@ -126,21 +155,24 @@ async def test_a_code_from_a_member_known_for_long_is_refused(harness: Harness) 
 
 async def test_points_follow_the_order_and_the_ledger_explains_them(harness: Harness) -> None:
     await harness.say("草莓2盒", sender="a")  # 79.8 yuan -> 79 points
-    assert (await Member.get(id="a")).points == 79
+    assert await pending(harness, "a") == 79
     await harness.say("草莓改成1盒", sender="a")  # 39.9 -> 39
     await harness.say("西红柿2斤", sender="a")  # + 9 = 48.9 -> 48
-    assert (await Member.get(id="a")).points == 48
-    assert [d for d, _, _ in await entries("a")] == [79, -40, 9]
-    assert sum(d for d, _, _ in await entries("a")) == (await Member.get(id="a")).points
+    assert await pending(harness, "a") == 48 and (await Member.get(id="a")).points == 0
     await harness.say("积分", sender="a")
     await harness.flush()
     assert said(harness).endswith("已私信您。") and "您的积分" not in said(harness)  # never in the group
-    text = said(harness, room=None, to="a")
-    # the order holds 48 now: one line for it, not one per change (+79, -40, +9)
-    assert "您的积分：48\n最近：\n+48 订单#1下单" in text and text.count("订单#1") == 1
+    assert said(harness, room=None, to="a").startswith("您的积分：可用0，待到账48（订单送达后到账）")
+    await delivered(harness)
+    # the order earns once, on delivery: one row, not one per change (+79, -40, +9)
+    assert await entries("a") == [(48, "order:1", "订单#1送达")]
+    assert (await Member.get(id="a")).points == 48 and await pending(harness, "a") == 0
+    await harness.say("积分", sender="a", room=None)
+    await harness.flush()
+    assert "您的积分：可用48\n最近：\n12-02 +48 订单#1送达" in said(harness, room=None, to="a")
     # Never negative: a take-back larger than the balance books only what is there.
     member = await Member.get(id="a")
-    assert await add("a", -1000, "测试", "test", harness.clock.now()) == -48
+    assert await spend("a", 1000, "测试", "test", harness.clock.now()) == 48
     assert (await Member.get(id="a")).points == 0 and member.points == 48
     assert (await PointEntry.filter(member_id="a").order_by("-id").first()).balance == 0  # type: ignore[union-attr]
 
@@ -151,11 +183,12 @@ async def test_points_with_another_rate(tmp_path: Path, db_url: str) -> None:
     try:
         await shop.bot.member_joined(ROOM_B, "n", "新邻居", "a", shop.clock.now())
         await shop.say("西红柿3斤", sender="n", room=ROOM_B)  # 13.5 yuan x 2
+        await delivered(shop)
         assert (await Member.get(id="n")).points == 27
         assert not await PointEntry.filter(member_id="a").exists()  # inviter_points = 0
         await shop.say("积分", sender="z", room=None)
         await shop.flush()
-        assert "您的积分：0" in said(shop, room=None, to="z")
+        assert said(shop, room=None, to="z") == "您的积分：可用0\n订单送达后，每消费1元得2积分。"
     finally:
         await shop.bot.close()
 
@@ -182,7 +215,7 @@ async def test_staff_see_the_funnels(harness: Harness) -> None:
     assert "【拼团统计】最近2个：进行中1，已成团1，成团率100%；订单2个 ¥50.00" in text
     assert "#1 丹东草莓 2人团 已成团：触达3 参团2 订单2 ¥50.00" in text
     assert "#2 西红柿 3人团 进行中：触达3 参团1 订单0 ¥0.00" in text
-    assert "a（无码）：访问0 加入2 已下单2 未下单0 订单3 ¥129.80 奖励100分" in text
+    assert "a（无码）：访问0 加入2 已下单2 未下单0 订单3 ¥129.80 奖励0分（另100分送达后到账）" in text
     assert "只有店员可以用" in said(harness)
 
 
@@ -247,6 +280,6 @@ async def test_replay_state_lists_groupbuys_participants_points_and_referrers(tm
     members = {m["id"]: m for m in state["members"]}
     assert members["n"]["referrer"] == "a" and members["n"]["referred_via"] == "join"
     assert members["b"]["referrer"] is None
-    assert (members["a"]["points"], members["n"]["points"], members["b"]["points"]) == (54, 25, 25)
+    assert [(members[m]["points"], members[m]["points_pending"]) for m in "anb"] == [(0, 54), (0, 25), (0, 25)]
     transcript = (tmp_path / "out" / "transcript.jsonl").read_text(encoding="utf-8")
     assert "未能成团" in transcript and '"to": "b", "text": "下次见"' in transcript

@@ -74,7 +74,7 @@ async def test_every_sheet_matches_the_orders(harness: Harness) -> None:
         ("阳光花园", None, "黑猪五花肉"), ("阳光花园", None, "卤水豆腐")]  # no address: blank, last
     printed = book["配送单"]
     assert printed.freeze_panes == "A2" and printed.print_title_rows == "$1:$1"
-    assert printed.auto_filter.ref == "A1:K6" and printed.column_dimensions["C"].width == 18
+    assert printed.auto_filter.ref == "A1:L6" and printed.column_dimensions["C"].width == 18
 
 
 @pytest.mark.parametrize("in_a_worker", [False, True])
@@ -160,10 +160,10 @@ async def test_staff_edits_come_back_and_stay(harness: Harness) -> None:
         sheet.cell(row, status).value = {"V01": "已送达", "F01": "缺货", "V02": "已送达"}[code]
     book.save(path)
 
-    assert (await Member.get(id="u1")).points == 48  # 9 + 39.9 yuan
+    assert await harness.bot.services.rewards.pending("u1") == 48  # 9 + 39.9 yuan, once delivered
     result = await import_statuses(path, harness.bot.outbox, harness.clock.now(), harness.bot.services.rewards)
     assert (result.delivered, result.out_of_stock) == (2, 1)
-    assert (await Member.get(id="u1")).points == 9  # the out-of-stock strawberries are not charged
+    assert (await Member.get(id="u1")).points == 9  # delivered; the out-of-stock strawberries earn nothing
     assert {l.sku: l.status for l in await OrderLine.all()} == \
         {"V01": "delivered", "F01": "out_of_stock", "V02": "delivered"}
     orders = {o.member_id: o.status for o in await Order.all()}  # type: ignore[attr-defined]

@@ -256,7 +256,9 @@ class ReferralConfig:
 
 @dataclass(frozen=True)
 class PointsConfig:
-    per_yuan: Decimal = setting(_rate, Decimal(1))  # points per yuan placed
+    per_yuan: Decimal = setting(_rate, Decimal(1))  # points per yuan of an order's total after its coupon
+    expire_days: int = setting(_positive_int, 365)  # points expire this long after they become available
+    remind_days: int = setting(_nonnegative_int, 7)  # one reminder this long before points expire; 0 = none
 
 
 MONEY_MAX = Decimal(100_000_000)  # what the money columns hold
@@ -352,6 +354,16 @@ def _template_ref(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Reward:
+    """[[reward]]: what `points` buy: a coupon of a template, or one unit of a product free on
+    the member's next order."""
+
+    points: int = setting(_positive_int)
+    coupon: str = setting(_template_ref, "")
+    sku: str = setting(lambda v: _str(v).strip(), "")
+
+
+@dataclass(frozen=True)
 class CouponsConfig:
     new_member: tuple[str, ...] = setting(lambda v: _str_list(v) if v != [] else (), ())
     remind_before: timedelta = setting(_duration_or_off, timedelta(hours=24))
@@ -417,6 +429,7 @@ class Config:
     transport: TransportConfig
     base_dir: Path  # the config file's folder: relative paths are relative to it
     coupon: tuple[CouponTemplate, ...] = ()  # [[coupon]] templates, by id
+    reward: tuple[Reward, ...] = ()  # [[reward]]: what points buy, numbered from 1 in file order
 
     def coupon_template(self, template_id: str) -> CouponTemplate | None:
         return next((t for t in self.coupon if t.id == template_id), None)
@@ -503,9 +516,10 @@ def _twice(values: Iterable[str]) -> str | None:
 
 
 def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
-    unknown = sorted(set(raw) - set(_SECTIONS) - {"group", "coupon"})
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"group", "coupon", "reward"})
     if unknown:
-        raise ConfigError(f"[{unknown[0]}]: unknown section (known: {', '.join([*_SECTIONS, 'group', 'coupon'])})")
+        known_sections = ", ".join([*_SECTIONS, "group", "coupon", "reward"])
+        raise ConfigError(f"[{unknown[0]}]: unknown section (known: {known_sections})")
     sections = {name: _section(cls, raw.get(name, {}), f"[{name}]") for name, cls in _SECTIONS.items()}
     groups_raw = raw.get("group", [])
     if not isinstance(groups_raw, list):
@@ -534,6 +548,15 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
         for ref in refs:
             if ref and ref not in known:
                 raise ConfigError(f'[coupons] {key}: "{ref}" is not a [[coupon]] id')
+    rewards_raw = raw.get("reward", [])
+    if not isinstance(rewards_raw, list):
+        raise ConfigError("[[reward]]: expected an array of tables ([[reward]])")
+    rewards = tuple(_section(Reward, r, f"[[reward]] #{i + 1}") for i, r in enumerate(rewards_raw))
+    for i, reward in enumerate(rewards, start=1):
+        if bool(reward.coupon) == bool(reward.sku):
+            raise ConfigError(f"[[reward]] #{i}: give either coupon = \"<template id>\" or sku = \"<product>\"")
+        if reward.coupon and reward.coupon not in known:
+            raise ConfigError(f'[[reward]] #{i} coupon: "{reward.coupon}" is not a [[coupon]] id')
     wallet: WalletConfig = sections["wallet"]
     if wallet.tiers and wallet.tiers[-1].pay + wallet.tiers[-1].bonus > wallet.cap:
         raise ConfigError(f"[wallet] cap: {wallet.cap} is less than the top tier's pay and bonus")
@@ -558,7 +581,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
                 # a group's name is not its id: the bot would never hear the group
                 raise ConfigError(f'[[group]] #{i} room: "{g.room}" is not a WeChat room id '
                                   '(like "12345678@chatroom"; `groupbuy rooms` lists them)')
-    return Config(groups=groups, base_dir=base_dir, coupon=templates, **sections)
+    return Config(groups=groups, base_dir=base_dir, coupon=templates, reward=rewards, **sections)
 
 
 def load_config(path: str | Path) -> Config:

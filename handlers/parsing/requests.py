@@ -37,6 +37,12 @@ _OPEN = re.compile(r"^(?:我要)?开团(?P<product>.+)$")
 _INVITE = re.compile(r"^(?:我的|我要|给我|发我|查看?)?(?:邀请码?|邀请链接|推荐码|邀请好友|拉新)$")
 # A referral code (models.referrals: six of 2-9 and A-Z without I, L, O), alone or after 邀请码.
 _CODE = re.compile(r"^(?:邀请码|推荐码)?(?P<code>[2-9a-hjkmnp-z]{6})$")  # folded: lower case
+_REWARDS = re.compile(r"^(?:查看?|看看|看下)?(?:积分)?(?:兑换|换购)(?:列表|目录|商城|什么|啥|有哪些|有什么|规则)?$|"
+                      r"^(?:积分商城|积分礼品|积分换礼|积分礼物)$|"
+                      r"^(?:我的)?积分(?:能|可以)?(?:换|兑|兑换|换购)(?:点)?(?:什么|啥|哪些|东西|礼品)(?:呀|啊|呢|吗)?$")
+_NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_REDEEM = re.compile(r"^(?:我要|我想|帮我|给我)?(?:积分)?(?:兑换|换购|兑)(?:第|#|no\.?)?"
+                     r"(?P<reward>\d{1,3}|[一二两三四五六七八九十])(?:号|项|个|号礼品)?$")
 _POINTS = re.compile(r"^(?:我的|查|查询|看看|看下)?积分(?:查询|多少|余额|呢)?$")
 _BALANCE = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下)*(?:储值余额|储值卡?|余额|钱包)(?:还有)?(?:多少|几多|查询|呢)?(?:钱)?$")
 _COUPONS = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下|我有)*(?:优惠券|优惠卷|券|代金券)(?:呢|有哪些|有几张|还有吗|查询)?$")
@@ -73,6 +79,12 @@ def _use_code(groups: dict[str, str | None], offer: Offer) -> Parsed | None:
     return Parsed("use_code", code=code.upper()) if _is_code(code) else None
 
 
+def _redeem(groups: dict[str, str | None], offer: Offer) -> Parsed | None:
+    number = groups["reward"] or ""
+    reward = int(number) if number.isdigit() else _NUMERALS.get(number, 0)
+    return Parsed("redeem", reward=reward) if reward > 0 else None
+
+
 def _join_groupbuy(groups: dict[str, str | None], offer: Offer) -> Parsed:
     number = groups["number"]
     return Parsed("join_groupbuy", groupbuy=int(number) if number else None)
@@ -94,6 +106,8 @@ REQUESTS = (
     Request("help", _HELP),
     Request("query_offer", _OFFER),
     Request("invite", _INVITE),
+    Request("list_rewards", _REWARDS),
+    Request("redeem", _REDEEM, _redeem),
     Request("query_points", _POINTS),
     Request("query_balance", _BALANCE),
     Request("query_coupons", _COUPONS),

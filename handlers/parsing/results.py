@@ -40,6 +40,7 @@ class Parsed:
     phone: str = ""  # a phone number written with the order or alone, kept on the member
     suggestions: tuple[str, ...] = ()  # closest product names, for asking back
     code: str = ""  # a referral code the member sent (intent use_code)
+    reward: int | None = None  # redeem: the number of the [[reward]] asked for (from 1)
     # unclear: what "对" would do (items with their op), and the products whose quantity the
     # question asks for (sku, op): the member's next "3斤" answers it.
     proposal: tuple[Item, ...] = ()
@@ -73,6 +74,8 @@ class Parsed:
             ]
         elif self.intent == "use_code":
             out["code"] = self.code
+        elif self.intent == "redeem":
+            out["reward"] = self.reward
         elif self.intent == "unclear":
             out["reason"] = self.reason
             if self.suggestions:

@@ -1,0 +1,48 @@
+"""Delivery finishes orders (docs/CONTRACTS.md section 7): `/送达 [小区]` marks the day's
+placed orders delivered, as a 已送达 read back from the workbook does line by line. A delivered
+order's coupon (and gift) is `used` and its points become available (models.points); what was
+due on delivery is listed for the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from models.points import Rewards
+from models.tables import Coupon, Order, OrderLine, Settlement
+
+
+@dataclass
+class Delivered:
+    orders: list[int] = field(default_factory=list)
+    # (member name, address, due) of each delivered order with something left to pay
+    dues: list[tuple[str, str, Decimal]] = field(default_factory=list)
+
+
+async def deliver(delivery_date: date, community_id: int | None, rewards: Rewards, now: datetime) -> Delivered:
+    """Mark the placed orders of `delivery_date` (of one community, or all) delivered."""
+    query = Order.filter(delivery_date=delivery_date, status="placed")
+    if community_id is not None:
+        query = query.filter(community_id=community_id)
+    ids: list[int] = sorted(await query.values_list("id", flat=True))  # type: ignore[arg-type]
+    done = Delivered(ids)
+    if not ids:
+        return done
+    await OrderLine.filter(order_id__in=ids, status="placed").update(status="delivered", updated_at=now)
+    await Order.filter(id__in=ids).update(status="delivered", updated_at=now)
+    await finish(ids, rewards, now)
+    for name, address, due in await Settlement.filter(order_id__in=ids, due__gt=0).order_by(
+            "order__member__address", "order_id").values_list("order__member__name", "order__member__address", "due"):
+        done.dues.append((str(name), str(address), Decimal(due)))  # type: ignore[arg-type]
+    return done
+
+
+async def finish(order_ids: Iterable[int], rewards: Rewards, now: datetime) -> None:
+    """What these orders' delivery (or its undoing) means now: the coupons of those delivered
+    are used, and every order's points follow what it is."""
+    ids = sorted(set(order_ids))
+    delivered = await Order.filter(id__in=ids, status="delivered").values_list("id", flat=True)
+    await Coupon.filter(order_id__in=list(delivered), state="reserved").update(state="used")
+    await rewards.settle(ids, now)
