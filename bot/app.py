@@ -18,6 +18,7 @@ from bot.core.config import Config, ConfigError
 from bot.core.dispatcher import Dispatcher
 from bot.core.effects import Effect
 from bot.core.messages import Incoming, Outgoing, reply_to
+from bot.core.protocols import Reachable, everyone
 from bot.exporter import Exporter
 from bot.leader import startup_lock
 from bot.outbox import Outbox, Send
@@ -38,7 +39,8 @@ from models.tables import InboundMessage, Member
 
 
 class Bot:
-    def __init__(self, config: Config, clock: Clock, send: Send, rng: random.Random | None = None) -> None:
+    def __init__(self, config: Config, clock: Clock, send: Send, rng: random.Random | None = None,
+                 reachable: Reachable = everyone) -> None:
         self.config = config
         self.clock = clock
         offer, products = load_catalog(config.catalog_path)
@@ -47,12 +49,13 @@ class Bot:
             if reward.sku and reward.sku not in skus:
                 raise ConfigError(f'[[reward]] #{n} sku: "{reward.sku}" is not in the catalog')
         self.outbox = Outbox(send, Pacer(config.outbox, config.timezone, rng), clock,
-                             attempts=config.transport.send_attempts, staff=config.shop.staff)
+                             attempts=config.transport.send_attempts, staff=config.shop.staff,
+                             reachable=reachable)
         self.exporter = Exporter(config, clock, [p.sku for p in offer.products], self.tell_staff)
         rewards = Rewards(config.points.per_yuan, config.referral.inviter_points, config.points.expire_days,
                           config.points.remind_days)
         self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards,
-                                 StoredOrders(config, self.outbox))
+                                 StoredOrders(config, self.outbox), reachable)
         self.dispatcher = Dispatcher(ROUTERS, **self.services.by_name())
         self.writer = Writer(self.services, self.dispatcher, self.outbox, self._changed)
 
@@ -133,6 +136,15 @@ class Bot:
                 for note in notes:
                     await self.outbox.put(note)
             self.outbox.changed()
+
+    async def knows(self, contact_id: str) -> bool:
+        """Whether the contact is a member the shop knows (has seen in its groups)."""
+        return await Member.exists(id=contact_id)
+
+    async def friend_added(self, contact_id: str) -> int:
+        """The contact became the shop account's friend: the private messages that waited for
+        it go out. How many."""
+        return await self.outbox.release(contact_id)
 
     async def export(self, delivery_date: date) -> Path | None:
         """Write the workbook now; None if the file is locked (it stays due, staff are told)."""

@@ -50,7 +50,7 @@ async def start_harness(config: Config, start: datetime, run_jobs: bool = True, 
     the jobs missed as the running bot does; with `run_jobs` False, no jobs or sweeps run."""
     clock = VirtualClock(start)
     transport = MemoryTransport(clock)
-    bot = Bot(config, clock, transport.send, rng=random.Random(seed))
+    bot = Bot(config, clock, transport.send, rng=random.Random(seed), reachable=transport.reachable)
     try:
         await bot.open()
         simulation = Simulation(bot, clock, None if run_jobs else ())

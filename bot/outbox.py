@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from bot.core.clock import Clock, sleep_until_or_woken
 from bot.core.messages import Outgoing
+from bot.core.protocols import Reachable, everyone
 from bot.pacing import MINUTE, Pacer
 from models.state import PAUSED, get_state, set_state
 from models.tables import OutboxMessage
@@ -62,8 +63,12 @@ def outgoing_of(row: OutboxMessage) -> Outgoing:
 
 class Outbox:
     def __init__(self, send: Send, pacer: Pacer, clock: Clock, *, attempts: int = 4,
-                 staff: tuple[str, ...] = (), may_send: MaySend | None = None) -> None:
+                 staff: tuple[str, ...] = (), may_send: MaySend | None = None,
+                 reachable: Reachable = everyone) -> None:
         self._send = send
+        # A private message to a contact it cannot reach waits (status "unreachable") until
+        # they become the shop account's friend (`release`).
+        self.reachable = reachable
         self.may_send = may_send  # asked before each send; None: always (one process)
         self.pacer = pacer
         self.clock = clock
@@ -165,8 +170,12 @@ class Outbox:
         if not claimed:
             return  # another sender had them
         message = merged(claimed)
-        self.pacer.record(row.id, message.conversation, at)
         ids = [member.id for member in claimed]
+        if message.to is not None and not await self._reaches(message.to):
+            await OutboxMessage.filter(id__in=ids, status="sending").update(status="unreachable")
+            log.info("%s is not the shop account's friend: %d private message(s) wait", message.to, len(ids))
+            return
+        self.pacer.record(row.id, message.conversation, at)
         try:
             await self._send(message)
         except Exception:  # a transport error must not stop the queue; the rows say what happened
@@ -183,6 +192,20 @@ class Outbox:
         except Exception:
             self._later(ids, "sending", {"status": "sent", "sent_at": at})  # sent: never again
             raise
+
+    async def _reaches(self, contact_id: str) -> bool:
+        try:
+            return await self.reachable(contact_id)
+        except Exception:  # not known: try to send (a failed send is retried, then staff told)
+            log.exception("could not tell whether %s can be messaged", contact_id)
+            return True
+
+    async def release(self, contact_id: str) -> int:
+        """The contact can be reached now (they became a friend): their waiting private
+        messages go out, paced as usual."""
+        released = await OutboxMessage.filter(to=contact_id, status="unreachable").update(status="pending")
+        self.changed()
+        return released
 
     def _later(self, ids: list[int], status: str, fields: dict[str, object]) -> None:
         if ids:

@@ -10,7 +10,7 @@ from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import READS, Router
 from bot.core.messages import Incoming
-from bot.core.protocols import Postbox, Reply
+from bot.core.protocols import Postbox, Reachable, Reply
 from handlers.filters import Intent
 from handlers.parsing import Parsed
 from handlers.wallet import privately
@@ -30,13 +30,12 @@ def how_to_earn(config: Config) -> str:
 
 @router.message(Intent("query_points"), flags={READS: True})
 async def on_points(msg: Incoming, member: Member, clock: Clock, config: Config, rewards: Rewards,
-                    outbox: Postbox, reply: Reply) -> None:
+                    outbox: Postbox, reachable: Reachable, reply: Reply) -> None:
     """积分：可用积分、待到账积分和快到期的积分（私信回复）"""
-    await privately(msg, await points_text(member, clock, config, rewards), outbox, reply)
+    await privately(msg, await points_text(member, clock, config, rewards), outbox, reply, reachable)
 
 
 async def points_text(member: Member, clock: Clock, config: Config, rewards: Rewards) -> str:
-    member = await Member.get(id=member.id)  # as stored now (a batch may just have written it)
     pending = await rewards.pending(member.id)
     lines = [f"您的积分：可用{member.points}" + (f"，待到账{pending}（订单送达后到账）" if pending else "")]
     if config.points.remind_days:
@@ -66,14 +65,14 @@ def rewards_text(config: Config, products: tuple[Product, ...], points: int) -> 
 
 @router.message(Intent("list_rewards"))
 async def on_rewards(msg: Incoming, member: Member, config: Config, products: tuple[Product, ...],
-                     outbox: Postbox, reply: Reply) -> None:
+                     outbox: Postbox, reachable: Reachable, reply: Reply) -> None:
     """积分兑换：能用积分换什么（私信回复）"""
-    await privately(msg, rewards_text(config, products, (await Member.get(id=member.id)).points), outbox, reply)
+    await privately(msg, rewards_text(config, products, member.points), outbox, reply, reachable)
 
 
 @router.message(Intent("redeem"))
 async def on_redeem(parsed: Parsed, msg: Incoming, member: Member, clock: Clock, config: Config,
-                    products: tuple[Product, ...], outbox: Postbox, reply: Reply) -> None:
+                    products: tuple[Product, ...], outbox: Postbox, reachable: Reachable, reply: Reply) -> None:
     """兑换 N：用积分兑换第N项（私信回复）"""
     number = parsed.reward or 0
     known = {p.sku: p for p in products}
@@ -91,4 +90,4 @@ async def on_redeem(parsed: Parsed, msg: Incoming, member: Member, clock: Clock,
         assert done.reward is not None and done.coupon is not None
         text = (f"✅ 已用{done.reward.points}积分兑换：{describe(done.coupon, config.timezone)}"
                 f"\n剩余可用积分{done.points}。")
-    await privately(msg, text, outbox, reply)
+    await privately(msg, text, outbox, reply, reachable)

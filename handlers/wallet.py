@@ -14,7 +14,7 @@ from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
 from bot.core.messages import Incoming, Outgoing
-from bot.core.protocols import Postbox, Reply
+from bot.core.protocols import Postbox, Reachable, Reply, everyone
 from handlers.filters import Command, Intent, is_staff
 from handlers.texts import money
 from models.coupons import describe, give, unused
@@ -233,22 +233,29 @@ async def balance_text(member: Member) -> str:
     return "\n".join(lines)
 
 
-async def privately(msg: Incoming, text: str, outbox: Postbox, reply: Reply) -> None:
-    """Answer in the private chat; asked in a group, the group hears only that."""
+NOT_A_FRIEND = "这个要私信告诉您，请先加我为微信好友（点我的头像→添加到通讯录）；加好友后会自动发给您。"
+
+
+async def privately(msg: Incoming, text: str, outbox: Postbox, reply: Reply,
+                    reachable: Reachable = everyone) -> None:
+    """Answer in the private chat; asked in a group, the group hears only that it was sent
+    privately, or, when the member is not the shop account's friend (WeChat lets it message
+    only friends), how to become one: the answer waits in the outbox until then."""
     if msg.room is None:
         await reply(text)
         return
     await outbox.put(Outgoing(text, to=msg.sender_id))
-    await reply("已私信您。")
+    await reply("已私信您。" if await reachable(msg.sender_id) else NOT_A_FRIEND)
 
 
 @router.message(Intent("query_balance"))
-async def on_balance(msg: Incoming, member: Member, outbox: Postbox, reply: Reply) -> None:
+async def on_balance(msg: Incoming, member: Member, outbox: Postbox, reachable: Reachable,
+                     reply: Reply) -> None:
     """余额：我的储值余额和最近5笔（私信回复）"""
     text = await balance_text(member)
     if not await WalletEntry.exists(member_id=member.id):
         text = "您还没有储值。储值请找店员，整档充值有赠送。"
-    await privately(msg, text, outbox, reply)
+    await privately(msg, text, outbox, reply, reachable)
 
 
 @router.message(Command("发券"), is_staff)
@@ -275,8 +282,8 @@ async def on_give_coupon(msg: Incoming, args: str, clock: Clock, config: Config,
 
 @router.message(Intent("query_coupons"))
 async def on_coupons(msg: Incoming, member: Member, clock: Clock, config: Config, outbox: Postbox,
-                     reply: Reply) -> None:
+                     reachable: Reachable, reply: Reply) -> None:
     """我的券：没用的优惠券，面额、门槛和有效期（私信回复）"""
     mine = await unused(member.id, clock.now())
     text = ("您的优惠券：\n" + "\n".join(describe(c, config.timezone) for c in mine)) if mine else "您现在没有可用的优惠券。"
-    await privately(msg, text, outbox, reply)
+    await privately(msg, text, outbox, reply, reachable)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot.core.clock import Clock
 from bot.core.config import Config
-from bot.core.protocols import Export, PacedPostbox
+from bot.core.protocols import Export, PacedPostbox, Reachable, everyone
 from models.catalog import Offer, Product
 from models.orderbook import StoredOrders
 from models.points import Rewards
@@ -23,6 +23,7 @@ class Services:
     export: Export  # write a delivery date's workbook now
     rewards: Rewards  # points for orders and referrals
     orders: StoredOrders  # the order handler's reads and writes (a batch passes its OrderBook)
+    reachable: Reachable = everyone  # whether a contact can be messaged privately now
 
     def by_name(self) -> dict[str, object]:
         """What a handler may ask for, by parameter name (bot.core.dispatcher)."""

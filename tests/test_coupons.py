@@ -231,3 +231,22 @@ async def test_a_member_attributed_to_an_inviter_gets_the_friend_coupon(welcomin
         assert await Coupon.filter(member_id=member, template="meat5").count() == 1
         assert any(t.startswith("🎁 欢迎！朋友邀请您来") for t in h.texts(to=member))
     assert not await Coupon.filter(member_id="a", template="meat5").exists()
+
+
+async def test_private_notes_to_a_member_who_is_not_a_friend_wait_for_the_friendship(welcoming: Harness) -> None:
+    from models.tables import OutboxMessage
+
+    h = welcoming
+    h.transport.strangers.add("a")
+    await h.say("西红柿1斤", sender="a", name="阿明")
+    await h.say("我的券", sender="a", name="阿明")
+    await h.flush()
+    assert h.texts(to="a") == []
+    told = h.texts(room=ROOM_A)[-1].split("\n\n")[-1]  # the last reply (replies may be merged)
+    assert "请先加我为微信好友" in told and "¥" not in told and "新人" not in "".join(h.texts(room=ROOM_A))
+    assert await OutboxMessage.filter(to="a", status="unreachable").count() == 2  # the pack's note, the answer
+    h.transport.strangers.discard("a")
+    assert await h.bot.friend_added("a") == 2
+    await h.flush()
+    delivered = "\n".join(h.texts(to="a"))
+    assert "🎁 欢迎！送您新人礼" in delivered and "您的优惠券：" in delivered

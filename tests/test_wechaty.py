@@ -20,6 +20,7 @@ from bot.transports.wechaty import WechatyTransport
 from models.tables import Member, Order, OrderLine
 from tests.conftest import MORNING, ROOM_A, ROOM_B, STAFF, make_config
 from tests.wechaty_fakes import MessageType, RecordingPuppet, deliver, join_event, message_event
+from wechaty_puppet.schemas.types import RoomMemberPayload
 
 CHAIN_XML = """wxid_relay:
 <?xml version="1.0"?>
@@ -71,7 +72,7 @@ async def wechat(tmp_path: Path, db_url: str) -> AsyncIterator[WeChat]:
         return None
 
     transport = WechatyTransport(config, clock, puppet=puppet, sleep=no_wait)
-    bot = Bot(config, clock, transport.send, rng=random.Random(1))
+    bot = Bot(config, clock, transport.send, rng=random.Random(1), reachable=transport.reachable)
     await bot.open()
     transport.attach(bot)
     await transport.start()
@@ -299,3 +300,27 @@ async def test_leave_topic_logout_and_scan_are_logged_and_staff_hear_of_a_logout
         await wechat.transport.send(Outgoing("x", to="u1"))
     assert await wechat.bot.outbox.pending()  # the note to staff waits for the next login
     assert any("退出登录" in row.text for row in await wechat.bot.outbox.pending())
+
+
+async def test_a_member_who_is_not_a_friend_is_told_how_and_the_answer_waits_for_the_friendship(
+        wechat: WeChat) -> None:
+    """A personal account can message only its friends: 积分 asked in the group by a member who
+    is not one is answered there without figures, and privately once they are friends."""
+    wechat.puppet.person("u5", "新来的", friend=False)
+    wechat.puppet.add_fake_room_members(ROOM_A, [RoomMemberPayload(id="u5", name="新来的", room_alias="")])
+    await wechat.say("m1", "u5", "积分")
+    await wechat.say("m2", "u1", "积分")  # a friend: privately at once
+    await wechat.flush()
+    group = "\n".join(text for to, text, _ in wechat.puppet.sent if to == ROOM_A)  # replies may be merged
+    assert "@新来的 这个要私信告诉您，请先加我为微信好友" in group and "@李阿姨 已私信您。" in group
+    assert "可用" not in group
+    assert not any(to == "u5" for to, _, _ in wechat.puppet.sent)
+    assert any(to == "u1" and "您的积分" in text for to, text, _ in wechat.puppet.sent)
+    # A stranger the shop does not know is left to staff; the member is accepted.
+    wechat.puppet.person("u8", "推销", friend=False)
+    await deliver(wechat.puppet, "friendship", wechat.puppet.friend_request("u8"))
+    await deliver(wechat.puppet, "friendship", wechat.puppet.friend_request("u5"))
+    assert wechat.puppet.accepted == ["u5"]
+    await wechat.flush()
+    [answer] = [text for to, text, _ in wechat.puppet.sent if to == "u5"]
+    assert answer.startswith("您的积分：可用0")

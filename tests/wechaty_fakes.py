@@ -20,12 +20,13 @@ load_wechaty()
 
 from wechaty.fake_puppet import FakePuppet  # noqa: E402
 from wechaty_puppet import MessageType  # noqa: E402
+from wechaty_puppet import FriendshipType  # noqa: E402
 from wechaty_puppet.schemas.event import (  # noqa: E402
-    EventLoginPayload, EventMessagePayload, EventRoomJoinPayload,
+    EventFriendshipPayload, EventLoginPayload, EventMessagePayload, EventRoomJoinPayload,
 )
 from wechaty_puppet.schemas.puppet import PuppetOptions  # noqa: E402
 from wechaty_puppet.schemas.types import (  # noqa: E402
-    ContactPayload, MessagePayload, RoomMemberPayload, RoomPayload,
+    ContactPayload, FriendshipPayload, MessagePayload, RoomMemberPayload, RoomPayload,
 )
 
 
@@ -39,6 +40,8 @@ class RecordingPuppet(FakePuppet):  # type: ignore[misc]
         self._stream = asyncio.Event()
         self._ids = itertools.count(1)
         self.emitter.on("error", self.errors.append)
+        self.friendships: dict[str, FriendshipPayload] = {}
+        self.accepted: list[str] = []
 
     async def start(self) -> None:
         self.starts += 1
@@ -70,11 +73,27 @@ class RecordingPuppet(FakePuppet):  # type: ignore[misc]
     async def room_member_payload(self, room_id: str, contact_id: str) -> RoomMemberPayload:
         return self._room_member_payloads.get(contact_id)
 
+    async def friendship_payload(self, friendship_id: str, payload: Any = None) -> FriendshipPayload:
+        return self.friendships[friendship_id]
+
+    async def friendship_accept(self, friendship_id: str) -> None:
+        # As WeChat does: once accepted, the contact is a friend.
+        contact_id = self.friendships[friendship_id].contact_id
+        self.accepted.append(contact_id)
+        self._contact_payloads[contact_id].friend = True
+
     # -- building a little WeChat ---------------------------------------------------------
 
-    def person(self, contact_id: str, name: str) -> str:
-        self.add_fake_contact(ContactPayload(id=contact_id, name=name, friend=True))
+    def person(self, contact_id: str, name: str, friend: bool = True) -> str:
+        self.add_fake_contact(ContactPayload(id=contact_id, name=name, friend=friend))
         return contact_id
+
+    def friend_request(self, contact_id: str) -> EventFriendshipPayload:
+        """A contact asks to be the account's friend: the event to deliver."""
+        friendship_id = f"fr-{contact_id}"
+        self.friendships[friendship_id] = FriendshipPayload(
+            id=friendship_id, contact_id=contact_id, hello="我是群里的", type=FriendshipType.FRIENDSHIP_TYPE_RECEIVE)
+        return EventFriendshipPayload(friendship_id=friendship_id)
 
     def room(self, room_id: str, topic: str, members: dict[str, str]) -> str:
         for contact_id, name in members.items():

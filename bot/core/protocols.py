@@ -30,6 +30,17 @@ class PacedPostbox(Postbox, Protocol):
     async def pause(self, paused: bool) -> int: ...
 
 
+class Reachable(Protocol):
+    """Whether a private message can reach this contact now: on a personal WeChat account,
+    only friends can be messaged (the browser chat and replay reach everyone)."""
+
+    async def __call__(self, contact_id: str) -> bool: ...
+
+
+async def everyone(contact_id: str) -> bool:
+    return True
+
+
 class Reply(Protocol):
     """Answer the message being handled: in its group, mentioning the sender, or privately;
     `file` goes with it where the transport can send files."""

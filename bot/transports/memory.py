@@ -18,6 +18,10 @@ class MemoryTransport:
         self.sent: list[Sent] = []
         self._ids = itertools.count(1)
         self._prefix = f"mem-{uuid.uuid4().hex[:8]}"  # unique across restarts on one database
+        self.strangers: set[str] = set()  # contacts that are not the account's friends (tests)
+
+    async def reachable(self, contact_id: str) -> bool:
+        return contact_id not in self.strangers
 
     async def send(self, message: Outgoing) -> None:
         self.sent.append(Sent(message, self.clock.now()))

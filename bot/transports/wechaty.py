@@ -62,6 +62,7 @@ class WechatyTransport:
         self._login_seen = asyncio.Condition()
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
+        self.friends: set[str] = set()  # contacts who became friends while the bot ran
 
     # -- life ------------------------------------------------------------------------------
 
@@ -215,6 +216,40 @@ class WechatyTransport:
                                              self.clock.now())
 
         await self.guarded("room-join", room.room_id, work)
+
+    # -- friends: a personal account can message only its friends -------------------------
+
+    async def reachable(self, contact_id: str) -> bool:
+        """Whether a private message can reach the contact: they are the account's friend (a
+        contact whose friendship the puppet does not report is tried)."""
+        if contact_id in self.friends or self.wechaty is None:
+            return True
+        contact = self.wechaty.Contact.load(contact_id)
+        await contact.ready()
+        return contact.is_friend() is not False
+
+    async def on_friendship(self, friendship: Any) -> None:
+        """A member asks to be the shop account's friend: accepted (a contact the shop does not
+        know is left to staff). Once friends, the private messages that waited go out."""
+        from wechaty_puppet import FriendshipType
+
+        async def work() -> None:
+            if self.bot is None:
+                return
+            contact = friendship.contact()
+            kind = friendship.type()
+            if kind == FriendshipType.FRIENDSHIP_TYPE_RECEIVE:
+                if not await self.bot.knows(contact.contact_id):
+                    log.info("friend request from %s, not a member: left to staff", contact.contact_id)
+                    return
+                await friendship.accept()
+            elif kind != FriendshipType.FRIENDSHIP_TYPE_CONFIRM:
+                return
+            self.friends.add(contact.contact_id)
+            await contact.ready(force_sync=True)
+            await self.bot.friend_added(contact.contact_id)
+
+        await self.guarded("friendship", getattr(friendship, "friendship_id", "?"), work)
 
     async def on_room_leave(self, room: Any, leavers: list[Any]) -> None:
         log.info("left %s: %s", room.room_id, ", ".join(c.contact_id for c in leavers))

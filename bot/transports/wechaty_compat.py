@@ -79,6 +79,9 @@ def bot_class(wechaty: ModuleType) -> type:
         async def on_room_leave(self, room: Any, leavers: Any, remover: Any, date: Any) -> None:
             await self.transport.on_room_leave(room, leavers)
 
+        async def on_friendship(self, friendship: Any) -> None:
+            await self.transport.on_friendship(friendship)
+
         async def on_room_topic(self, room: Any, new_topic: str, old_topic: str, changer: Any,
                                 date: Any) -> None:
             await self.transport.on_room_topic(room, new_topic, old_topic)

@@ -28,6 +28,7 @@ from bot.app import Bot
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.messages import Incoming, Outgoing
+from bot.core.protocols import everyone
 from bot.health import report
 from bot.leader import Leadership
 from bot.leading import Leader
@@ -83,7 +84,8 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
     app[CONFIG] = config
     app[CHAT] = chat
     wechat = WechatyTransport(config, clock, puppet=puppet) if config.transport.kind == "wechaty" else None
-    app[BOT] = Bot(config, clock, wechat.send if wechat else chat.send)
+    app[BOT] = Bot(config, clock, wechat.send if wechat else chat.send,
+                   reachable=wechat.reachable if wechat else everyone)
     if wechat is not None:
         app[WECHAT] = wechat
     app[LEADER] = Leader(app[BOT], Leadership(config.database_url), run_scheduler=run_scheduler)
