@@ -23,7 +23,8 @@ from models.points import Rewards
 from models.db import close_database, open_database, wipe
 from models.state import get_state, set_state
 from models.tables import (
-    Coupon, GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine, Settlement, WalletEntry,
+    Coupon, GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine, PointEntry, Settlement,
+    WalletEntry,
 )
 
 log = logging.getLogger(__name__)
@@ -206,4 +207,11 @@ async def snapshot(rewards: Rewards) -> dict[str, Any]:
          "issued_at": c.issued_at.isoformat(), "expires_at": c.expires_at.isoformat(), "order": c.order_id}
         for c in await Coupon.all().order_by("id")
     ]
-    return {"orders": orders, "groupbuys": groupbuys, "members": members, "wallet": wallet, "coupons": coupons}
+    points_ledger = [
+        {"member": e.member_id, "delta": e.delta, "balance": e.balance, "reason": e.reason,  # type: ignore[attr-defined]
+         "source": e.source, "at": e.created_at.isoformat(),
+         "expires_at": e.expires_at.isoformat() if e.expires_at else None}
+        for e in await PointEntry.all().order_by("id")
+    ]
+    return {"orders": orders, "groupbuys": groupbuys, "members": members, "wallet": wallet, "coupons": coupons,
+            "points_ledger": points_ledger}

@@ -209,3 +209,46 @@ async def test_bad_reward_config_names_the_key(tmp_path: Path) -> None:
         raw.update(change)
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
             parse_config(raw, tmp_path)
+
+
+async def test_two_days_replayed_end_with_ledgers_that_sum_to_the_balances(tmp_path: Path, db_url: str) -> None:
+    """Top-ups (one re-delivered), orders with and without coupons, a cancellation, cut-off,
+    delivery, a redemption, a refund, a second day's order paid from what is left."""
+    import json
+    from collections import defaultdict
+
+    from bot.replay import replay
+
+    config = make_config(tmp_path, db_url, coupon=[{"id": "new3", "name": "新人3元券", "off": 3, "min_spend": 20},
+                                                   *TEMPLATES], coupons={"new_member": ["new3"]},
+                         reward=[{"points": 30, "coupon": "pts5"}], referral={"inviter_points": 0})
+    script = Path(__file__).parent / "data" / "benefits" / "two_days.jsonl"
+    state = await replay(config, script, tmp_path / "out")
+    members = {m["id"]: m for m in state["members"]}
+    wallet: dict[str, Decimal] = defaultdict(Decimal)
+    for entry in state["wallet"]:
+        wallet[entry["member"]] += Decimal(str(entry["delta"]))
+    earned: dict[str, int] = defaultdict(int)
+    for entry in state["points_ledger"]:
+        earned[entry["member"]] += entry["delta"]
+    for member_id, member in members.items():
+        assert Decimal(str(member["balance"])) == wallet[member_id], member_id
+        assert member["points"] == earned[member_id], member_id
+    assert [e["delta"] for e in state["wallet"] if e["member"] == "a" and "充值" in e["reason"]] == [220, 220]
+    orders = {(o["member"], o["delivery_date"]): o for o in state["orders"]}
+    first = orders[("a", "2026-12-02")]
+    assert (first["status"], first["total"], first["discount"], first["wallet_paid"], first["due"]) == (
+        "delivered", 41, 3, 38, 0)
+    assert (orders[("b", "2026-12-02")]["discount"], orders[("b", "2026-12-02")]["wallet_paid"]) == (3, 29)
+    assert orders[("c", "2026-12-02")]["status"] == "cancelled"
+    assert orders[("b", "2026-12-03")]["wallet_paid"] == 4.5  # from what the refund left: 100 - 29 - 20
+    assert orders[("a", "2026-12-03")]["discount"] == 2.8  # the redeemed coupon, never below zero
+    coupons = {(c["member"], c["template"]): c["state"] for c in state["coupons"]}
+    assert coupons == {("a", "new3"): "used", ("b", "new3"): "used", ("c", "new3"): "unused",
+                       ("a", "pts5"): "reserved"}
+    assert (members["a"]["points"], members["b"]["points"], members["b"]["balance"]) == (38 - 30, 29, 46.5)
+    transcript = [json.loads(line) for line in (tmp_path / "out" / "transcript.jsonl").read_text(
+        encoding="utf-8").splitlines()]
+    in_groups = "\n".join(t["text"] for t in transcript if t["room"])
+    assert "余额" not in in_groups and "积分：" not in in_groups and "新人3元券" not in in_groups
+    assert any(t["to"] == "a" and t["text"].startswith("✅ 已用30积分兑换") for t in transcript)
