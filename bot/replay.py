@@ -193,7 +193,7 @@ async def snapshot(rewards: Rewards) -> dict[str, Any]:
         {"id": m.id, "name": m.name, "points": m.points, "points_pending": await rewards.pending(m.id),
          "referrer": m.referrer_id, "address": m.address,  # type: ignore[attr-defined]
          "code": m.code, "referred_via": m.referred_via or None,
-         "balance": json_number(m.wallet_principal + m.wallet_bonus)}
+         "balance": json_number(m.wallet_principal + m.wallet_bonus), "unsubscribed": m.unsubscribed}
         for m in await Member.all().order_by("first_seen", "id")
     ]
     wallet = [

@@ -50,6 +50,22 @@ async def on_offer(offer: Offer, reply: Reply) -> None:
     await reply("今天有：\n" + "\n".join(offer_lines(offer)) + "\n下单请写“商品+数量”，如“西红柿2斤”。")
 
 
+@router.message(Intent("unsubscribe"))
+async def on_unsubscribe(member: Member, reply: Reply) -> None:
+    """退订：不再收活动消息（订单、余额等服务消息照常）；发“订阅”恢复"""
+    if not member.unsubscribed:
+        await Member.filter(id=member.id).update(unsubscribed=True)
+    await reply("好的，已退订活动消息，以后不再给您发优惠活动。订单、送货和余额这些消息照常。想恢复就发“订阅”。")
+
+
+@router.message(Intent("subscribe"))
+async def on_subscribe(member: Member, reply: Reply) -> None:
+    """订阅：重新接收活动消息"""
+    if member.unsubscribed:
+        await Member.filter(id=member.id).update(unsubscribed=False)
+    await reply("好的，已恢复活动消息，有优惠会私信告诉您。发“退订”可以随时退订。")
+
+
 @router.message(Intent("contact"), flags={BOOK: True})
 async def on_contact(parsed: Parsed, member: Member, reply: Reply, orders: Any) -> None:
     """地址和电话：直接发“5号楼2单元301”或手机号，送货时用"""

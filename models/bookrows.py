@@ -30,6 +30,7 @@ class BookMember:  # member
     # Stored value: read with the member, never changed by the book (models.wallet does).
     wallet_principal: Decimal = Decimal(0)
     wallet_bonus: Decimal = Decimal(0)
+    unsubscribed: bool = False  # read with the member, changed only by 退订 / 订阅
 
 
 @dataclass(slots=True, eq=False)

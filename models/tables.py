@@ -58,6 +58,8 @@ class Member(Model):
                                            default=0, db_default=0)
     wallet_bonus = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES,
                                        default=0, db_default=0)
+    # 退订: no campaign messages (docs/CONTRACTS.md section 8); service messages still come.
+    unsubscribed = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "member"

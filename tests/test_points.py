@@ -247,8 +247,21 @@ async def test_two_days_replayed_end_with_ledgers_that_sum_to_the_balances(tmp_p
     assert coupons == {("a", "new3"): "used", ("b", "new3"): "used", ("c", "new3"): "unused",
                        ("a", "pts5"): "reserved"}
     assert (members["a"]["points"], members["b"]["points"], members["b"]["balance"]) == (38 - 30, 29, 46.5)
+    assert all(m["unsubscribed"] is False and m["points_pending"] >= 0 for m in members.values())
     transcript = [json.loads(line) for line in (tmp_path / "out" / "transcript.jsonl").read_text(
         encoding="utf-8").splitlines()]
     in_groups = "\n".join(t["text"] for t in transcript if t["room"])
     assert "余额" not in in_groups and "积分：" not in in_groups and "新人3元券" not in in_groups
     assert any(t["to"] == "a" and t["text"].startswith("✅ 已用30积分兑换") for t in transcript)
+
+
+async def test_members_unsubscribe_from_campaigns_and_back(shop: Harness) -> None:
+    await shop.say("西红柿1斤", sender="a")
+    await shop.say("退订", sender="a")
+    await shop.flush()
+    assert (await Member.get(id="a")).unsubscribed
+    assert "已退订活动消息" in shop.texts(room=ROOM_A)[-1]
+    assert await OrderLine.filter(order__member_id="a").count() == 1  # 退订 alone cancels no order
+    await shop.say("订阅", sender="a", room=None)
+    await shop.flush()
+    assert not (await Member.get(id="a")).unsubscribed and "已恢复活动消息" in shop.texts(to="a")[-1]

@@ -43,6 +43,9 @@ _REWARDS = re.compile(r"^(?:查看?|看看|看下)?(?:积分)?(?:兑换|换购)(
 _NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _REDEEM = re.compile(r"^(?:我要|我想|帮我|给我)?(?:积分)?(?:兑换|换购|兑)(?:第|#|no\.?)?"
                      r"(?P<reward>\d{1,3}|[一二两三四五六七八九十])(?:号|项|个|号礼品)?$")
+# 退订 alone is the campaign opt-out (docs/CONTRACTS.md section 7); 退订西红柿 still cancels.
+_UNSUBSCRIBE = re.compile(r"^(?:我要)?(?:退订|取消订阅|退订活动|退订推送|退订消息|不要推送|别推送了?|不要再发活动了?|td)$")
+_SUBSCRIBE = re.compile(r"^(?:我要)?(?:订阅|重新订阅|恢复订阅|继续订阅|订阅活动|恢复推送)$")
 _POINTS = re.compile(r"^(?:我的|查|查询|看看|看下)?积分(?:查询|多少|余额|呢)?$")
 _BALANCE = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下)*(?:储值余额|储值卡?|余额|钱包)(?:还有)?(?:多少|几多|查询|呢)?(?:钱)?$")
 _COUPONS = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下|我有)*(?:优惠券|优惠卷|券|代金券)(?:呢|有哪些|有几张|还有吗|查询)?$")
@@ -106,6 +109,8 @@ REQUESTS = (
     Request("help", _HELP),
     Request("query_offer", _OFFER),
     Request("invite", _INVITE),
+    Request("unsubscribe", _UNSUBSCRIBE),
+    Request("subscribe", _SUBSCRIBE),
     Request("list_rewards", _REWARDS),
     Request("redeem", _REDEEM, _redeem),
     Request("query_points", _POINTS),
