@@ -8,6 +8,7 @@ A top-up or refund over `[wallet] confirm_over` waits for `/确认` from another
 from __future__ import annotations
 
 import re
+from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 
 from bot.core.clock import Clock
@@ -20,6 +21,7 @@ from handlers.texts import money
 from models.coupons import describe, give, unused
 from models.tables import Member, StaffRequest, WalletEntry
 from models.members import locked_member
+from models.points import Rewards
 from models.wallet import WalletRefused, history, refund, top_up
 
 router = Router("wallet")
@@ -212,23 +214,28 @@ async def on_confirm_request(msg: Incoming, args: str, clock: Clock, config: Con
 
 
 @router.message(Command("余额"), is_staff)
-async def on_staff_balance(msg: Incoming, args: str, outbox: Postbox, reply: Reply) -> None:
-    """查成员的储值和积分：/余额 <成员>（私信回复）"""
+async def on_staff_balance(msg: Incoming, args: str, clock: Clock, config: Config, rewards: Rewards,
+                           outbox: Postbox, reply: Reply) -> None:
+    """查成员的储值、积分和优惠券：/余额 <成员>（私信回复）"""
     member, _ = await named_member(msg, args)
     if isinstance(member, str):
         await reply(member)
         return
-    text = f"{member.name}（{member.id}）\n{await balance_text(member)}\n积分：{member.points}"
+    pending = await rewards.pending(member.id)
+    coupons = await unused(member.id, clock.now())
+    text = (f"{member.name}（{member.id}）\n{await balance_text(member, config.timezone)}\n"
+            f"积分：可用{member.points}" + (f"，待到账{pending}" if pending else "") + "\n"
+            + (("优惠券：\n" + "\n".join(describe(c, config.timezone) for c in coupons)) if coupons else "优惠券：无"))
     await privately(msg, text, outbox, reply)
 
 
-async def balance_text(member: Member) -> str:
+async def balance_text(member: Member, tz: tzinfo) -> str:
     balance = member.wallet_principal + member.wallet_bonus
     lines = [f"储值余额：{money(balance)}（本金{money(member.wallet_principal)}，赠送{money(member.wallet_bonus)}）"]
     entries = await history(member.id)
     if entries:
         lines.append("最近：")
-        lines += [f"{entry.created_at:%m-%d} {'+' if entry.delta > 0 else ''}{entry.delta} {entry.reason}"
+        lines += [f"{entry.created_at.astimezone(tz):%m-%d} {'+' if entry.delta > 0 else ''}{entry.delta} {entry.reason}"
                   f" 余额{entry.balance}" for entry in entries]
     return "\n".join(lines)
 
@@ -249,10 +256,10 @@ async def privately(msg: Incoming, text: str, outbox: Postbox, reply: Reply,
 
 
 @router.message(Intent("query_balance"))
-async def on_balance(msg: Incoming, member: Member, outbox: Postbox, reachable: Reachable,
+async def on_balance(msg: Incoming, member: Member, config: Config, outbox: Postbox, reachable: Reachable,
                      reply: Reply) -> None:
     """余额：我的储值余额和最近5笔（私信回复）"""
-    text = await balance_text(member)
+    text = await balance_text(member, config.timezone)
     if not await WalletEntry.exists(member_id=member.id):
         text = "您还没有储值。储值请找店员，整档充值有赠送。"
     await privately(msg, text, outbox, reply, reachable)

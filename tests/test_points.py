@@ -163,6 +163,10 @@ async def test_delivery_by_community_uses_coupons_and_lists_what_to_collect(shop
     assert not any("已送达" in t for t in shop.texts(room=ROOM_B))
     assert "没有待送达的订单" in await delivered(shop, "阳光花园")
     assert "没有叫“火星”的小区" in await delivered(shop, "火星")
+    await shop.say("/余额 a", sender=STAFF, room=None)
+    await shop.flush()
+    looked_up = shop.texts(to=STAFF)[-1]
+    assert "积分：可用27" in looked_up and "优惠券：无" in looked_up
     await shop.say("/送达", sender="a", name="阿明", room=None)
     assert (await Order.get(member_id="b")).status == "placed"  # members cannot
     assert (await Member.get(id="a")).points == 27

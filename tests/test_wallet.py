@@ -77,7 +77,7 @@ async def test_amounts_never_go_into_a_group(shop: Harness) -> None:
     assert in_group == []
     assert any("已私信您" in t for t in shop.texts(room=ROOM_A))
     assert any("储值余额：¥100.00" in t for t in shop.texts(to="li"))
-    assert any("储值余额：¥100.00" in t and "积分" in t for t in shop.texts(to=STAFF))
+    assert any("储值余额：¥100.00" in t and "积分：可用0" in t and "优惠券：无" in t for t in shop.texts(to=STAFF))
 
 
 async def test_a_member_asks_their_balance_and_sees_the_last_five_entries(shop: Harness) -> None:
