@@ -20,7 +20,12 @@ ROOMS = st.sampled_from([ROOM_A, ROOM_B, None, "999@chatroom"])
 
 
 async def _converse(tmp: Path, messages: list[tuple[str, str, str | None]]) -> tuple[list[str], int]:
-    h = await start_harness(make_config(tmp, f"sqlite://{tmp / 'fuzz.sqlite3'}"), MORNING)
+    # With coupons, a new-member pack and rewards, so that the money words do something.
+    config = make_config(tmp, f"sqlite://{tmp / 'fuzz.sqlite3'}",
+                         coupon=[{"id": "new3", "name": "新人券", "off": 3, "min_spend": 5}],
+                         coupons={"new_member": ["new3"]},
+                         reward=[{"points": 1, "coupon": "new3"}, {"points": 2, "sku": "V01"}])
+    h = await start_harness(config, MORNING)
     try:
         for i, (text, sender, room) in enumerate(messages):
             await h.say(text, sender=sender, room=room, message_id=f"f{i}")
@@ -45,7 +50,10 @@ ORDERISH = st.lists(st.sampled_from(["西红柿", "2斤", "x3", "取消", "改�
                                       "土豆", "半", "两", "/截单", "/汇总", "我的订单", "豆腐", "3号", "12号", " ",
                                       "，", "？", "😀", "\x00", "不要了", "参团", "开团 ", "/开团 ", "草莓",
                                       " 3人", "150元", "2小时", "0人", "99999元", "/取消拼团 ", "1", "#",
-                                      "积分", "邀请码", "K4QDDN", "/拼团统计", "/邀请统计", "参团 1"]),
+                                      "积分", "邀请码", "K4QDDN", "/拼团统计", "/邀请统计", "参团 1",
+                                      "/充值 ", "u1 ", "@u2 ", "200", "-5", "9999999", "/退款 ", "/确认 ",
+                                      "/余额 ", "余额", "我的券", "/发券 ", "new3 ", "/送达", " 阳光",
+                                      "积分兑换", "兑换 ", "兑换第", "退订", "订阅", "0"]),
                      max_size=15).map("".join)
 
 
