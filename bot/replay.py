@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from bot.leader import startup_lock
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
 from models.points import Rewards
+from models.segments import member_facts
 from models.db import close_database, open_database, wipe
 from models.state import get_state, set_state
 from models.tables import (
@@ -123,7 +125,7 @@ async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0
         dates: set[date] = {d for d in await Order.all().values_list("delivery_date", flat=True)}  # type: ignore[misc]
         for delivery_date in sorted(dates):
             await h.bot.export(delivery_date)
-        state = await snapshot(h.bot.services.rewards)
+        state = await snapshot(h.bot.services.rewards, h.clock.now(), config.timezone, config.segments.days)
         await set_state(REPLAY_MARK, {"done": True, "wall": time.time()}, h.clock.now())
     finally:
         await h.close()
@@ -158,7 +160,7 @@ async def apply_event(bot: Bot, transport: MemoryTransport, event: Event) -> Non
     # "leave" keeps the member and their orders; "tick" only moves the clock.
 
 
-async def snapshot(rewards: Rewards) -> dict[str, Any]:
+async def snapshot(rewards: Rewards, at: datetime, tz: tzinfo, bounds: Sequence[int]) -> dict[str, Any]:
     """state.json: orders, group-buys and members as docs/CONTRACTS.md section 3 lists them."""
     orders = []
     settlements = {s.order_id: s for s in await Settlement.all()}  # type: ignore[attr-defined]
@@ -189,8 +191,10 @@ async def snapshot(rewards: Rewards) -> dict[str, Any]:
             "name": groupbuy.name, "room": groupbuy.community.room if groupbuy.community else None,
             "delivery_date": groupbuy.delivery_date.isoformat() if groupbuy.delivery_date else None,
         })
+    today = at.astimezone(tz).date()
+    segments = {f.member_id: f.segment for f in await member_facts(today, tz, bounds)}
     members = [
-        {"id": m.id, "name": m.name, "points": m.points, "points_pending": await rewards.pending(m.id),
+        {"id": m.id, "name": m.name, "segment": segments.get(m.id), "points": m.points, "points_pending": await rewards.pending(m.id),
          "referrer": m.referrer_id, "address": m.address,  # type: ignore[attr-defined]
          "code": m.code, "referred_via": m.referred_via or None,
          "balance": json_number(m.wallet_principal + m.wallet_bonus), "unsubscribed": m.unsubscribed}

@@ -12,7 +12,7 @@ from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 
 from bot.core.clock import Clock
-from bot.core.config import Config
+from bot.core.config import Config, CouponTemplate
 from bot.core.dispatcher import Router
 from bot.core.messages import Incoming, Outgoing
 from bot.core.protocols import Postbox, Reachable, Reply, everyone
@@ -22,6 +22,7 @@ from models.coupons import describe, give, unused
 from models.tables import Member, StaffRequest, WalletEntry
 from models.members import locked_member
 from models.points import Rewards
+from models.segments import SEGMENTS, member_facts
 from models.wallet import WalletRefused, history, refund, top_up
 
 router = Router("wallet")
@@ -268,12 +269,15 @@ async def on_balance(msg: Incoming, member: Member, config: Config, outbox: Post
 @router.message(Command("发券"), is_staff)
 async def on_give_coupon(msg: Incoming, args: str, clock: Clock, config: Config, outbox: Postbox,
                          reply: Reply) -> None:
-    """发优惠券：/发券 <券模板id> <成员>（每位成员最多得 per_member 张）"""
+    """发优惠券：/发券 <券模板id> <成员或分层>（如 /发券 new3 沉默；每位成员最多得 per_member 张）"""
     template_id, _, rest = args.partition(" ")
     template = config.coupon_template(template_id.strip())
     if template is None:
         known = "、".join(t.id for t in config.coupon) or "（还没有配置 [[coupon]]）"
-        await reply(f"没有“{template_id[:20]}”这种券。可用：{known}\n格式：/发券 <券模板id> <成员>")
+        await reply(f"没有“{template_id[:20]}”这种券。可用：{known}\n格式：/发券 <券模板id> <成员或分层>")
+        return
+    if rest.strip() in SEGMENTS:
+        await _give_segment(msg, rest.strip(), template, clock, config, outbox, reply)
         return
     member, _ = await named_member(msg, rest)
     if isinstance(member, str):
@@ -285,6 +289,33 @@ async def on_give_coupon(msg: Incoming, args: str, clock: Clock, config: Config,
         return
     await outbox.put(Outgoing(f"🎁 您得到一张{describe(given, config.timezone)}", to=member.id))
     await reply(f"已给{member.name}发{template.name}，已私信通知。")
+
+
+async def _give_segment(msg: Incoming, segment: str, template: CouponTemplate, clock: Clock, config: Config,
+                        outbox: Postbox, reply: Reply) -> None:
+    """One coupon to each member of a segment (per_member holds); each subscribed member is
+    told privately (退订: the coupon, without a message)."""
+    now = clock.now()
+    facts = await member_facts(now.astimezone(config.timezone).date(), config.timezone, config.segments.days,
+                               config.shop.staff, segment)
+    quiet = set(await Member.filter(id__in=[f.member_id for f in facts], unsubscribed=True)
+                .values_list("id", flat=True))
+    given = held = 0
+    for fact in facts:
+        coupon = await give(fact.member_id, template, f"msg:{msg.message_id}:{fact.member_id}", now,
+                            config.coupons.remind_before)
+        if coupon is None:
+            held += 1
+            continue
+        given += 1
+        if fact.member_id not in quiet:
+            await outbox.put(Outgoing(f"🎁 您得到一张{describe(coupon, config.timezone)}", to=fact.member_id))
+    if not facts:
+        await reply(f"{segment}没有成员，没有发券。")
+        return
+    await reply(f"已给{segment}的{given}位成员发{template.name}，已私信通知"
+                + (f"（{len(quiet & {f.member_id for f in facts})}位退订了活动消息，只发券不通知）" if quiet else "")
+                + (f"；{held}位已经得过{template.per_member}张，没有再发" if held else "") + "。")
 
 
 @router.message(Intent("query_coupons"))

@@ -252,6 +252,7 @@ async def test_two_days_replayed_end_with_ledgers_that_sum_to_the_balances(tmp_p
                        ("a", "pts5"): "reserved"}
     assert (members["a"]["points"], members["b"]["points"], members["b"]["balance"]) == (38 - 30, 29, 46.5)
     assert all(m["unsubscribed"] is False and m["points_pending"] >= 0 for m in members.values())
+    assert (members["a"]["segment"], members["c"]["segment"]) == ("活跃", "新成员")  # c cancelled its only order
     transcript = [json.loads(line) for line in (tmp_path / "out" / "transcript.jsonl").read_text(
         encoding="utf-8").splitlines()]
     in_groups = "\n".join(t["text"] for t in transcript if t["room"])

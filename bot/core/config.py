@@ -254,6 +254,22 @@ class ReferralConfig:
     new_member_days: int = setting(_nonnegative_int, 7)  # a code counts within this many days of first being seen
 
 
+def _bounds(value: Any) -> tuple[int, int, int, int]:
+    if (not isinstance(value, list) or len(value) != 4
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+            or sorted(set(value)) != value):
+        raise ValueError(f"expected four increasing numbers of days like [90, 180, 365, 730], got {_show(value)}")
+    return (value[0], value[1], value[2], value[3])
+
+
+@dataclass(frozen=True)
+class SegmentsConfig:
+    """Recency segments: days since a member's last order that was not cancelled at which
+    活跃 -> 沉默 -> 濒临睡眠 -> 休眠 -> 流失 (docs/CONTRACTS.md section 8)."""
+
+    days: tuple[int, int, int, int] = setting(_bounds, (90, 180, 365, 730))
+
+
 @dataclass(frozen=True)
 class PointsConfig:
     per_yuan: Decimal = setting(_rate, Decimal(1))  # points per yuan of an order's total after its coupon
@@ -423,6 +439,7 @@ class Config:
     points: PointsConfig
     wallet: WalletConfig
     coupons: CouponsConfig
+    segments: SegmentsConfig
     spreadsheet: SpreadsheetConfig
     outbox: OutboxConfig
     web: WebConfig
@@ -478,6 +495,7 @@ _SECTIONS: dict[str, type] = {
     "points": PointsConfig,
     "wallet": WalletConfig,
     "coupons": CouponsConfig,
+    "segments": SegmentsConfig,
     "spreadsheet": SpreadsheetConfig,
     "outbox": OutboxConfig,
     "web": WebConfig,
