@@ -25,8 +25,8 @@ from models.segments import member_facts
 from models.db import close_database, open_database, wipe
 from models.state import get_state, set_state
 from models.tables import (
-    Coupon, GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine, PointEntry, Settlement,
-    WalletEntry,
+    Campaign, CampaignMember, Coupon, GroupBuy, GroupBuyParticipant, InboundMessage, Member, Order, OrderLine,
+    PointEntry, Settlement, WalletEntry,
 )
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,8 @@ async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0
         dates: set[date] = {d for d in await Order.all().values_list("delivery_date", flat=True)}  # type: ignore[misc]
         for delivery_date in sorted(dates):
             await h.bot.export(delivery_date)
-        state = await snapshot(h.bot.services.rewards, h.clock.now(), config.timezone, config.segments.days)
+        state = await snapshot(h.bot.services.rewards, h.clock.now(), config.timezone, config.segments.days,
+                               config.shop.staff)
         await set_state(REPLAY_MARK, {"done": True, "wall": time.time()}, h.clock.now())
     finally:
         await h.close()
@@ -160,7 +161,8 @@ async def apply_event(bot: Bot, transport: MemoryTransport, event: Event) -> Non
     # "leave" keeps the member and their orders; "tick" only moves the clock.
 
 
-async def snapshot(rewards: Rewards, at: datetime, tz: tzinfo, bounds: Sequence[int]) -> dict[str, Any]:
+async def snapshot(rewards: Rewards, at: datetime, tz: tzinfo, bounds: Sequence[int],
+                   staff: Sequence[str] = ()) -> dict[str, Any]:
     """state.json: orders, group-buys and members as docs/CONTRACTS.md section 3 lists them."""
     orders = []
     settlements = {s.order_id: s for s in await Settlement.all()}  # type: ignore[attr-defined]
@@ -192,7 +194,7 @@ async def snapshot(rewards: Rewards, at: datetime, tz: tzinfo, bounds: Sequence[
             "delivery_date": groupbuy.delivery_date.isoformat() if groupbuy.delivery_date else None,
         })
     today = at.astimezone(tz).date()
-    segments = {f.member_id: f.segment for f in await member_facts(today, tz, bounds)}
+    segments = {f.member_id: f.segment for f in await member_facts(today, tz, bounds, staff)}  # staff: none
     members = [
         {"id": m.id, "name": m.name, "segment": segments.get(m.id), "points": m.points, "points_pending": await rewards.pending(m.id),
          "referrer": m.referrer_id, "address": m.address,  # type: ignore[attr-defined]
@@ -217,5 +219,15 @@ async def snapshot(rewards: Rewards, at: datetime, tz: tzinfo, bounds: Sequence[
          "expires_at": e.expires_at.isoformat() if e.expires_at else None}
         for e in await PointEntry.all().order_by("id")
     ]
+    campaigns = []
+    for campaign in await Campaign.all().order_by("id"):
+        roles = await CampaignMember.filter(campaign_id=campaign.id).order_by("member_id").values_list(
+            "member_id", "role", "sent_at")
+        campaigns.append({
+            "id": campaign.id, "segment": campaign.segment, "template": campaign.template or None,
+            "state": campaign.state, "targets": [m for m, role, _ in roles if role == "target"],
+            "control": [m for m, role, _ in roles if role == "control"],
+            "sent": sum(1 for _, role, sent in roles if role == "target" and sent is not None),
+        })
     return {"orders": orders, "groupbuys": groupbuys, "members": members, "wallet": wallet, "coupons": coupons,
-            "points_ledger": points_ledger}
+            "points_ledger": points_ledger, "campaigns": campaigns}

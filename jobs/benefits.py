@@ -15,6 +15,7 @@ from datetime import datetime
 from bot.core.config import Config
 from bot.core.messages import Outgoing
 from jobs.services import Services
+from models.campaigns import send_campaigns
 from models.coupons import describe
 from models.db import transaction
 from models.points import expire, reward_name
@@ -81,3 +82,12 @@ async def sweep_points(now: datetime, services: Services) -> int:
     if soon:
         outbox.changed()
     return expired + len(soon)
+
+
+async def sweep_campaigns(now: datetime, services: Services) -> int:
+    """Queue the campaign messages today's cap allows (models.campaigns)."""
+    async with transaction():
+        queued = await send_campaigns(now, services.config, services.outbox)
+    if queued:
+        services.outbox.changed()
+    return queued

@@ -15,7 +15,8 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from operator import attrgetter
 
 from bot.core.config import Config, ScheduleConfig
-from jobs.benefits import next_coupon_due, next_points_due, sweep_coupons, sweep_points
+from jobs.benefits import next_coupon_due, next_points_due, sweep_campaigns, sweep_coupons, sweep_points
+from models.campaigns import next_campaign_due
 from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice
 from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.services import Services
@@ -77,6 +78,7 @@ SWEEPS = (
     Sweep("groupbuy_expiry", timedelta(seconds=30), expire_groupbuys, next_expiry),
     Sweep("coupons", timedelta(seconds=60), sweep_coupons, next_coupon_due),
     Sweep("points", timedelta(seconds=60), sweep_points, next_points_due),
+    Sweep("campaigns", timedelta(seconds=60), sweep_campaigns, next_campaign_due),
 )
 _DAILY = {job.id: job for job in DAILY}
 

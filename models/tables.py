@@ -263,6 +263,39 @@ class Settlement(Model):
         table = "order_settlement"
 
 
+class Campaign(Model):
+    """A win-back campaign (/推送): drafted with its targets and control group, sent (paced,
+    `[campaign] daily_max` a day) once confirmed. draft -> sending -> done; or cancelled."""
+
+    id = fields.IntField(primary_key=True)
+    segment = fields.CharField(max_length=16)
+    template = fields.CharField(max_length=32, default="")  # the coupon each target gets ("" = none)
+    text = fields.TextField()
+    state = fields.CharField(max_length=16, default="draft", db_index=True)
+    created_by = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField()
+    started_at = fields.DatetimeField(null=True)  # confirmed: the day its returns are counted from
+
+    class Meta:
+        table = "campaign"
+
+
+class CampaignMember(Model):
+    """One member of a campaign: a target (sent_at once sent), in the control group, or left
+    out (and why: unsubscribed, rested, unreachable)."""
+
+    id = fields.IntField(primary_key=True)
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField("models.Campaign", related_name="members")
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="campaigns")
+    role = fields.CharField(max_length=16)  # target, control, out
+    reason = fields.CharField(max_length=16, default="")  # for out
+    sent_at = fields.DatetimeField(null=True, db_index=True)
+
+    class Meta:
+        table = "campaign_member"
+        unique_together = (("campaign", "member"),)
+
+
 class StaffRequest(Model):
     """A top-up or refund over `[wallet] confirm_over`: waits for `/确认` from another staff member."""
 

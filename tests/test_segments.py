@@ -87,3 +87,101 @@ async def test_a_coupon_to_a_segment_reaches_each_of_its_members_once(shop: Harn
     assert "已给沉默的0位成员" in second and "3位已经得过1张" in second
     assert all(any(t.startswith("🎁 您得到一张回来5元券") for t in shop.texts(to=m)) for m in ("s0", "s1"))
     assert shop.texts(to="s2") == [] and shop.texts(to="a") == []
+
+
+CAMPAIGN = {"control": 0.25, "rest_days": 14, "daily_max": 3, "message_cost": 0.05, "margin": 0.3}
+
+
+@pytest.fixture
+async def pushing(tmp_path: Path, db_url: str) -> Harness:
+    config = make_config(tmp_path, db_url, campaign=CAMPAIGN,
+                         coupon=[{"id": "back5", "name": "回来5元券", "off": 5, "valid": "7天"}])
+    h = await start_harness(config, MORNING, run_jobs=True)
+    try:
+        yield h
+    finally:
+        await h.bot.close()
+
+
+async def staff(h: Harness, text: str) -> str:
+    await h.say(text, sender=STAFF, room=None)
+    await h.flush()
+    return h.texts(to=STAFF)[-1]
+
+
+async def test_a_campaign_is_drafted_confirmed_paced_and_measured_against_its_control_group(
+        pushing: Harness) -> None:
+    from models.campaigns import control_group
+    from models.tables import Campaign, CampaignMember
+
+    h = pushing
+    for n in range(10):
+        await member_with_order(f"s{n}", f"沉{n}", MORNING - dt.timedelta(days=100 + n))
+    await Member.filter(id="s9").update(unsubscribed=True)
+    h.transport.strangers.add("s8")
+    preview = await staff(h, "/推送 沉默 back5 好久不见，今天草莓特价")
+    # 8 eligible (one unsubscribed, one not a friend): 25% -> 2 held back
+    assert preview.startswith("【活动#1 草稿】沉默：发送6人，对照组2人（不发，用来比较），不发2人（退订了活动消息1，不是好友，私信不到1）。")
+    control = sorted(await CampaignMember.filter(role="control").values_list("member_id", flat=True))
+    assert control == control_group(1, [f"s{n}" for n in range(8)], __import__("decimal").Decimal("0.25"))
+    assert not any(t for m in control for t in h.texts(to=m))
+    assert "确认推送 1" in preview and not any(h.texts(to=f"s{n}") for n in range(10))  # nothing sent yet
+    assert "没有“大客户”这一层" in await staff(h, "/推送 大客户 无 你好")
+    assert "没有“zz”这种券" in await staff(h, "/推送 沉默 zz 你好")
+    assert "格式：/推送" in await staff(h, "/推送 沉默")
+
+    assert "开始发送" in await staff(h, "/确认推送 1")
+    assert "没有改动" in await staff(h, "/确认推送 1")
+    await h.advance_to(MORNING + dt.timedelta(hours=1))
+    targets = [m for m in (f"s{n}" for n in range(8)) if m not in control]
+    first_day = [m for m in targets if h.texts(to=m)]
+    assert len(first_day) == 3  # daily_max
+    assert all(h.texts(to=m)[0].startswith("好久不见，今天草莓特价\n🎁 送您一张回来5元券") for m in first_day)
+    await h.advance_to(MORNING.replace(hour=23))  # quiet hours: nothing more that day
+    assert len([m for m in targets if h.texts(to=m)]) == 3
+    await h.advance_to(MORNING.replace(hour=6, minute=59) + dt.timedelta(days=1))  # queued, held till 07:00
+    assert len([m for m in targets if h.texts(to=m)]) == 3
+    await h.advance_to(MORNING.replace(hour=7, minute=30) + dt.timedelta(days=1))
+    assert len([m for m in targets if h.texts(to=m)]) == 6
+    assert all(len(h.texts(to=m)) == 1 for m in targets)  # each once
+    assert (await Campaign.get(id=1)).state == "done"
+    assert await Coupon.filter(source__startswith="campaign:1:").count() == 6
+
+    # Two targets come back and order; one control member orders too.
+    await h.advance_to(MORNING + dt.timedelta(days=2))
+    await h.say("黑猪五花肉2斤", sender=targets[0])  # 64
+    await h.say("西红柿2斤", sender=targets[1])  # 9
+    await h.say("西红柿2斤", sender=control[0])  # 9
+    text = await staff(h, "/活动效果 1")
+    assert text.startswith("【活动#1 沉默】已发完：已发送6人，对照组2人，用券0张，成本¥0.30")
+    # per target 73/6, per control member 9/2: extra = (73/6 - 4.5) x 6 = 46
+    assert "7天（进行中）：发送组2单¥73.00，对照组1单¥9.00，多带来¥46.00，回报4500%" in text
+    # A second campaign within rest_days leaves out the 4 targets still silent; those who
+    # ordered are 活跃 now; the control member who did not order may get it.
+    again = await staff(h, "/推送 沉默 无 再来看看")
+    assert "发送1人" in again and "休息期内已收到过活动4" in again
+    assert "已作废，一条也没有发" in await staff(h, "/取消推送 2")
+    assert "没有活动#9" in await staff(h, "/活动效果 9")
+
+
+async def test_replay_state_lists_campaigns_and_segments(tmp_path: Path, db_url: str) -> None:
+    import json
+
+    from bot.replay import replay
+
+    config = make_config(tmp_path, db_url, campaign={"control": 0.5})
+    events = [
+        {"at": "2026-12-01T09:00:00+08:00", "room": ROOM_A, "from": "a", "name": "阿明", "text": "西红柿1斤"},
+        {"at": "2026-12-01T09:00:30+08:00", "room": ROOM_A, "from": "b", "name": "小周", "text": "西红柿1斤"},
+        {"at": "2027-03-15T09:00:00+08:00", "event": "tick"},
+        {"at": "2027-03-15T09:01:00+08:00", "from": STAFF, "name": "店长", "text": "/推送 沉默 无 好久不见"},
+        {"at": "2027-03-15T09:02:00+08:00", "from": STAFF, "name": "店长", "text": "/确认推送 1"},
+        {"at": "2027-03-15T12:00:00+08:00", "event": "tick"},
+    ]
+    script = tmp_path / "events.jsonl"
+    script.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n", encoding="utf-8")
+    state = await replay(config, script, tmp_path / "out")
+    [campaign] = state["campaigns"]
+    assert (campaign["segment"], campaign["state"], campaign["template"], campaign["sent"]) == ("沉默", "done", None, 1)
+    assert sorted(campaign["targets"] + campaign["control"]) == ["a", "b"] and len(campaign["control"]) == 1
+    assert {m["id"]: m["segment"] for m in state["members"]} == {"a": SILENT, "b": SILENT, STAFF: None}

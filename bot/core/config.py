@@ -387,6 +387,23 @@ class CouponsConfig:
     referral_friend: str = setting(_template_ref, "")
 
 
+def _fraction(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ValueError(f"expected a fraction from 0 to under 1, like 0.1, got {_show(value)}")
+    return Decimal(str(value))
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """Win-back campaigns (docs/CONTRACTS.md section 8)."""
+
+    control: Decimal = setting(_fraction, Decimal("0.1"))  # of the eligible members, held back and counted
+    rest_days: int = setting(_nonnegative_int, 14)  # no member gets two campaigns within this many days
+    daily_max: int = setting(_positive_int, 200)  # campaign messages a day, all campaigns together
+    message_cost: Decimal = setting(_money, Decimal("0.05"))  # what one send costs the shop
+    margin: Decimal = setting(_fraction, Decimal("0.3"))  # of extra revenue, what the shop keeps
+
+
 @dataclass(frozen=True)
 class SpreadsheetConfig:
     path: str = setting(_dated_path, "exports/orders-{date}.xlsx")
@@ -440,6 +457,7 @@ class Config:
     wallet: WalletConfig
     coupons: CouponsConfig
     segments: SegmentsConfig
+    campaign: CampaignConfig
     spreadsheet: SpreadsheetConfig
     outbox: OutboxConfig
     web: WebConfig
@@ -496,6 +514,7 @@ _SECTIONS: dict[str, type] = {
     "wallet": WalletConfig,
     "coupons": CouponsConfig,
     "segments": SegmentsConfig,
+    "campaign": CampaignConfig,
     "spreadsheet": SpreadsheetConfig,
     "outbox": OutboxConfig,
     "web": WebConfig,

@@ -1,0 +1,189 @@
+"""Win-back campaigns (docs/CONTRACTS.md section 8): a draft names its targets, who is left out
+and why, and a control group; once confirmed it is sent as paced private broadcasts, at most
+`[campaign] daily_max` a day over all campaigns; its return is read from the orders themselves,
+the targets against the control group.
+
+The control group is `[campaign] control` of the eligible members, rounded down, the first by
+a hash of (campaign id, member id): the same draft always holds back the same members. Every
+send is claimed by a guarded UPDATE, so two processes sweeping at once send once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from bot.core.config import Config
+from bot.core.messages import Outgoing
+from bot.core.protocols import Postbox, Reachable
+from models.coupons import describe, give
+from models.segments import member_facts
+from models.tables import Campaign, CampaignMember, Coupon, Member, Order, OrderLine
+
+TARGET, CONTROL, OUT = "target", "control", "out"
+UNSUBSCRIBED, RESTED, UNREACHABLE = "unsubscribed", "rested", "unreachable"
+REASON_TEXT = {UNSUBSCRIBED: "退订了活动消息", RESTED: "休息期内已收到过活动", UNREACHABLE: "不是好友，私信不到"}
+WINDOWS = (7, 30, 90)  # days after the start its returns are counted at
+
+
+def control_group(campaign_id: int, eligible: Sequence[str], share: Decimal) -> list[str]:
+    """`share` of `eligible`, rounded down, picked by a hash of the campaign and member ids."""
+    count = int(share * len(eligible))
+    ranked = sorted(eligible, key=lambda m: hashlib.sha256(f"{campaign_id}:{m}".encode()).hexdigest())
+    return sorted(ranked[:count])
+
+
+@dataclass
+class Draft:
+    campaign: Campaign
+    targets: list[str] = field(default_factory=list)
+    control: list[str] = field(default_factory=list)
+    out: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # reason -> members
+
+
+async def rested(member_ids: Sequence[str], now: datetime, rest_days: int) -> set[str]:
+    """Members a campaign reached within `rest_days`, or that a sending campaign will reach."""
+    since = now - timedelta(days=rest_days)
+    recent = await CampaignMember.filter(member_id__in=list(member_ids), role=TARGET, sent_at__gte=since) \
+        .values_list("member_id", flat=True)
+    waiting = await CampaignMember.filter(member_id__in=list(member_ids), role=TARGET, sent_at__isnull=True,
+                                          campaign__state="sending").values_list("member_id", flat=True)
+    return {str(m) for m in [*recent, *waiting]}
+
+
+async def draft(segment: str, template: str, text: str, by: str, config: Config, reachable: Reachable,
+                now: datetime) -> Draft:
+    facts = await member_facts(now.astimezone(config.timezone).date(), config.timezone, config.segments.days,
+                               config.shop.staff, segment)
+    ids = [f.member_id for f in facts]
+    quiet = {str(m) for m in await Member.filter(id__in=ids, unsubscribed=True).values_list("id", flat=True)}
+    resting = await rested(ids, now, config.campaign.rest_days)
+    campaign = await Campaign.create(segment=segment, template=template, text=text, created_by=by, created_at=now)
+    done = Draft(campaign)
+    eligible = []
+    for member_id in ids:
+        if member_id in quiet:
+            done.out[UNSUBSCRIBED].append(member_id)
+        elif member_id in resting:
+            done.out[RESTED].append(member_id)
+        elif not await reachable(member_id):
+            done.out[UNREACHABLE].append(member_id)
+        else:
+            eligible.append(member_id)
+    done.control = control_group(campaign.id, eligible, config.campaign.control)
+    held = set(done.control)
+    done.targets = [m for m in eligible if m not in held]
+    rows = [CampaignMember(campaign_id=campaign.id, member_id=m, role=TARGET) for m in done.targets]
+    rows += [CampaignMember(campaign_id=campaign.id, member_id=m, role=CONTROL) for m in done.control]
+    rows += [CampaignMember(campaign_id=campaign.id, member_id=m, role=OUT, reason=why)
+             for why, members in done.out.items() for m in members]
+    await CampaignMember.bulk_create(rows)
+    return done
+
+
+def _day_start(moment: datetime, config: Config) -> datetime:
+    local = moment.astimezone(config.timezone)
+    return datetime.combine(local.date(), time(0), tzinfo=config.timezone)
+
+
+async def next_campaign_due(config: Config) -> datetime | None:
+    """When the sweep has sends to make: now-ish (the earliest start) while today's cap allows,
+    else the next day's start."""
+    sending = await Campaign.filter(state="sending").order_by("started_at").first()
+    if sending is None or sending.started_at is None:
+        return None
+    last = await CampaignMember.filter(sent_at__isnull=False).order_by("-sent_at").first()
+    if last is not None and last.sent_at is not None:
+        start = _day_start(last.sent_at, config)
+        if await CampaignMember.filter(sent_at__gte=start).count() >= config.campaign.daily_max:
+            return max(sending.started_at, start + timedelta(days=1))
+    return sending.started_at
+
+
+async def send_campaigns(now: datetime, config: Config, outbox: Postbox) -> int:
+    """Queue what today's cap allows of every sending campaign (the outbox paces them and holds
+    them through quiet hours, as broadcasts); a campaign with nobody left to send to is done.
+    A target who unsubscribed since the draft is left out."""
+    allowance = config.campaign.daily_max - await CampaignMember.filter(
+        sent_at__gte=_day_start(now, config)).count()
+    queued = 0
+    for campaign in await Campaign.filter(state="sending").order_by("id"):
+        template = config.coupon_template(campaign.template) if campaign.template else None
+        rows = await CampaignMember.filter(campaign_id=campaign.id, role=TARGET, sent_at__isnull=True) \
+            .order_by("id").limit(max(allowance, 0)).select_related("member")
+        for row in rows:
+            if row.member.unsubscribed:
+                await CampaignMember.filter(id=row.id).update(role=OUT, reason=UNSUBSCRIBED)
+                continue
+            if not await CampaignMember.filter(id=row.id, sent_at__isnull=True).update(sent_at=now):
+                continue  # another process sent it
+            text = campaign.text
+            if template is not None and (coupon := await give(
+                    row.member.id, template, f"campaign:{campaign.id}:{row.member.id}", now,
+                    config.coupons.remind_before)) is not None:
+                text += f"\n🎁 送您一张{describe(coupon, config.timezone)}"
+            await outbox.put(Outgoing(text + "\n（回复“退订”不再收到活动消息）", to=row.member.id, broadcast=True))
+            allowance -= 1
+            queued += 1
+        if not await CampaignMember.filter(campaign_id=campaign.id, role=TARGET, sent_at__isnull=True).exists():
+            await Campaign.filter(id=campaign.id, state="sending").update(state="done")
+    return queued
+
+
+@dataclass(frozen=True)
+class Window:
+    days: int
+    complete: bool  # the window has passed
+    target_orders: int
+    target_revenue: Decimal
+    control_orders: int
+    control_revenue: Decimal
+    extra_revenue: Decimal  # (per target - per control member) x targets sent
+    roi: Decimal | None  # (margin x extra - cost) / cost
+
+
+@dataclass(frozen=True)
+class Effect:
+    campaign: Campaign
+    sent: int
+    control: int
+    coupons_used: int
+    cost: Decimal
+    windows: tuple[Window, ...]
+
+
+async def _returns(member_ids: Sequence[str], start: datetime, end: datetime) -> tuple[int, Decimal]:
+    if not member_ids:
+        return 0, Decimal(0)
+    orders = await Order.filter(member_id__in=list(member_ids), status__not="cancelled", created_at__gt=start,
+                                created_at__lte=end).values_list("id", flat=True)
+    revenue = Decimal(0)
+    for price, qty in await OrderLine.filter(order_id__in=list(orders), status__not="out_of_stock") \
+            .values_list("price", "qty"):
+        revenue += price * qty  # type: ignore[operator]
+    return len(orders), revenue.quantize(Decimal("0.01"))
+
+
+async def effect(campaign: Campaign, now: datetime, config: Config) -> Effect:
+    sent = [str(m) for m in await CampaignMember.filter(campaign_id=campaign.id, role=TARGET,
+                                                       sent_at__isnull=False).values_list("member_id", flat=True)]
+    control = [str(m) for m in await CampaignMember.filter(campaign_id=campaign.id, role=CONTROL)
+               .values_list("member_id", flat=True)]
+    used = await Coupon.filter(source__startswith=f"campaign:{campaign.id}:", state="used").values_list("off", flat=True)
+    spent = sum((Decimal(str(off)) for off in used), Decimal(0))
+    cost = (config.campaign.message_cost * len(sent) + spent).quantize(Decimal("0.01"))
+    windows = []
+    start = campaign.started_at or campaign.created_at
+    for days in WINDOWS:
+        end = start + timedelta(days=days)
+        t_orders, t_revenue = await _returns(sent, start, min(end, now))
+        c_orders, c_revenue = await _returns(control, start, min(end, now))
+        per_control = c_revenue / len(control) if control else Decimal(0)
+        extra = ((t_revenue / len(sent) - per_control) * len(sent)).quantize(Decimal("0.01")) if sent else Decimal(0)
+        roi = ((config.campaign.margin * extra - cost) / cost).quantize(Decimal("0.01")) if cost else None
+        windows.append(Window(days, now >= end, t_orders, t_revenue, c_orders, c_revenue, extra, roi))
+    return Effect(campaign, len(sent), len(control), len(used), cost, tuple(windows))
