@@ -84,7 +84,7 @@ class Exporter:
         read_from = self.clock.now()
         order_date = delivery_date - timedelta(days=self.config.schedule.delivery_days)
         path = await export_delivery_date(self.path(delivery_date), delivery_date, self.config.timezone,
-                                          self.sku_order, order_date)
+                                          self.sku_order, order_date, self.config.campaign, read_from)
         self.due.pop(delivery_date, None)
         self.last_written = read_from
         await workbook_written(delivery_date, read_from)

@@ -11,10 +11,11 @@ from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.dispatcher import Router
 from bot.core.messages import Incoming
-from bot.core.protocols import PacedPostbox, Reachable, Reply
+from bot.core.protocols import Export, Later, PacedPostbox, Reachable, Reply
 from handlers.filters import Command, is_staff
 from handlers.texts import money
-from models.campaigns import REASON_TEXT, draft, effect
+from models.campaigns import REASON_TEXT, STATE_TEXT, draft, effect
+from models.days import delivery_date_for
 from models.segments import SEGMENTS, member_facts
 from models.tables import Campaign, CampaignMember, Member
 
@@ -125,16 +126,13 @@ async def on_cancel_push(args: str, reply: Reply) -> None:
     await reply(f"活动#{campaign.id}已作废" + (f"，已发出的{sent}条不会撤回。" if sent else "，一条也没有发。"))
 
 
-STATE_TEXT = {"draft": "草稿", "sending": "发送中", "done": "已发完", "cancelled": "已作废"}
-
-
 @router.message(Command("活动效果"), is_staff)
-async def on_effect(args: str, clock: Clock, config: Config, reply: Reply) -> None:
-    """活动效果：/活动效果 N，发送、用券、成本，和对照组比的订单、收入和回报"""
+async def on_effect(args: str, clock: Clock, config: Config, export: Export, reply: Reply) -> Later | None:
+    """活动效果：/活动效果 N，发送、用券、成本，和对照组比的订单、收入和回报（表格的活动效果页一并更新）"""
     campaign = await _campaign(args, reply, "格式：/活动效果 <活动号>")
     if campaign is None:
-        return
-    figures = await effect(campaign, clock.now(), config)
+        return None
+    figures = await effect(campaign, clock.now(), config.campaign)
     rows = []
     for w in figures.windows:
         roi = f"{w.roi * 100:.0f}%" if w.roi is not None else "—"
@@ -143,3 +141,10 @@ async def on_effect(args: str, clock: Clock, config: Config, reply: Reply) -> No
     await reply(f"【活动#{campaign.id} {campaign.segment}】{STATE_TEXT.get(campaign.state, campaign.state)}："
                 f"已发送{figures.sent}人，对照组{figures.control}人，用券{figures.coupons_used}张，成本{money(figures.cost)}\n"
                 + "\n".join(rows))
+    order_date = clock.now().astimezone(config.timezone).date()
+    delivery = delivery_date_for(order_date, config.schedule)
+
+    async def write(reply: Reply) -> None:  # after the commit, outside the writer: every campaign's figures
+        await export(delivery)
+
+    return Later(write)

@@ -22,7 +22,9 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Sum
 
-from models.tables import Order, OrderLine, Settlement, WalletEntry
+from bot.core.config import CampaignConfig
+from models.campaigns import EFFECT_COLUMNS, effect_rows
+from models.tables import Campaign, Order, OrderLine, Settlement, WalletEntry
 from models.xlsx import LocalWriter, ProcessWriter, SheetWriter
 
 ORDER_COLUMNS = ("订单号", "下单时间", "小区", "群", "成员", "成员ID", "商品编码", "商品", "数量", "单位",
@@ -169,7 +171,8 @@ async def _wallet_rows(delivery_date: date, order_date: date | None, tz: tzinfo)
 
 
 async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
-                               sku_order: Sequence[str] = (), order_date: date | None = None) -> Path:
+                               sku_order: Sequence[str] = (), order_date: date | None = None,
+                               campaigns: CampaignConfig | None = None, now: datetime | None = None) -> Path:
     """Write the workbook of `delivery_date` to `path` (atomically), reading the orders page by
     page: openpyxl's write-only sheets stream their rows to temporary files as they come. A
     large day is written by a worker process, so reading overlaps writing and the bot's event
@@ -197,6 +200,10 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
         wallet = await _wallet_rows(delivery_date, order_date, tz)
         await writer.sheet("储值", WALLET_COLUMNS, WALLET_WIDTHS, len(wallet), True)
         await writer.rows(wallet)
+        if campaigns is not None and now is not None and await Campaign.exists():
+            effects = await effect_rows(now, campaigns, tz)
+            await writer.sheet("活动效果", EFFECT_COLUMNS, tuple(10 for _ in EFFECT_COLUMNS), len(effects), True)
+            await writer.rows(effects)
         await writer.save()
     finally:
         await writer.close()

@@ -156,6 +156,14 @@ async def test_a_campaign_is_drafted_confirmed_paced_and_measured_against_its_co
     assert text.startswith("【活动#1 沉默】已发完：已发送6人，对照组2人，用券0张，成本¥0.30")
     # per target 73/6, per control member 9/2: extra = (73/6 - 4.5) x 6 = 46
     assert "7天（进行中）：发送组2单¥73.00，对照组1单¥9.00，多带来¥46.00，回报4500%" in text
+    from openpyxl import load_workbook
+
+    await h.bot.writer.settle()  # the workbook is written after the reply commits
+    book = load_workbook(h.bot.exporter.path((MORNING + dt.timedelta(days=3)).date()))
+    header, *rows = book["活动效果"].iter_rows(values_only=True)
+    row = dict(zip(header, rows[0]))
+    assert (row["活动号"], row["分层"], row["状态"], row["发送"], row["对照组"]) == (1, "沉默", "已发完", 6, 2)
+    assert (row["7天发送组收入"], row["7天对照组收入"], row["7天多带来"], row["成本"]) == (73, 9, 46, 0.3)
     # A second campaign within rest_days leaves out the 4 targets still silent; those who
     # ordered are 活跃 now; the control member who did not order may get it.
     again = await staff(h, "/推送 沉默 无 再来看看")
