@@ -185,6 +185,9 @@ async def test_replay_state_lists_campaigns_and_segments(tmp_path: Path, db_url:
         {"at": "2027-03-15T09:01:00+08:00", "from": STAFF, "name": "店长", "text": "/推送 沉默 无 好久不见"},
         {"at": "2027-03-15T09:02:00+08:00", "from": STAFF, "name": "店长", "text": "/确认推送 1"},
         {"at": "2027-03-15T12:00:00+08:00", "event": "tick"},
+        {"at": "2027-03-16T09:00:00+08:00", "room": ROOM_A, "from": "a", "name": "阿明", "text": "黑猪五花肉1斤"},
+        {"at": "2027-03-16T09:01:00+08:00", "room": ROOM_A, "from": "b", "name": "小周", "text": "黑猪五花肉1斤"},
+        {"at": "2027-03-20T09:00:00+08:00", "from": STAFF, "name": "店长", "text": "/活动效果 1"},
     ]
     script = tmp_path / "events.jsonl"
     script.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n", encoding="utf-8")
@@ -192,4 +195,9 @@ async def test_replay_state_lists_campaigns_and_segments(tmp_path: Path, db_url:
     [campaign] = state["campaigns"]
     assert (campaign["segment"], campaign["state"], campaign["template"], campaign["sent"]) == ("沉默", "done", None, 1)
     assert sorted(campaign["targets"] + campaign["control"]) == ["a", "b"] and len(campaign["control"]) == 1
-    assert {m["id"]: m["segment"] for m in state["members"]} == {"a": SILENT, "b": SILENT, STAFF: None}
+    assert {m["id"]: m["segment"] for m in state["members"]} == {"a": ACTIVE, "b": ACTIVE, STAFF: None}  # came back
+    transcript = [json.loads(line) for line in (tmp_path / "out" / "transcript.jsonl").read_text(
+        encoding="utf-8").splitlines()]
+    [figures] = [t["text"] for t in transcript if t["to"] == STAFF and t["text"].startswith("【活动#1 沉默】")]
+    # one sent, one held back, both came back with one order of 32: no extra revenue yet
+    assert "已发送1人，对照组1人" in figures and "7天（进行中）：发送组1单¥32.00，对照组1单¥32.00，多带来¥0.00" in figures
