@@ -16,7 +16,7 @@ from handlers.filters import Command, is_staff
 from handlers.texts import money
 from models.campaigns import REASON_TEXT, STATE_TEXT, draft, effect
 from models.days import delivery_date_for
-from models.segments import SEGMENTS, member_facts
+from models.segments import CHOOSABLE, SEGMENTS, member_facts
 from models.tables import Campaign, CampaignMember, Member
 
 router = Router("segments")
@@ -31,8 +31,8 @@ async def on_segments(args: str, clock: Clock, config: Config, reply: Reply) -> 
     wanted = args.strip()
     bounds = config.segments.days
     if wanted:
-        if wanted not in SEGMENTS:
-            await reply(f"没有“{wanted[:20]}”这一层。可选：{'、'.join(SEGMENTS)}")
+        if wanted not in CHOOSABLE:
+            await reply(f"没有“{wanted[:20]}”这一层。可选：{'、'.join(CHOOSABLE)}")
             return
         facts = await member_facts(today, config.timezone, bounds, config.shop.staff, wanted)
         if not facts:
@@ -48,7 +48,8 @@ async def on_segments(args: str, clock: Clock, config: Config, reply: Reply) -> 
     facts = await member_facts(today, config.timezone, bounds, config.shop.staff)
     total = Counter(f.segment for f in facts)
     head = f"【会员分层】共{len(facts)}人（按最后一次下单距今天数：{'/'.join(map(str, bounds))}天）\n" + \
-        " ".join(f"{s}{total[s]}" for s in SEGMENTS)
+        " ".join(f"{s}{total[s]}" for s in SEGMENTS) + \
+        (f"\n其中快流失{lapsing}人（活跃，但超过自己下单周期的两倍没来）" if (lapsing := sum(f.lapsing for f in facts)) else "")
     by_community: dict[str, Counter[str]] = {}
     for f in facts:
         by_community.setdefault(f.community or "未定小区", Counter())[f.segment] += 1
@@ -69,8 +70,8 @@ async def on_push(msg: Incoming, args: str, clock: Clock, config: Config, reacha
         await reply(PUSH_USAGE)
         return
     segment, template_id, text = words
-    if segment not in SEGMENTS:
-        await reply(f"没有“{segment[:20]}”这一层。可选：{'、'.join(SEGMENTS)}\n{PUSH_USAGE}")
+    if segment not in CHOOSABLE:
+        await reply(f"没有“{segment[:20]}”这一层。可选：{'、'.join(CHOOSABLE)}\n{PUSH_USAGE}")
         return
     template = "" if template_id == "无" else template_id
     if template and config.coupon_template(template) is None:

@@ -22,7 +22,7 @@ from models.coupons import describe, give, unused
 from models.tables import Member, StaffRequest, WalletEntry
 from models.members import locked_member
 from models.points import Rewards
-from models.segments import SEGMENTS, member_facts
+from models.segments import CHOOSABLE, member_facts
 from models.wallet import WalletRefused, history, refund, top_up
 
 router = Router("wallet")
@@ -276,7 +276,7 @@ async def on_give_coupon(msg: Incoming, args: str, clock: Clock, config: Config,
         known = "、".join(t.id for t in config.coupon) or "（还没有配置 [[coupon]]）"
         await reply(f"没有“{template_id[:20]}”这种券。可用：{known}\n格式：/发券 <券模板id> <成员或分层>")
         return
-    if rest.strip() in SEGMENTS:
+    if rest.strip() in CHOOSABLE:
         await _give_segment(msg, rest.strip(), template, clock, config, outbox, reply)
         return
     member, _ = await named_member(msg, rest)

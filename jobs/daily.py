@@ -14,6 +14,7 @@ from bot.core.messages import Outgoing
 from handlers.announcements import communities, post_offer, post_summaries
 from jobs.services import Services
 from models.days import close_ordering, delivery_date_for
+from models.facts import refresh_facts
 from models.orders import orders_for_delivery
 from models.settlement import settle_day
 from models.state import mark_workbooks_due
@@ -71,4 +72,10 @@ async def delivery_notice(due: datetime, services: Services) -> AfterCommit:
         text = (f"🚚 今天 {community.delivery_slot} 送到{community.name}，共{count}单。"
                 f"请留意群消息，按时取货。")
         await services.outbox.put(Outgoing(text, room=community.room, broadcast=True))
+    return None
+
+
+async def member_facts(due: datetime, services: Services) -> AfterCommit:
+    """Nightly: every member's buying facts, for segments (models.facts)."""
+    await refresh_facts(services.clock.now(), services.config.timezone)
     return None

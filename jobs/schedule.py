@@ -17,7 +17,7 @@ from operator import attrgetter
 from bot.core.config import Config, ScheduleConfig
 from jobs.benefits import next_coupon_due, next_points_due, sweep_campaigns, sweep_coupons, sweep_points
 from models.campaigns import next_campaign_due
-from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice
+from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice, member_facts
 from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.services import Services
 
@@ -67,12 +67,15 @@ def always(due: datetime, now: datetime, config: Config) -> bool:
     return True  # a missed cut-off still closes the day
 
 
+NIGHTLY = time(3, 0)  # when the nightly sweeps run, local time
+
 # In the order they run on a day with the same due time.
 DAILY = (
     Daily("daily_post", attrgetter("daily_post"), daily_post, before_cutoff),
     Daily("cutoff_reminder", _reminder_at, cutoff_reminder, before_cutoff),
     Daily("cutoff", attrgetter("cutoff"), cutoff, always),
     Daily("delivery_notice", attrgetter("delivery_notice"), delivery_notice, on_the_day),
+    Daily("member_facts", lambda schedule: NIGHTLY, member_facts, always),
 )
 SWEEPS = (
     Sweep("groupbuy_expiry", timedelta(seconds=30), expire_groupbuys, next_expiry),

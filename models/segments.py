@@ -13,10 +13,14 @@ from decimal import Decimal
 from tortoise.expressions import F
 from tortoise.functions import Count, Max, Sum
 
-from models.tables import Community, Member, Order, OrderLine
+from models.tables import Community, Member, MemberFact, Order, OrderLine
 
 NEW, ACTIVE, SILENT, NEAR_DORMANT, DORMANT, LOST = "新成员", "活跃", "沉默", "濒临睡眠", "休眠", "流失"
 SEGMENTS = (NEW, ACTIVE, SILENT, NEAR_DORMANT, DORMANT, LOST)
+# Besides the recency segments: an active member past twice their own buying cycle (known
+# from the nightly member facts, models.facts).
+LAPSING = "快流失"
+CHOOSABLE = (*SEGMENTS, LAPSING)
 _BY_RECENCY = SEGMENTS[1:]
 
 
@@ -36,6 +40,7 @@ class Facts:
     orders: int
     spend: Decimal  # what those orders came to (out-of-stock lines not counted)
     segment: str
+    lapsing: bool = False  # 活跃, but past twice their own buying cycle
 
 
 def _local_date(value: datetime | str | None, tz: tzinfo) -> date | None:
@@ -58,14 +63,19 @@ async def member_facts(today: date, tz: tzinfo, bounds: Sequence[int], staff: Se
             amount=Sum(F("price") * F("qty"))).group_by("order__member_id").values("order__member_id", "amount"):
         spend[str(row["order__member_id"])] = Decimal(str(row["amount"] or 0)).quantize(Decimal("0.01"))
     names = dict(await Community.all().values_list("id", "name"))
+    cycles = {str(m): c for m, c in await MemberFact.filter(cycle_days__isnull=False).values_list(
+        "member_id", "cycle_days")}
     facts = []
     for member_id, name, home in await Member.all().order_by("id").values_list("id", "name", "home_id"):
         if member_id in staff:
             continue
         last_order, orders = last.get(str(member_id), (None, 0))
         which = segment_of(last_order, today, bounds)
-        if segment is not None and which != segment:
+        cycle = cycles.get(str(member_id))
+        lapsing = (which == ACTIVE and last_order is not None and cycle is not None
+                   and (today - last_order).days > 2 * cycle)
+        if segment is not None and which != segment and not (segment == LAPSING and lapsing):
             continue
         facts.append(Facts(str(member_id), str(name), str(names.get(home, "")), last_order, orders,
-                           spend.get(str(member_id), Decimal("0.00")), which))
+                           spend.get(str(member_id), Decimal("0.00")), which, lapsing))
     return facts

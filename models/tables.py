@@ -263,6 +263,20 @@ class Settlement(Model):
         table = "order_settlement"
 
 
+class MemberFact(Model):
+    """What the nightly sweep (models.facts) knows of a member's buying: read by segments."""
+
+    member_id = fields.CharField(max_length=128, primary_key=True)  # a Member's id (rewritten whole each night)
+    last_order_on = fields.DateField(null=True)  # the shop's calendar date of the last order not cancelled
+    orders = fields.IntField(default=0)
+    spend_90d = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0)
+    cycle_days = fields.DecimalField(max_digits=8, decimal_places=1, null=True)  # median days between order dates
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member_fact"
+
+
 class Campaign(Model):
     """A win-back campaign (/推送): drafted with its targets and control group, sent (paced,
     `[campaign] daily_max` a day) once confirmed. draft -> sending -> done; or cancelled."""

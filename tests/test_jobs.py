@@ -29,7 +29,7 @@ def test_due_between_lists_every_run_in_time_order() -> None:
     runs = due_between(specs, start, start + timedelta(days=1, hours=1), SHANGHAI)
     assert [(due.strftime("%d %H:%M"), spec.id) for due, spec in runs] == [
         ("01 08:00", "daily_post"), ("01 15:00", "delivery_notice"), ("01 19:30", "cutoff_reminder"),
-        ("01 20:00", "cutoff"), ("02 08:00", "daily_post")]
+        ("01 20:00", "cutoff"), ("02 03:00", "member_facts"), ("02 08:00", "daily_post")]
 
 
 async def test_a_day_of_jobs_posts_at_local_times(tmp_path: Path, db_url: str) -> None:

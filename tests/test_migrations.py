@@ -18,10 +18,12 @@ MIGRATIONS = ["models.0001_initial", "models.0002_stock_day", "models.0003_sched
               "models.0006_send_retries", "models.0007_member_ask", "models.0008_wallet",
               "models.0009_settlement", "models.0010_wallet_order", "models.0011_coupons",
               "models.0012_coupon_reminders", "models.0013_points_that_buy",
-              "models.0014_unsubscribed", "models.0015_campaigns"]
+              "models.0014_unsubscribed", "models.0015_campaigns",
+              "models.0016_member_facts"]
 TABLES = {"bot_state", "stock_day", "community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
           "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version", "point_entry", "referral_visit",
-          "wallet_entry", "staff_request", "order_settlement", "coupon", "point_draw", "campaign", "campaign_member"}
+          "wallet_entry", "staff_request", "order_settlement", "coupon", "point_draw", "campaign", "campaign_member",
+          "member_fact"}
 
 
 async def _tables(db_url: str) -> set[str]:

@@ -201,3 +201,44 @@ async def test_replay_state_lists_campaigns_and_segments(tmp_path: Path, db_url:
     [figures] = [t["text"] for t in transcript if t["to"] == STAFF and t["text"].startswith("【活动#1 沉默】")]
     # one sent, one held back, both came back with one order of 32: no extra revenue yet
     assert "已发送1人，对照组1人" in figures and "7天（进行中）：发送组1单¥32.00，对照组1单¥32.00，多带来¥0.00" in figures
+
+
+def test_the_buying_cycle_is_the_median_gap_between_order_dates() -> None:
+    from decimal import Decimal
+
+    from models.facts import cycle_of
+
+    day = dt.date(2026, 11, 1)
+    assert cycle_of([]) is None and cycle_of([day, day]) is None  # one date: no cycle yet
+    assert cycle_of([day, day + dt.timedelta(days=7), day + dt.timedelta(days=9)]) == Decimal("4.5")
+    assert cycle_of([day + dt.timedelta(days=d) for d in (0, 3, 6, 30)]) == Decimal("3")
+
+
+async def test_the_nightly_facts_find_active_members_past_twice_their_cycle(tmp_path: Path, db_url: str) -> None:
+    from decimal import Decimal
+
+    from models.tables import MemberFact
+
+    h = await start_harness(make_config(tmp_path, db_url), MORNING, run_jobs=True)
+    try:
+        for days in (60, 50, 40):  # every 10 days, then 40 days of nothing: lapsing
+            await member_with_order("r", "老顾客", MORNING - dt.timedelta(days=days))
+        for days in (5, 3):  # every 2 days, last 3 days ago: not yet
+            await member_with_order("q", "常客", MORNING - dt.timedelta(days=days))
+        await member_with_order("o", "偶尔", MORNING - dt.timedelta(days=200))
+        await h.say("/分层", sender=STAFF, room=None)
+        await h.flush()
+        assert "快流失" not in h.texts(to=STAFF)[-1]  # nothing known before the first night
+        await h.advance_to(MORNING.replace(hour=3, minute=1) + dt.timedelta(days=1))
+        facts = {f.member_id: f for f in await MemberFact.all()}
+        assert (facts["r"].orders, facts["r"].cycle_days, facts["r"].spend_90d) == (3, Decimal("10.0"), Decimal("30.00"))
+        assert (facts["o"].orders, facts["o"].cycle_days, facts["o"].spend_90d) == (1, None, Decimal("0.00"))
+        assert facts["r"].last_order_on == (MORNING - dt.timedelta(days=40)).date()
+        await h.say("/分层", sender=STAFF, room=None)
+        await h.say("/分层 快流失", sender=STAFF, room=None)
+        await h.flush()
+        counts, lapsing = h.texts(to=STAFF)[-2:]
+        assert "其中快流失1人" in counts
+        assert lapsing.startswith("【快流失】1人：\n老顾客")
+    finally:
+        await h.bot.close()
