@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 from dataclasses import asdict, dataclass
 
 
@@ -24,3 +28,15 @@ class Figure:
 
     def to_json(self) -> dict[str, object]:
         return {**asdict(self), "ok": self.ok}
+
+
+def on_each_database(name: str, measure: Callable[[str, bool], Coroutine[Any, Any, list[Figure]]],
+                     quick: bool) -> list[Figure]:
+    """`measure(kind, quick)` on SQLite and on PostgreSQL (skipped, and said, without one)."""
+    figures: list[Figure] = []
+    for kind in ("sqlite", "postgres"):
+        try:
+            figures.extend(asyncio.run(measure(kind, quick)))
+        except OSError as error:  # no PostgreSQL here
+            print(f"{name} on {kind}: skipped ({error})", file=sys.stderr)
+    return figures

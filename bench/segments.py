@@ -5,9 +5,7 @@ and PostgreSQL. --quick: 10,000 members, 200,000 orders."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import sys
 import tempfile
 import time
 from datetime import date, datetime, timedelta
@@ -15,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.figures import Figure
+from bench.figures import Figure, on_each_database
 from bench.pipeline import GROUPS, TZ, database, running_bot
 
 ORDERS_EACH = 20
@@ -91,10 +89,4 @@ async def measure(kind: str, quick: bool) -> list[Figure]:
 
 
 def run(quick: bool) -> list[Figure]:
-    figures = []
-    for kind in ("sqlite", "postgres"):
-        try:
-            figures.extend(asyncio.run(measure(kind, quick)))
-        except OSError as error:  # no PostgreSQL here
-            print(f"segments on {kind}: skipped ({error})", file=sys.stderr)
-    return figures
+    return on_each_database("segments", measure, quick)

@@ -3,13 +3,11 @@ members with stored value to pay from, settled in one transaction as the cut-off
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.figures import Figure
+from bench.figures import Figure, on_each_database
 from bench.pipeline import BIG_DAY, build_big_day, database, running_bot
 
 
@@ -53,10 +51,4 @@ async def measure(kind: str, quick: bool) -> list[Figure]:
 
 
 def run(quick: bool) -> list[Figure]:
-    figures = []
-    for kind in ("sqlite", "postgres"):
-        try:
-            figures.extend(asyncio.run(measure(kind, quick)))
-        except OSError as error:  # no PostgreSQL here
-            print(f"settlement on {kind}: skipped ({error})", file=sys.stderr)
-    return figures
+    return on_each_database("settlement", measure, quick)

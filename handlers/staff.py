@@ -60,10 +60,10 @@ async def on_delivered(args: str, clock: Clock, config: Config, outbox: Postbox,
     name = args.strip()
     community = None
     if name:
-        found = [c for c in await Community.all() if c.name == name] or \
-                [c for c in await Community.all() if name in c.name]
+        listed = await Community.all()
+        found = [c for c in listed if c.name == name] or [c for c in listed if name in c.name]
         if len(found) != 1:
-            known = "、".join(c.name for c in await Community.all())
+            known = "、".join(c.name for c in listed)
             await reply(f"{'没有' if not found else '不止一个'}叫“{name[:20]}”的小区。可选：{known}\n格式：/送达 [小区]")
             return None
         community = found[0]

@@ -18,8 +18,10 @@ PAGE = 5000  # members per page
 SPEND_DAYS = 90
 
 
-def _local(value: datetime, tz: tzinfo) -> date:
-    return value.astimezone(tz).date()
+def local_date(value: datetime | str, tz: tzinfo) -> date:
+    """A stored time (SQLite may give it back as text) as a date on the shop's calendar."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(tz).date()
 
 
 def cycle_of(days: list[date]) -> Decimal | None:
@@ -44,7 +46,7 @@ async def refresh_facts(now: datetime, tz: tzinfo) -> int:
             if row["status"] == "cancelled":
                 continue
             created = row["created_at"]
-            dates[row["member_id"]].append(_local(created, tz))
+            dates[row["member_id"]].append(local_date(created, tz))
             if created >= since:
                 recent[row["id"]] = row["member_id"]
         spend: dict[str, Decimal] = defaultdict(Decimal)

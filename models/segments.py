@@ -7,12 +7,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, tzinfo
 from decimal import Decimal
 
 from tortoise.expressions import F
 from tortoise.functions import Count, Max, Sum
 
+from models.facts import local_date
 from models.tables import Community, Member, MemberFact, Order, OrderLine
 
 NEW, ACTIVE, SILENT, NEAR_DORMANT, DORMANT, LOST = "新成员", "活跃", "沉默", "濒临睡眠", "休眠", "流失"
@@ -43,13 +44,6 @@ class Facts:
     lapsing: bool = False  # 活跃, but past twice their own buying cycle
 
 
-def _local_date(value: datetime | str | None, tz: tzinfo) -> date | None:
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(tz).date()
-
-
 async def member_facts(today: date, tz: tzinfo, bounds: Sequence[int], staff: Sequence[str] = (),
                        segment: str | None = None) -> list[Facts]:
     """Every member (not staff) with their segment; only one segment's when `segment` is given."""
@@ -57,7 +51,7 @@ async def member_facts(today: date, tz: tzinfo, bounds: Sequence[int], staff: Se
     last: dict[str, tuple[date | None, int]] = {}
     for row in await counted.annotate(last=Max("created_at"), n=Count("id")).group_by("member_id").values(
             "member_id", "last", "n"):
-        last[str(row["member_id"])] = (_local_date(row["last"], tz), int(row["n"]))
+        last[str(row["member_id"])] = (local_date(row["last"], tz) if row["last"] is not None else None, int(row["n"]))
     spend: dict[str, Decimal] = {}
     for row in await OrderLine.filter(order__status__not="cancelled", status__not="out_of_stock").annotate(
             amount=Sum(F("price") * F("qty"))).group_by("order__member_id").values("order__member_id", "amount"):
