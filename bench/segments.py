@@ -1,7 +1,7 @@
 """Member facts and segments at a shop's full size: 100,000 members with 2 million orders (one
 line each) over two years. `segments_sweep_100k_s`: the nightly sweep rewriting every member's
-facts (models.facts); `segments_reply_s`: what `/分层` reads (models.segments), both on SQLite
-and PostgreSQL. --quick: 10,000 members, 200,000 orders."""
+facts (models.facts); `segments_reply_s`: the counts `/分层` reads, and `segments_list_s`: one
+segment's members (`/分层 沉默`, models.segments), both on SQLite and PostgreSQL. --quick: 10,000 members, 200,000 orders."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ async def build(kind: str, url: str, members: int) -> None:
 
 async def measure(kind: str, quick: bool) -> list[Figure]:
     from models.facts import refresh_facts
-    from models.segments import member_facts
+    from models.segments import SILENT, census, member_facts
 
     members = 10_000 if quick else 100_000
     size = f"{members // 1000}k"
@@ -79,13 +79,20 @@ async def measure(kind: str, quick: bool) -> list[Figure]:
             sweep = time.perf_counter() - started
             if done != members:
                 raise AssertionError(f"facts for {done} of {members} members")
+            today, bounds, staff = date(2026, 12, 1), bot.config.segments.days, bot.config.shop.staff
             started = time.perf_counter()
-            facts = await member_facts(date(2026, 12, 1), TZ, bot.config.segments.days, bot.config.shop.staff)
+            counted = await census(today, TZ, bounds, staff)
             reply = time.perf_counter() - started
-            if len(facts) != members:
-                raise AssertionError(f"segments of {len(facts)} of {members} members")
+            if counted.members != members:
+                raise AssertionError(f"segments of {counted.members} of {members} members")
+            started = time.perf_counter()
+            silent = await member_facts(today, TZ, bounds, staff, SILENT)
+            listed = time.perf_counter() - started
+            if len(silent) != counted.total[SILENT]:
+                raise AssertionError(f"{len(silent)} silent members listed, {counted.total[SILENT]} counted")
     return [Figure(f"segments_sweep_{size}_s[{kind}]", round(sweep, 2), "s", "<= 60" if not quick else "reported"),
-            Figure(f"segments_reply_{size}_s[{kind}]", round(reply, 2), "s", "reported")]
+            Figure(f"segments_reply_{size}_s[{kind}]", round(reply, 2), "s", "reported"),
+            Figure(f"segments_list_{size}_s[{kind}]", round(listed, 2), "s", "reported")]
 
 
 def run(quick: bool) -> list[Figure]:

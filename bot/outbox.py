@@ -83,14 +83,15 @@ class Outbox:
         self.problem = ""  # why the sender is pausing ("" when it is not)
         self.last_sent: datetime | None = None
 
-    async def put(self, message: Outgoing) -> None:
-        """Queue a message (inside the caller's transaction, if there is one)."""
-        await OutboxMessage.create(
+    async def put(self, message: Outgoing) -> int | None:
+        """Queue a message (inside the caller's transaction, if there is one); its id."""
+        queued = await OutboxMessage.create(
             room=message.room, to=message.to, text=message.text, file=message.file,
             mentions=list(message.mentions), broadcast=message.broadcast,
             status="pending", created_at=self.clock.now(),
         )
         self.changed()
+        return queued.id
 
     def changed(self) -> None:
         """Something may have been queued: look again (after the caller's commit)."""

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from bot.leader import startup_lock
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
 from models.points import Rewards
+from models.campaigns import effect, effect_json
 from models.segments import member_facts
 from models.db import close_database, open_database, wipe
 from models.state import get_state, set_state
@@ -125,8 +125,7 @@ async def replay(config: Config, events_path: Path, out_dir: Path, seed: int = 0
         dates: set[date] = {d for d in await Order.all().values_list("delivery_date", flat=True)}  # type: ignore[misc]
         for delivery_date in sorted(dates):
             await h.bot.export(delivery_date)
-        state = await snapshot(h.bot.services.rewards, h.clock.now(), config.timezone, config.segments.days,
-                               config.shop.staff)
+        state = await snapshot(h.bot.services.rewards, h.clock.now(), config)
         await set_state(REPLAY_MARK, {"done": True, "wall": time.time()}, h.clock.now())
     finally:
         await h.close()
@@ -161,9 +160,9 @@ async def apply_event(bot: Bot, transport: MemoryTransport, event: Event) -> Non
     # "leave" keeps the member and their orders; "tick" only moves the clock.
 
 
-async def snapshot(rewards: Rewards, at: datetime, tz: tzinfo, bounds: Sequence[int],
-                   staff: Sequence[str] = ()) -> dict[str, Any]:
+async def snapshot(rewards: Rewards, at: datetime, config: Config) -> dict[str, Any]:
     """state.json: orders, group-buys and members as docs/CONTRACTS.md section 3 lists them."""
+    tz, bounds, staff = config.timezone, config.segments.days, config.shop.staff
     orders = []
     settlements = {s.order_id: s for s in await Settlement.all()}  # type: ignore[attr-defined]
     for order in await Order.all().order_by("id").select_related("community"):
@@ -228,6 +227,7 @@ async def snapshot(rewards: Rewards, at: datetime, tz: tzinfo, bounds: Sequence[
             "state": campaign.state, "targets": [m for m, role, _ in roles if role == "target"],
             "control": [m for m, role, _ in roles if role == "control"],
             "sent": sum(1 for _, role, sent in roles if role == "target" and sent is not None),
+            **effect_json(await effect(campaign, at, config.campaign)),
         })
     return {"orders": orders, "groupbuys": groupbuys, "members": members, "wallet": wallet, "coupons": coupons,
             "points_ledger": points_ledger, "campaigns": campaigns}

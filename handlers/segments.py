@@ -5,7 +5,6 @@ returned against its control group."""
 
 from __future__ import annotations
 
-from collections import Counter
 
 from bot.core.clock import Clock
 from bot.core.config import Config
@@ -16,7 +15,8 @@ from handlers.filters import Command, is_staff
 from handlers.texts import money
 from models.campaigns import REASON_TEXT, STATE_TEXT, draft, effect
 from models.days import delivery_date_for
-from models.segments import CHOOSABLE, SEGMENTS, member_facts
+from models.catalog import Offer
+from models.segments import BROWSING, BROWSING_DAYS, CHOOSABLE, SEGMENTS, census, member_facts
 from models.tables import Campaign, CampaignMember, Member
 
 router = Router("segments")
@@ -24,8 +24,13 @@ router = Router("segments")
 LISTED = 50  # members one /分层 <segment> lists
 
 
+def _product_name(sku: str, offer: Offer) -> str:
+    product = offer.by_sku(sku)
+    return product.name if product is not None else sku
+
+
 @router.message(Command("分层"), is_staff)
-async def on_segments(args: str, clock: Clock, config: Config, reply: Reply) -> None:
+async def on_segments(args: str, clock: Clock, config: Config, offer: Offer, reply: Reply) -> None:
     """会员分层：/分层 看各层人数（按小区），/分层 沉默 列出该层成员"""
     today = clock.now().astimezone(config.timezone).date()
     wanted = args.strip()
@@ -42,19 +47,19 @@ async def on_segments(args: str, clock: Clock, config: Config, reply: Reply) -> 
         rows = [f"{f.name or f.member_id}（{f.community or '未定小区'}）"
                 f"最后下单{f.last_order:%Y-%m-%d}，{f.orders}单，消费{money(f.spend)}" if f.last_order else
                 f"{f.name or f.member_id}（{f.community or '未定小区'}）还没下过单" for f in facts[:LISTED]]
+        if wanted == BROWSING:
+            rows = [f"{row}；问过{'、'.join(_product_name(sku, offer) for sku in f.asked)}"
+                    for row, f in zip(rows, facts)]
         more = f"\n……共{len(facts)}人，只列消费最多的{LISTED}位。" if len(facts) > LISTED else ""
         await reply(f"【{wanted}】{len(facts)}人：\n" + "\n".join(rows) + more)
         return
-    facts = await member_facts(today, config.timezone, bounds, config.shop.staff)
-    total = Counter(f.segment for f in facts)
-    head = f"【会员分层】共{len(facts)}人（按最后一次下单距今天数：{'/'.join(map(str, bounds))}天）\n" + \
-        " ".join(f"{s}{total[s]}" for s in SEGMENTS) + \
-        (f"\n其中快流失{lapsing}人（活跃，但超过自己下单周期的两倍没来）" if (lapsing := sum(f.lapsing for f in facts)) else "")
-    by_community: dict[str, Counter[str]] = {}
-    for f in facts:
-        by_community.setdefault(f.community or "未定小区", Counter())[f.segment] += 1
-    rows = [f"{name}：" + " ".join(f"{s}{counts[s]}" for s in SEGMENTS if counts[s])
-            for name, counts in sorted(by_community.items())]
+    counted = await census(today, config.timezone, bounds, config.shop.staff)
+    head = f"【会员分层】共{counted.members}人（按最后一次下单距今天数：{'/'.join(map(str, bounds))}天）\n" + \
+        " ".join(f"{s}{counted.total[s]}" for s in SEGMENTS) + \
+        (f"\n其中快流失{counted.lapsing}人（活跃，但超过自己下单周期的两倍没来）" if counted.lapsing else "") + \
+        (f"\n只看不买{counted.browsing}人（{BROWSING_DAYS}天内问过商品，之后没下单）" if counted.browsing else "")
+    rows = [f"{name or '未定小区'}：" + " ".join(f"{s}{counts[s]}" for s in SEGMENTS if counts[s])
+            for name, counts in sorted(counted.by_community.items(), key=lambda item: (not item[0], item[0]))]
     await reply(head + ("\n按小区：\n" + "\n".join(rows) if rows else "") + "\n发“/分层 沉默”看某一层的成员。")
 
 
@@ -140,7 +145,7 @@ async def on_effect(args: str, clock: Clock, config: Config, export: Export, rep
         rows.append(f"{w.days}天{'' if w.complete else '（进行中）'}：发送组{w.target_orders}单{money(w.target_revenue)}，"
                     f"对照组{w.control_orders}单{money(w.control_revenue)}，多带来{money(w.extra_revenue)}，回报{roi}")
     await reply(f"【活动#{campaign.id} {campaign.segment}】{STATE_TEXT.get(campaign.state, campaign.state)}："
-                f"已发送{figures.sent}人，对照组{figures.control}人，用券{figures.coupons_used}张，成本{money(figures.cost)}\n"
+                f"已发送{figures.sent}人（送达{figures.reached}），对照组{figures.control}人，用券{figures.coupons_used}张，成本{money(figures.cost)}\n"
                 + "\n".join(rows))
     order_date = clock.now().astimezone(config.timezone).date()
     delivery = delivery_date_for(order_date, config.schedule)

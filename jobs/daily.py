@@ -14,7 +14,7 @@ from bot.core.messages import Outgoing
 from handlers.announcements import communities, post_offer, post_summaries
 from jobs.services import Services
 from models.days import close_ordering, delivery_date_for
-from models.facts import refresh_facts
+from models.facts import refresh_changed, refresh_facts
 from models.orders import orders_for_delivery
 from models.settlement import settle_day
 from models.state import mark_workbooks_due
@@ -79,3 +79,8 @@ async def member_facts(due: datetime, services: Services) -> AfterCommit:
     """Nightly: every member's buying facts, for segments (models.facts)."""
     await refresh_facts(services.clock.now(), services.config.timezone)
     return None
+
+
+async def sweep_facts(now: datetime, services: Services) -> int:
+    """Every minute: the facts of members whose orders changed since they were written."""
+    return await refresh_changed(now, services.config.timezone)

@@ -17,7 +17,8 @@ from operator import attrgetter
 from bot.core.config import Config, ScheduleConfig
 from jobs.benefits import next_coupon_due, next_points_due, sweep_campaigns, sweep_coupons, sweep_points
 from models.campaigns import next_campaign_due
-from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice, member_facts
+from models.facts import next_facts_due
+from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice, member_facts, sweep_facts
 from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.services import Services
 
@@ -82,6 +83,7 @@ SWEEPS = (
     Sweep("coupons", timedelta(seconds=60), sweep_coupons, next_coupon_due),
     Sweep("points", timedelta(seconds=60), sweep_points, next_points_due),
     Sweep("campaigns", timedelta(seconds=60), sweep_campaigns, next_campaign_due),
+    Sweep("member_facts_changes", timedelta(seconds=60), sweep_facts, next_facts_due),
 )
 _DAILY = {job.id: job for job in DAILY}
 

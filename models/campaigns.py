@@ -23,7 +23,7 @@ from bot.core.messages import Outgoing
 from bot.core.protocols import Postbox, Reachable
 from models.coupons import describe, give
 from models.segments import member_facts
-from models.tables import Campaign, CampaignMember, Coupon, Member, Order, OrderLine
+from models.tables import Campaign, CampaignMember, Coupon, Member, Order, OrderLine, OutboxMessage
 
 TARGET, CONTROL, OUT = "target", "control", "out"
 UNSUBSCRIBED, RESTED, UNREACHABLE = "unsubscribed", "rested", "unreachable"
@@ -127,7 +127,10 @@ async def send_campaigns(now: datetime, config: Config, outbox: Postbox) -> int:
                     row.member.id, template, f"campaign:{campaign.id}:{row.member.id}", now,
                     config.coupons.remind_before)) is not None:
                 text += f"\n🎁 送您一张{describe(coupon, config.timezone)}"
-            await outbox.put(Outgoing(text + "\n（回复“退订”不再收到活动消息）", to=row.member.id, broadcast=True))
+            queued_id = await outbox.put(Outgoing(text + "\n（回复“退订”不再收到活动消息）", to=row.member.id,
+                                                  broadcast=True))
+            if queued_id is not None:
+                await CampaignMember.filter(id=row.id).update(message_id=queued_id)
             allowance -= 1
             queued += 1
         if not await CampaignMember.filter(campaign_id=campaign.id, role=TARGET, sent_at__isnull=True).exists():
@@ -148,7 +151,7 @@ class Window:
 
 
 STATE_TEXT = {"draft": "草稿", "sending": "发送中", "done": "已发完", "cancelled": "已作废"}
-EFFECT_COLUMNS = ("活动号", "分层", "券", "状态", "开始", "发送", "对照组", "用券", "成本", *(
+EFFECT_COLUMNS = ("活动号", "分层", "券", "状态", "开始", "发送", "送达", "对照组", "用券", "成本", *(
     f"{days}天{what}" for days in WINDOWS for what in ("发送组订单", "发送组收入", "对照组订单", "对照组收入", "多带来",
                                                       "回报")))
 
@@ -160,7 +163,7 @@ async def effect_rows(now: datetime, config: CampaignConfig, tz: tzinfo) -> list
         figures = await effect(campaign, now, config)
         started = campaign.started_at.astimezone(tz).replace(tzinfo=None) if campaign.started_at else None
         row: list[Any] = [campaign.id, campaign.segment, campaign.template, STATE_TEXT.get(campaign.state, campaign.state),
-                          started, figures.sent, figures.control, figures.coupons_used, figures.cost]
+                          started, figures.sent, figures.reached, figures.control, figures.coupons_used, figures.cost]
         for w in figures.windows:
             row += [w.target_orders, w.target_revenue, w.control_orders, w.control_revenue, w.extra_revenue, w.roi]
         rows.append(tuple(row))
@@ -170,7 +173,8 @@ async def effect_rows(now: datetime, config: CampaignConfig, tz: tzinfo) -> list
 @dataclass(frozen=True)
 class Effect:
     campaign: Campaign
-    sent: int
+    sent: int  # queued to the outbox
+    reached: int  # of those, sent by the account (not refused, not still waiting)
     control: int
     coupons_used: int
     cost: Decimal
@@ -190,8 +194,11 @@ async def _returns(member_ids: Sequence[str], start: datetime, end: datetime) ->
 
 
 async def effect(campaign: Campaign, now: datetime, config: CampaignConfig) -> Effect:
-    sent = [str(m) for m in await CampaignMember.filter(campaign_id=campaign.id, role=TARGET,
-                                                       sent_at__isnull=False).values_list("member_id", flat=True)]
+    sent_rows = await CampaignMember.filter(campaign_id=campaign.id, role=TARGET, sent_at__isnull=False) \
+        .values_list("member_id", "message_id")
+    sent = [str(m) for m, _ in sent_rows]
+    carried = [int(i) for _, i in sent_rows if i is not None]  # type: ignore[call-overload]
+    reached = await OutboxMessage.filter(id__in=carried, status="sent").count() if carried else 0
     control = [str(m) for m in await CampaignMember.filter(campaign_id=campaign.id, role=CONTROL)
                .values_list("member_id", flat=True)]
     used = await Coupon.filter(source__startswith=f"campaign:{campaign.id}:", state="used").values_list("off", flat=True)
@@ -207,4 +214,17 @@ async def effect(campaign: Campaign, now: datetime, config: CampaignConfig) -> E
         extra = ((t_revenue / len(sent) - per_control) * len(sent)).quantize(Decimal("0.01")) if sent else Decimal(0)
         roi = ((config.margin * extra - cost) / cost).quantize(Decimal("0.01")) if cost else None
         windows.append(Window(days, now >= end, t_orders, t_revenue, c_orders, c_revenue, extra, roi))
-    return Effect(campaign, len(sent), len(control), len(used), cost, tuple(windows))
+    return Effect(campaign, len(sent), reached, len(control), len(used), cost, tuple(windows))
+
+
+def effect_json(figures: Effect) -> dict[str, Any]:
+    """The figures as `groupbuy replay` state.json gives them with each campaign."""
+    def number(value: Decimal | None) -> float | None:
+        return float(value) if value is not None else None
+
+    return {"reached": figures.reached, "control_size": figures.control, "coupons_used": figures.coupons_used,
+            "cost": number(figures.cost),
+            "returns": [{"days": w.days, "complete": w.complete, "target_orders": w.target_orders,
+                         "target_revenue": number(w.target_revenue), "control_orders": w.control_orders,
+                         "control_revenue": number(w.control_revenue), "extra_revenue": number(w.extra_revenue),
+                         "roi": number(w.roi)} for w in figures.windows]}

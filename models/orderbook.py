@@ -62,8 +62,8 @@ class StoredOrders:
         member.ask = ask
         await member.save(update_fields=["ask"])
 
-    async def put(self, message: Outgoing) -> None:
-        await self.outbox.put(message)
+    async def put(self, message: Outgoing) -> int | None:
+        return await self.outbox.put(message)
 
 
 Key = tuple[str, int]  # (member, community): a member's own order of the book's delivery date
@@ -195,9 +195,10 @@ class OrderBook:
         member.ask = ask
         self._dirty(member, details=True)
 
-    async def put(self, message: Outgoing) -> None:
+    async def put(self, message: Outgoing) -> int | None:
         self.outbox.append((message.room, message.to, message.text, list(message.mentions), message.file,
                             message.broadcast, "pending", self.now, None, 0, None))
+        return None  # written with the batch
 
     async def flush(self) -> None:
         """Write everything held, in an order the foreign keys and unique keys allow. What was

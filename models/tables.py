@@ -63,6 +63,7 @@ class Member(Model):
 
     class Meta:
         table = "member"
+        indexes = (("referrer_id",), ("home_id",))  # looked up by these (a foreign key has no index of its own)
 
 
 class Product(Model):
@@ -95,7 +96,7 @@ class Order(Model):
     # kept apart (its own price, not changed by chat) and still unique per group-buy.
     groupbuy_no = fields.IntField(default=0, db_default=0)
     created_at = fields.DatetimeField()
-    updated_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField(db_index=True)  # member facts follow changes by it (models.facts)
 
     class Meta:
         table = "orders"
@@ -179,6 +180,7 @@ class PointEntry(Model):
 
     class Meta:
         table = "point_entry"
+        indexes = (("member_id",),)  # looked up by these (a foreign key has no index of its own)
 
 
 class PointDraw(Model):
@@ -213,6 +215,7 @@ class WalletEntry(Model):
 
     class Meta:
         table = "wallet_entry"
+        indexes = (("member_id",),)  # looked up by these (a foreign key has no index of its own)
 
 
 class Coupon(Model):
@@ -242,6 +245,7 @@ class Coupon(Model):
 
     class Meta:
         table = "coupon"
+        indexes = (("member_id",),)  # looked up by these (a foreign key has no index of its own)
 
 
 class Settlement(Model):
@@ -264,17 +268,33 @@ class Settlement(Model):
 
 
 class MemberFact(Model):
-    """What the nightly sweep (models.facts) knows of a member's buying: read by segments."""
+    """What the sweeps (models.facts) know of a member's buying: read by segments."""
 
     member_id = fields.CharField(max_length=128, primary_key=True)  # a Member's id (rewritten whole each night)
     last_order_on = fields.DateField(null=True)  # the shop's calendar date of the last order not cancelled
     orders = fields.IntField(default=0)
+    spend = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0, db_default=0)
     spend_90d = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0)
     cycle_days = fields.DecimalField(max_digits=8, decimal_places=1, null=True)  # median days between order dates
     updated_at = fields.DatetimeField()
 
     class Meta:
         table = "member_fact"
+
+
+class ProductAsk(Model):
+    """A member asked about a product in chat ("草莓甜吗", "还有牛奶吗"): with no order after it,
+    they are 只看不买 (models.segments). One row per member, product and day."""
+
+    id = fields.IntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="asks")
+    sku = fields.CharField(max_length=32)
+    asked_on = fields.DateField()  # the shop's calendar
+    asked_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "product_ask"
+        unique_together = (("member", "sku", "asked_on"),)
 
 
 class Campaign(Model):
@@ -304,9 +324,11 @@ class CampaignMember(Model):
     role = fields.CharField(max_length=16)  # target, control, out
     reason = fields.CharField(max_length=16, default="")  # for out
     sent_at = fields.DatetimeField(null=True, db_index=True)
+    message_id = fields.IntField(null=True)  # the outbox message that carried it: reached once it is sent
 
     class Meta:
         table = "campaign_member"
+        indexes = (("member_id",),)  # looked up by these (a foreign key has no index of its own)
         unique_together = (("campaign", "member"),)
 
 

@@ -19,11 +19,12 @@ MIGRATIONS = ["models.0001_initial", "models.0002_stock_day", "models.0003_sched
               "models.0009_settlement", "models.0010_wallet_order", "models.0011_coupons",
               "models.0012_coupon_reminders", "models.0013_points_that_buy",
               "models.0014_unsubscribed", "models.0015_campaigns",
-              "models.0016_member_facts"]
+              "models.0016_member_facts", "models.0017_facts_current",
+              "models.0018_campaign_reached", "models.0019_member_lookups"]
 TABLES = {"bot_state", "stock_day", "community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
           "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version", "point_entry", "referral_visit",
           "wallet_entry", "staff_request", "order_settlement", "coupon", "point_draw", "campaign", "campaign_member",
-          "member_fact"}
+          "member_fact", "product_ask"}
 
 
 async def _tables(db_url: str) -> set[str]:
@@ -44,6 +45,51 @@ async def test_a_fresh_database_gets_every_table_and_a_second_run_changes_nothin
         assert applied == MIGRATIONS
         assert TABLES <= await _tables(db_url)
         assert await apply_migrations(tortoise_config(db_url)) == []
+    finally:
+        await close_database()
+
+
+async def _indexes(db_url: str) -> set[tuple[str, tuple[str, ...], bool]]:
+    """(table, columns, unique) of every index of the migrated database."""
+    connection = get_connection("default")
+    found = set()
+    if db_url.startswith("sqlite"):
+        for row in await connection.execute_query_dict("SELECT name, tbl_name FROM sqlite_master WHERE type='index'"):
+            [info] = [r for r in await connection.execute_query_dict(f"PRAGMA index_list('{row['tbl_name']}')")
+                      if r["name"] == row["name"]]
+            columns = await connection.execute_query_dict(f"PRAGMA index_info('{row['name']}')")
+            found.add((row["tbl_name"], tuple(c["name"] for c in columns), bool(info["unique"])))
+        return found
+    for row in await connection.execute_query_dict(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public'"):
+        columns = row["indexdef"].split("(", 1)[1].rstrip(")")
+        found.add((row["tablename"], tuple(c.strip() for c in columns.split(",")), "UNIQUE" in row["indexdef"]))
+    return found
+
+
+@pytest.mark.empty_database
+async def test_every_index_the_models_declare_is_in_the_migrated_database(db_url: str) -> None:
+    """tortoise's migration editors can drop or skip indexes (an AddField's db_index, a SQLite
+    table rebuilt): a unique key that is missing lets doubled rows in, a lookup index that is
+    missing makes a big shop slow. The models are the truth."""
+    await open_database(db_url)
+    try:
+        have = await _indexes(db_url)
+        wanted = set()
+        for model in Tortoise.apps["models"].values():
+            meta = model._meta
+            table = meta.db_table
+            for name, field in meta.fields_map.items():
+                column = meta.fields_db_projection.get(name)
+                if column and not field.pk and (field.unique or field.index):
+                    wanted.add((table, (column,), bool(field.unique)))
+            for together in meta.unique_together:
+                wanted.add((table, tuple(meta.fields_db_projection[f] if f in meta.fields_db_projection
+                                         else meta.fields_db_projection[f"{f}_id"] for f in together), True))
+            for index in meta.indexes:
+                wanted.add((table, tuple(index), False))
+        missing = {w for w in wanted if w not in have and not (w[2] is False and (w[0], w[1], True) in have)}
+        assert not missing
     finally:
         await close_database()
 

@@ -16,7 +16,8 @@ class Postbox(Protocol):
     """Where a message is queued to be sent: the shop's paced outbox (bot.outbox), or the order
     book of a batch (models.orderbook), which writes it with the batch."""
 
-    async def put(self, message: Outgoing) -> None: ...
+    async def put(self, message: Outgoing) -> int | None:
+        """Queue it; the queued row's id where it is written at once (None in a batch)."""
 
 
 class PacedPostbox(Postbox, Protocol):

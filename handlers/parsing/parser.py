@@ -25,7 +25,7 @@ from models.catalog import Offer, Product
 from handlers.parsing.quantities import sensible, to_product_unit
 from handlers.parsing.reading import ORDER_WORDS, Clause, clauses_of, context_product, order_like, resolve_numbers
 from handlers.parsing.requests import WHOLE_MAX, courteous, may_be_whole, whole_message
-from handlers.parsing.results import ADD, CANCEL_OP, INTENT_OF_OP, NONE, SET_OP, Parsed
+from handlers.parsing.results import ADD, CANCEL_OP, INTENT_OF_OP, NONE, SET_OP, Item, Parsed
 from bot.core.text import fold
 
 _ONE = Decimal(1)
@@ -112,6 +112,12 @@ def _read(text: str, offer: Offer, quoted: str, trace: list[str] | None) -> Pars
             if trace is not None:
                 trace.append("只有地址或电话：记下")
             return Parsed("contact", address=address, phone=phone)
+        weighed = tuple(dict.fromkeys(p.sku for c in clauses if c.blocked == "question" for p in c.products))
+        if weighed:  # "草莓甜吗", "五花肉多少钱一斤": a member weighing a product up (只看不买 if no order follows)
+            about = "price" if _PRICE.search(text) else ""
+            if trace is not None:
+                trace.append("规则：问商品的问句，不下单" + ("（问价：报价）" if about else "，只记下"))
+            return Parsed("ask_product", items=tuple(Item(sku, None) for sku in weighed), about=about)
         if trace is not None:
             trace.append("规则：没有要下单的商品和数量，不回复")
         return NONE
@@ -225,6 +231,7 @@ def _cancels_all(clauses: list[Clause]) -> bool:
 _CONTACT_LABEL = re.compile(r"(?:电话|手机号?|地址|联系方式)$")
 
 
+_PRICE = re.compile(r"多少钱|多少一|几块|几元|几毛|怎么卖|咋卖|价格|价钱|啥价|什么价|单价|贵不贵|贵吗|便宜")
 _MAY_ORDER = frozenset({PRODUCT, "number_ref", "qty", "range", "vague", "mark", ADDRESS, PHONE, CLAIM,
                         "want", "cancel", "set"})
 

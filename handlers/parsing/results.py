@@ -49,6 +49,7 @@ class Parsed:
     # a message that is only a quantity ("3斤", "2"): the answer to a question, if one waits
     answer_qty: Decimal | None = None
     answer_unit: str | None = None
+    about: str = ""  # ask_product: "price" when the question is what it costs
     ordering: bool = False  # chain: the list orders products (not a sign-up or roll-call)
     explain: tuple[str, ...] = ()  # with explain=True: which words were read as what, and the rule
 
@@ -62,7 +63,7 @@ class Parsed:
             out["items"] = [_item_json(i) for i in self.items]
         elif self.intent == "change":
             out["items"] = [{**_item_json(i), "op": i.op} for i in self.items]
-        elif self.intent == "open_groupbuy":
+        elif self.intent in ("open_groupbuy", "ask_product"):
             out["items"] = [{"sku": i.sku} for i in self.items]
         elif self.intent == "join_groupbuy":
             out["groupbuy"] = self.groupbuy
