@@ -23,11 +23,10 @@ from decimal import Decimal
 from statistics import median
 from typing import Any
 
-from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from models.db import transaction
+from models.rows import Statement
 from models.tables import JobRun, Member, MemberFact, Order, ProductAsk
 
 PAGE = 5000  # members per page
@@ -52,10 +51,6 @@ def cycle_of(days: list[date]) -> Decimal | None:
     return Decimal(str(median(gaps))).quantize(Decimal("0.1"))
 
 
-def _db() -> BaseDBAsyncClient:
-    return connections.get("default")
-
-
 def _fixed_offset(tz: tzinfo, now: datetime) -> int | None:
     """The zone's offset in minutes if it kept one over the last three years (no daylight saving)."""
     offsets = {tz.utcoffset(now - timedelta(days=d)) for d in range(0, 3 * 366, 15)}
@@ -66,24 +61,18 @@ def _fixed_offset(tz: tzinfo, now: datetime) -> int | None:
     return int(offset.total_seconds() // 60)
 
 
-class _Query:
+class _Query(Statement):
     """SQL for the facts of a set of members: a range of ids (the nightly pages) or a list."""
 
     def __init__(self, tz: tzinfo, now: datetime) -> None:
-        self.db = _db()
-        self.postgres = self.db.capabilities.dialect == "postgres"
+        super().__init__()
         self.tz = tz
         self.offset = None if self.postgres else _fixed_offset(tz, now)
-        self.params: list[Any] = []
-
-    def mark(self, value: Any) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}" if self.postgres else "?"
 
     def members(self, column: str, first: str | None = None, last: str | None = None,
                 ids: Sequence[str] = ()) -> str:
         if ids:
-            return f"{column} IN ({', '.join(self.mark(m) for m in ids)})"
+            return f"{column} IN ({self.marks(ids)})"
         return f"{column} BETWEEN {self.mark(first)} AND {self.mark(last)}"
 
     def day(self, column: str) -> str | None:
@@ -98,13 +87,12 @@ class _Query:
             return f"{column} >= {self.mark(moment)}"
         return f"julianday({column}) >= julianday({self.mark(moment.astimezone(UTC).isoformat(' '))})"
 
-    async def rows(self, sql: str) -> list[dict[str, Any]]:
-        params, self.params = self.params, []
-        return await self.db.execute_query_dict(sql, params)
 
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+def stored_date(value: Any) -> date | None:
+    """A date column as read raw (SQLite gives text); None stays None."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
 
 
 def _money(value: Any) -> Decimal:
@@ -127,7 +115,9 @@ async def compute(now: datetime, tz: tzinfo, ids: Sequence[str] = (), first: str
         sql = (f"SELECT member_id, {day} AS day, COUNT(*) AS n FROM orders "
                f"WHERE {where} AND status <> 'cancelled' GROUP BY member_id, day")
         for row in await query.rows(sql):
-            counts[str(row["member_id"])][_as_date(row["day"])] = int(row["n"])
+            day_on = stored_date(row["day"])
+            assert day_on is not None  # grouped on orders' times, which are never null
+            counts[str(row["member_id"])][day_on] = int(row["n"])
     else:
         sql = f"SELECT member_id, created_at FROM orders WHERE {where} AND status <> 'cancelled'"
         for row in await query.rows(sql):

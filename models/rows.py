@@ -27,6 +27,27 @@ def _db() -> BaseDBAsyncClient:
     return connections.get("default")
 
 
+class Statement:
+    """A read written as SQL text in either database's dialect, its parameters gathered as the
+    text is built (`mark`), sent by `rows`, which starts the next statement afresh."""
+
+    def __init__(self) -> None:
+        self.db = _db()
+        self.postgres = self.db.capabilities.dialect == "postgres"
+        self.params: list[Any] = []
+
+    def mark(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}" if self.postgres else "?"
+
+    def marks(self, values: Sequence[Any]) -> str:
+        return ", ".join(self.mark(v) for v in values)
+
+    async def rows(self, sql: str) -> list[dict[str, Any]]:
+        params, self.params = self.params, []
+        return await self.db.execute_query_dict(sql, params)
+
+
 def _marks(db: BaseDBAsyncClient, count: int, start: int = 0) -> list[str]:
     if db.capabilities.dialect == "postgres":
         return [f"${i}" for i in range(start + 1, start + count + 1)]

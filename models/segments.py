@@ -15,9 +15,8 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from tortoise import connections
-
-from models.facts import PAGE, changed_since, compute, mark
+from models.facts import PAGE, changed_since, compute, mark, stored_date
+from models.rows import Statement
 from models.tables import Community, MemberFact, ProductAsk
 
 NEW, ACTIVE, SILENT, NEAR_DORMANT, DORMANT, LOST = "新成员", "活跃", "沉默", "濒临睡眠", "休眠", "流失"
@@ -54,30 +53,12 @@ class Facts:
         return bool(self.asked)
 
 
-def _date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
 def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-class _Sql:
-    """The few statements segments read with, in either database's dialect."""
-
-    def __init__(self) -> None:
-        self.db = connections.get("default")
-        self.postgres = self.db.capabilities.dialect == "postgres"
-        self.params: list[Any] = []
-
-    def mark(self, value: Any) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}" if self.postgres else "?"
-
-    def marks(self, values: Sequence[Any]) -> str:
-        return ", ".join(self.mark(v) for v in values)
+class _Sql(Statement):
+    """The few statements segments read with: dates compared in either dialect."""
 
     def day(self, value: date) -> str:
         return f"{self.mark(value)}::date" if self.postgres else self.mark(value.isoformat())
@@ -86,10 +67,6 @@ class _Sql:
         if self.postgres:
             return f"({self.mark(today)}::date - f.last_order_on)"
         return f"(julianday({self.mark(today.isoformat())}) - julianday(f.last_order_on))"
-
-    async def rows(self, sql: str) -> list[dict[str, Any]]:
-        params, self.params = self.params, []
-        return await self.db.execute_query_dict(sql, params)
 
 
 _MEMBERS = ("SELECT m.id AS id, m.name AS name, m.home_id AS home, f.last_order_on AS last_order, "
@@ -173,7 +150,7 @@ async def member_facts(today: date, tz: tzinfo, bounds: Sequence[int], staff: Se
         member_id = str(row["id"])
         if member_id in staff:
             continue
-        last_order = _date(row["last_order"])
+        last_order = stored_date(row["last_order"])
         which = segment_of(last_order, today, bounds)
         lapsing = _lapsing(which, last_order, _decimal(row["cycle"]), today)
         asked = tuple(sku for sku, on in asks.get(member_id, {}).items() if last_order is None or on > last_order)
@@ -216,7 +193,7 @@ async def census(today: date, tz: tzinfo, bounds: Sequence[int], staff: Sequence
         f"FROM member m LEFT JOIN member_fact f ON f.member_id = m.id GROUP BY m.home_id, f.last_order_on")
     counted = Census()
     for row in grouped:
-        last_order = _date(row["last_order"])
+        last_order = stored_date(row["last_order"])
         which = segment_of(last_order, today, bounds)
         counted.add(names.get(row["home"], ""), which, int(row["n"]))
         if which == ACTIVE:
@@ -231,7 +208,7 @@ async def census(today: date, tz: tzinfo, bounds: Sequence[int], staff: Sequence
         sql = _Sql()
         for row in await sql.rows(f"{_MEMBERS} WHERE m.id IN ({sql.marks(apart[start:start + PAGE])})"):
             member_id, community = str(row["id"]), names.get(row["home"], "")
-            last_order, cycle = _date(row["last_order"]), _decimal(row["cycle"])
+            last_order, cycle = stored_date(row["last_order"]), _decimal(row["cycle"])
             which = segment_of(last_order, today, bounds)
             counted.add(community, which, -1)
             counted.lapsing -= _lapsing(which, last_order, cycle, today)
@@ -239,7 +216,7 @@ async def census(today: date, tz: tzinfo, bounds: Sequence[int], staff: Sequence
                 continue
             if member_id in overlaid:
                 row = live.row(row)
-                last_order, cycle = _date(row["last_order"]), _decimal(row["cycle"])
+                last_order, cycle = stored_date(row["last_order"]), _decimal(row["cycle"])
                 which = segment_of(last_order, today, bounds)
             counted.add(community, which, 1)
             counted.lapsing += _lapsing(which, last_order, cycle, today)
