@@ -52,8 +52,7 @@ class Bot:
                              attempts=config.transport.send_attempts, staff=config.shop.staff,
                              reachable=reachable)
         self.exporter = Exporter(config, clock, [p.sku for p in offer.products], self.tell_staff)
-        rewards = Rewards(config.points.per_yuan, config.referral.inviter_points, config.points.expire_days,
-                          config.points.remind_days)
+        rewards = Rewards.of(config)
         self.services = Services(config, offer, products, clock, self.outbox, self.export, rewards,
                                  StoredOrders(config, self.outbox), reachable)
         self.dispatcher = Dispatcher(ROUTERS, **self.services.by_name())

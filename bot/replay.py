@@ -19,6 +19,7 @@ from bot.harness import start_harness
 from bot.leader import startup_lock
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
+from models.levels import level_name
 from models.points import Rewards
 from models.campaigns import effect, effect_json
 from models.segments import member_facts
@@ -198,7 +199,8 @@ async def snapshot(rewards: Rewards, at: datetime, config: Config) -> dict[str, 
         {"id": m.id, "name": m.name, "segment": segments.get(m.id), "points": m.points, "points_pending": await rewards.pending(m.id),
          "referrer": m.referrer_id, "address": m.address,  # type: ignore[attr-defined]
          "code": m.code, "referred_via": m.referred_via or None,
-         "balance": json_number(m.wallet_principal + m.wallet_bonus), "unsubscribed": m.unsubscribed}
+         "balance": json_number(m.wallet_principal + m.wallet_bonus), "unsubscribed": m.unsubscribed,
+         "level": level_name(m.level, config.level), "birthday": m.birthday or None}
         for m in await Member.all().order_by("first_seen", "id")
     ]
     wallet = [

@@ -26,7 +26,7 @@ from models.groupbuys import (
 )
 from models.points import Rewards
 from models.settlement import settle_again
-from models.funnel import groupbuy_figures
+from models.funnel import GroupBuyFigures, groupbuy_figures
 from models.tables import Community, GroupBuy, Member
 
 router = Router("groupbuys")
@@ -219,9 +219,9 @@ def _stocked(product: Product, products: tuple[Product, ...]) -> Product:
 
 
 @router.message(Command("拼团统计"), is_staff)
-async def on_stats(config: Config, reply: Reply) -> None:
-    """拼团漏斗：最近拼团的触达、参团、成团/失败、订单和金额"""
-    figures = await groupbuy_figures(config.shop.staff)
+async def on_stats(clock: Clock, config: Config, reply: Reply) -> None:
+    """拼团漏斗：最近拼团的触达、参团、成团/失败、订单和金额；主态（成员开团）和客态（参团）分开，带来的新客30/90天复购"""
+    figures = await groupbuy_figures(config.shop.staff, clock.now())
     if not figures:
         await reply("还没有拼团。")
         return
@@ -229,9 +229,23 @@ async def on_stats(config: Config, reply: Reply) -> None:
     ended = states["success"] + states["failed"]
     rate = f"，成团率{states['success'] * 100 // ended}%" if ended else ""
     revenue = sum((f.revenue for f in figures), Decimal(0))
+    opened = [f for f in figures if f.opener]
+    brought = sum(f.brought for f in figures)
+    openers_brought = sum(1 for f in figures if f.brought_opener)
     head = (f"【拼团统计】最近{len(figures)}个：" + "，".join(f"{STATE_TEXT[s]}{states[s]}" for s in STATE_TEXT if states[s])
-            + f"{rate}；订单{sum(f.orders for f in figures)}个 {money(revenue)}")
-    rows = [f"#{f.id} {f.name} {f.size}人团 {STATE_TEXT.get(f.state, f.state)}：触达{f.reached} 参团{f.joined} "
-            f"订单{f.orders} {money(f.revenue)}" for f in figures]
+            + f"{rate}；订单{sum(f.orders for f in figures)}个 {money(revenue)}\n"
+            f"主态（成员开团）{len(opened)}个，成团{sum(1 for f in opened if f.state == 'success')}；"
+            f"客态（参团）{sum(f.joiners for f in figures)}人次；带来新客{brought}人"
+            f"（主态{openers_brought}，客态{brought - openers_brought}），"
+            f"30天内复购{sum(f.again_30 for f in figures)}人，90天内{sum(f.again_90 for f in figures)}人")
+
+    def row(f: GroupBuyFigures) -> str:
+        who = f"主态{f.opener_name}" if f.opener else "店员开团"
+        again = (f"，30天复购{f.again_30}{'' if f.complete_30 else '（未满30天）'}"
+                 f"，90天复购{f.again_90}{'' if f.complete_90 else '（未满90天）'}") if f.brought else ""
+        return (f"#{f.id} {f.name} {f.size}人团 {STATE_TEXT.get(f.state, f.state)}：触达{f.reached} 参团{f.joined} "
+                f"订单{f.orders} {money(f.revenue)}；{who}，客态{f.joiners}，新客{f.brought}{again}")
+
+    rows = [row(f) for f in figures]
     await reply("\n".join([head, *rows]))
 

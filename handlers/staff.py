@@ -67,7 +67,7 @@ async def on_delivered(args: str, clock: Clock, config: Config, outbox: Postbox,
             await reply(f"{'没有' if not found else '不止一个'}叫“{name[:20]}”的小区。可选：{known}\n格式：/送达 [小区]")
             return None
         community = found[0]
-    done = await deliver(today, community.id if community else None, rewards, clock.now())
+    done = await deliver(today, community.id if community else None, rewards, clock.now(), outbox)
     where = community.name if community else "各小区"
     if not done.orders:
         await reply(f"{short_date(today)}{where}没有待送达的订单。")

@@ -15,6 +15,7 @@ from handlers.announcements import communities, post_offer, post_summaries
 from jobs.services import Services
 from models.days import close_ordering, delivery_date_for
 from models.facts import refresh_changed, refresh_facts
+from models.nudges import birthday_nudge, cycle_nudge, neighbours_nudge
 from models.orders import orders_for_delivery
 from models.settlement import settle_day
 from models.state import mark_workbooks_due
@@ -84,3 +85,27 @@ async def member_facts(due: datetime, services: Services) -> AfterCommit:
 async def sweep_facts(now: datetime, services: Services) -> int:
     """Every minute: the facts of members whose orders changed since they were written."""
     return await refresh_changed(now, services.config.timezone)
+
+
+async def member_day(due: datetime, services: Services) -> AfterCommit:
+    """Daily, at `[schedule] member_day`: levels lost at a month's end, 保级 reminders before
+    one (models.levels), and the automatic nudges the config turns on (models.nudges)."""
+    config, now, levels = services.config, services.clock.now(), services.rewards.levels
+    today = now.astimezone(config.timezone).date()
+    notes = await levels.review(today, now) + await levels.remind(today, now)
+    for note in notes:
+        await services.outbox.put(note)
+    started = [await birthday_nudge(today, now, config, services.reachable) if config.nudges.birthday else None,
+               await cycle_nudge(today, now, config, services.reachable) if config.nudges.cycle else None]
+    if notes or any(started):
+        services.outbox.changed()
+    return None
+
+
+async def neighbours_line(due: datetime, services: Services) -> AfterCommit:
+    """Daily before cut-off, when `[nudges] neighbours` is on: the neighbours line (models.nudges)."""
+    config, now = services.config, services.clock.now()
+    if config.nudges.neighbours and await neighbours_nudge(now.astimezone(config.timezone).date(), now, config,
+                                                           services.reachable) is not None:
+        services.outbox.changed()
+    return None

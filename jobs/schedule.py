@@ -18,7 +18,9 @@ from bot.core.config import Config, ScheduleConfig
 from jobs.benefits import next_coupon_due, next_points_due, sweep_campaigns, sweep_coupons, sweep_points
 from models.campaigns import next_campaign_due
 from models.facts import next_facts_due
-from jobs.daily import AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice, member_facts, sweep_facts
+from jobs.daily import (AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice, member_day, member_facts,
+                        neighbours_line,
+                        sweep_facts)
 from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.services import Services
 
@@ -74,9 +76,11 @@ NIGHTLY = time(3, 0)  # when the nightly sweeps run, local time
 DAILY = (
     Daily("daily_post", attrgetter("daily_post"), daily_post, before_cutoff),
     Daily("cutoff_reminder", _reminder_at, cutoff_reminder, before_cutoff),
+    Daily("neighbours", attrgetter("neighbours"), neighbours_line, before_cutoff),
     Daily("cutoff", attrgetter("cutoff"), cutoff, always),
     Daily("delivery_notice", attrgetter("delivery_notice"), delivery_notice, on_the_day),
     Daily("member_facts", lambda schedule: NIGHTLY, member_facts, always),
+    Daily("member_day", attrgetter("member_day"), member_day, on_the_day),
 )
 SWEEPS = (
     Sweep("groupbuy_expiry", timedelta(seconds=30), expire_groupbuys, next_expiry),

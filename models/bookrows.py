@@ -31,6 +31,10 @@ class BookMember:  # member
     wallet_principal: Decimal = Decimal(0)
     wallet_bonus: Decimal = Decimal(0)
     unsubscribed: bool = False  # read with the member, changed only by 退订 / 订阅
+    level: int = 0  # read with the member, changed only by models.levels
+    level_since: datetime | None = None
+    birthday: str = ""  # read with the member, changed only by 生日
+    birthday_set_at: datetime | None = None
 
 
 @dataclass(slots=True, eq=False)

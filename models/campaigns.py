@@ -56,32 +56,57 @@ async def rested(member_ids: Sequence[str], now: datetime, rest_days: int) -> se
     return {str(m) for m in [*recent, *waiting]}
 
 
-async def draft(segment: str, template: str, text: str, by: str, config: Config, reachable: Reachable,
-                now: datetime) -> Draft:
-    facts = await member_facts(now.astimezone(config.timezone).date(), config.timezone, config.segments.days,
-                               config.shop.staff, segment)
-    ids = [f.member_id for f in facts]
+async def sort_out(members: Sequence[str], config: Config, reachable: Reachable,
+                   now: datetime) -> tuple[list[str], dict[str, list[str]]]:
+    """The members a campaign may go to, and those left out by reason (unsubscribed, rested,
+    not reachable privately), in the order given."""
+    ids = list(members)
     quiet = {str(m) for m in await Member.filter(id__in=ids, unsubscribed=True).values_list("id", flat=True)}
     resting = await rested(ids, now, config.campaign.rest_days)
-    campaign = await Campaign.create(segment=segment, template=template, text=text, created_by=by, created_at=now)
-    done = Draft(campaign)
-    eligible = []
+    eligible: list[str] = []
+    out: dict[str, list[str]] = defaultdict(list)
     for member_id in ids:
         if member_id in quiet:
-            done.out[UNSUBSCRIBED].append(member_id)
+            out[UNSUBSCRIBED].append(member_id)
         elif member_id in resting:
-            done.out[RESTED].append(member_id)
+            out[RESTED].append(member_id)
         elif not await reachable(member_id):
-            done.out[UNREACHABLE].append(member_id)
+            out[UNREACHABLE].append(member_id)
         else:
             eligible.append(member_id)
+    return eligible, out
+
+
+def filled(text: str, fill: dict[str, str] | None) -> str:
+    """The text with this member's {placeholders} put in (other braces stay as written)."""
+    for key, value in (fill or {}).items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+async def draft(segment: str, template: str, text: str, by: str, config: Config, reachable: Reachable,
+                now: datetime, members: Sequence[str] | None = None,
+                fills: dict[str, dict[str, str]] | None = None) -> Draft:
+    """Campaign N for the members of `segment` (or `members`, an automatic nudge's, each with
+    what fills their text's placeholders): who gets it, who is left out and why, and its
+    control group. Sends nothing."""
+    if members is None:
+        facts = await member_facts(now.astimezone(config.timezone).date(), config.timezone, config.segments.days,
+                                   config.shop.staff, segment)
+        members = [f.member_id for f in facts]
+    eligible, out = await sort_out(members, config, reachable, now)
+    campaign = await Campaign.create(segment=segment, template=template, text=text, created_by=by, created_at=now)
+    done = Draft(campaign)
+    done.out.update(out)
     done.control = control_group(campaign.id, eligible, config.campaign.control)
     held = set(done.control)
     done.targets = [m for m in eligible if m not in held]
-    rows = [CampaignMember(campaign_id=campaign.id, member_id=m, role=TARGET) for m in done.targets]
-    rows += [CampaignMember(campaign_id=campaign.id, member_id=m, role=CONTROL) for m in done.control]
+    fills = fills or {}
+    rows = [CampaignMember(campaign_id=campaign.id, member_id=m, role=TARGET, fill=fills.get(m)) for m in done.targets]
+    rows += [CampaignMember(campaign_id=campaign.id, member_id=m, role=CONTROL, fill=fills.get(m))
+             for m in done.control]
     rows += [CampaignMember(campaign_id=campaign.id, member_id=m, role=OUT, reason=why)
-             for why, members in done.out.items() for m in members]
+             for why, left in done.out.items() for m in left]
     await CampaignMember.bulk_create(rows)
     return done
 
@@ -122,7 +147,7 @@ async def send_campaigns(now: datetime, config: Config, outbox: Postbox) -> int:
                 continue
             if not await CampaignMember.filter(id=row.id, sent_at__isnull=True).update(sent_at=now):
                 continue  # another process sent it
-            text = campaign.text
+            text = filled(campaign.text, row.fill)
             if template is not None and (coupon := await give(
                     row.member.id, template, f"campaign:{campaign.id}:{row.member.id}", now,
                     config.coupons.remind_before)) is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from bot.core.protocols import Postbox
 from models.points import Rewards
 from models.tables import Coupon, Order, OrderLine, Settlement
 
@@ -21,7 +22,8 @@ class Delivered:
     dues: list[tuple[str, str, Decimal]] = field(default_factory=list)
 
 
-async def deliver(delivery_date: date, community_id: int | None, rewards: Rewards, now: datetime) -> Delivered:
+async def deliver(delivery_date: date, community_id: int | None, rewards: Rewards, now: datetime,
+                  outbox: Postbox | None = None) -> Delivered:
     """Mark the placed orders of `delivery_date` (of one community, or all) delivered."""
     query = Order.filter(delivery_date=delivery_date, status="placed")
     if community_id is not None:
@@ -32,17 +34,22 @@ async def deliver(delivery_date: date, community_id: int | None, rewards: Reward
         return done
     await OrderLine.filter(order_id__in=ids, status="placed").update(status="delivered", updated_at=now)
     await Order.filter(id__in=ids).update(status="delivered", updated_at=now)
-    await finish(ids, rewards, now)
+    await finish(ids, rewards, now, outbox)
     for name, address, due in await Settlement.filter(order_id__in=ids, due__gt=0).order_by(
             "order__member__address", "order_id").values_list("order__member__name", "order__member__address", "due"):
         done.dues.append((str(name), str(address), Decimal(due)))  # type: ignore[arg-type]
     return done
 
 
-async def finish(order_ids: Iterable[int], rewards: Rewards, now: datetime) -> None:
+async def finish(order_ids: Iterable[int], rewards: Rewards, now: datetime, outbox: Postbox | None = None) -> None:
     """What these orders' delivery (or its undoing) means now: the coupons of those delivered
-    are used, and every order's points follow what it is."""
+    are used, every order's points follow what it is (at the rate fixed at its delivery), and
+    then members whose delivered spend reached a higher level take it (told through `outbox`)."""
     ids = sorted(set(order_ids))
     delivered = await Order.filter(id__in=ids, status="delivered").values_list("id", flat=True)
     await Coupon.filter(order_id__in=list(delivered), state="reserved").update(state="used")
     await rewards.settle(ids, now)
+    members = await Order.filter(id__in=list(delivered)).distinct().values_list("member_id", flat=True)
+    for note in await rewards.levels.promote([str(m) for m in members], now.astimezone(rewards.tz).date(), now):
+        if outbox is not None:
+            await outbox.put(note)

@@ -101,7 +101,7 @@ async def import_statuses(path: Path, outbox: PacedPostbox, now: datetime, rewar
         if wallet is not None and missing:  # an out-of-stock line is not paid: the wallet gets it back
             await settle_again(missing, wallet, outbox, now)
         if rewards is not None:  # nor does it earn: coupons used and points as the orders now are
-            await finish(set(delivered) | set(missing), rewards, now)
+            await finish(set(delivered) | set(missing), rewards, now, outbox)
     outbox.changed()
     return result
 

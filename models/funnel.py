@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import cast
 
@@ -22,10 +23,43 @@ class GroupBuyFigures:
     joined: int
     orders: int
     revenue: Decimal
+    opener: str = ""  # 主态: the member who opened it ("" when staff did)
+    opener_name: str = ""
+    joiners: int = 0  # 客态: the participants besides the opener
+    brought: int = 0  # participants who had never ordered before they joined it: new customers
+    brought_opener: bool = False  # the opener is one of them
+    # Of those brought, how many ordered again within 30 and 90 days of its end, and whether
+    # that window has passed.
+    again_30: int = 0
+    again_90: int = 0
+    complete_30: bool = False
+    complete_90: bool = False
 
 
-async def groupbuy_figures(staff: tuple[str, ...], limit: int = 20) -> list[GroupBuyFigures]:
-    """The latest group-buys, newest first. Staff are not counted as reached."""
+async def _brought(groupbuy: GroupBuy) -> list[str]:
+    """Its participants with no order (not cancelled, not of it) made by the time they joined."""
+    new = []
+    for member_id, joined_at in await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id).order_by("id") \
+            .values_list("member_id", "joined_at"):
+        if not await Order.filter(member_id=member_id, status__not="cancelled", created_at__lte=joined_at) \
+                .exclude(groupbuy_no=groupbuy.id).exists():
+            new.append(str(member_id))
+    return new
+
+
+async def _again(members: list[str], groupbuy: GroupBuy, end: datetime, days: int) -> int:
+    if not members:
+        return 0
+    again = await Order.filter(member_id__in=members, status__not="cancelled", created_at__gt=end,
+                               created_at__lte=end + timedelta(days=days)).exclude(groupbuy_no=groupbuy.id) \
+        .distinct().values_list("member_id", flat=True)
+    return len(set(again))
+
+
+async def groupbuy_figures(staff: tuple[str, ...], now: datetime, limit: int = 20) -> list[GroupBuyFigures]:
+    """The latest group-buys, newest first. Staff are not counted as reached. Each splits its
+    opener (主态, when a member opened it) from its joiners (客态) and follows the members it
+    brought in: did they buy again within 30 and 90 days of its end?"""
     groupbuys = await GroupBuy.all().order_by("-id").limit(limit)
     members_by_home: dict[int | None, int] = defaultdict(int)
     for home in await Member.exclude(id__in=list(staff)).values_list("home_id", flat=True):
@@ -36,10 +70,21 @@ async def groupbuy_figures(staff: tuple[str, ...], limit: int = 20) -> list[Grou
         community = groupbuy.community_id  # type: ignore[attr-defined]
         orders = await Order.filter(groupbuy_no=groupbuy.id, status__in=COUNTING).values_list("id", flat=True)
         revenue = sum([await order_total(o) for o in cast(list[int], orders)], Decimal(0))
+        participants = [str(m) for m in await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id)
+                        .values_list("member_id", flat=True)]
+        opener = groupbuy.opened_by if groupbuy.opened_by not in staff else ""
+        brought = await _brought(groupbuy)
+        end = groupbuy.closed_at or groupbuy.deadline
+        named = await Member.get_or_none(id=opener) if opener else None
         figures.append(GroupBuyFigures(
             groupbuy.id, groupbuy.name, groupbuy.size, groupbuy.state,
             everyone if community is None else members_by_home[community],
-            await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id).count(), len(orders), revenue,
+            len(participants), len(orders), revenue,
+            opener=opener, opener_name=named.name if named else opener,
+            joiners=len([m for m in participants if m != opener]), brought=len(brought),
+            brought_opener=bool(opener) and opener in brought,
+            again_30=await _again(brought, groupbuy, end, 30), again_90=await _again(brought, groupbuy, end, 90),
+            complete_30=now >= end + timedelta(days=30), complete_90=now >= end + timedelta(days=90),
         ))
     return figures
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_FLOOR, Decimal
 
 from tortoise.expressions import F
@@ -28,6 +28,7 @@ from tortoise.expressions import F
 from bot.core.config import Config, Reward
 from models.catalog import Product
 from models.coupons import give
+from models.levels import Levels
 from models.members import locked_member
 from models.tables import Coupon, Member, Order, OrderLine, PointDraw, PointEntry, Settlement
 
@@ -40,6 +41,15 @@ class Rewards:
     inviter_points: int  # to the inviter, through the invited member's first delivered order
     expire_days: int = 365  # an earning expires this long after it becomes available
     remind_days: int = 7  # its one reminder comes this long before
+    levels: Levels = Levels()  # the points multiplier of levels and birthdays (models.levels)
+    tz: tzinfo = UTC  # the shop's calendar
+
+    @classmethod
+    def of(cls, config: Config) -> Rewards:
+        return cls(config.points.per_yuan, config.referral.inviter_points, config.points.expire_days,
+                   config.points.remind_days,
+                   Levels(config.level, config.levels.days, config.levels.remind_days, config.birthday.multiplier),
+                   config.timezone)
 
     async def settle(self, order_ids: Iterable[int], now: datetime) -> None:
         """Bring the ledger in line with these orders as they are now (and their referrals)."""
@@ -50,15 +60,16 @@ class Rewards:
                 continue
             member_id = str(order.member_id)  # type: ignore[attr-defined]
             members.add(member_id)
-            target = self.order_points(await order_worth(order_id)) if order.status == "delivered" else 0
+            target = (self.order_points(await order_worth(order_id), await self.levels.rate(order, now))
+                      if order.status == "delivered" else 0)
             await self.book(member_id, order_source(order_id), target,
                             order_reason(order_id, order.groupbuy_no, target), now)
         for member_id in sorted(members):
             await self._referral(member_id, now)
 
-    def order_points(self, worth: Decimal) -> int:
-        """What an order worth `worth` (its total after its coupon) earns."""
-        return max(0, int((worth * self.per_yuan).to_integral_value(ROUND_FLOOR)))
+    def order_points(self, worth: Decimal, multiplier: Decimal = Decimal(1)) -> int:
+        """What an order worth `worth` (its total after its coupon) earns at `multiplier`."""
+        return max(0, int((worth * self.per_yuan * multiplier).to_integral_value(ROUND_FLOOR)))
 
     async def _referral(self, member_id: str, now: datetime) -> None:
         member = await Member.get_or_none(id=member_id)
@@ -87,8 +98,11 @@ class Rewards:
         """Points the member's placed orders (and the first orders of members they invited)
         will earn once delivered."""
         points = 0
-        for order_id in await Order.filter(member_id=member_id, status="placed").values_list("id", flat=True):
-            points += self.order_points(await order_worth(int(order_id)))  # type: ignore[call-overload]
+        member = await Member.get_or_none(id=member_id)
+        for order_id, delivery in await Order.filter(member_id=member_id, status="placed").values_list(
+                "id", "delivery_date"):
+            rate = self.levels.multiplier(member.level, member.birthday, delivery)[0] if member else Decimal(1)  # type: ignore[arg-type]
+            points += self.order_points(await order_worth(int(order_id)), rate)  # type: ignore[call-overload]
         for invited in await Member.filter(referrer_id=member_id).values_list("id", flat=True):
             if (await booked(member_id, f"referral:{invited}") == 0
                     and await Order.filter(member_id=invited, status="placed").exists()

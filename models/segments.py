@@ -47,6 +47,7 @@ class Facts:
     segment: str
     lapsing: bool = False  # 活跃, but past twice their own buying cycle
     asked: tuple[str, ...] = ()  # products asked about since the last order (only 只看不买 members)
+    cycle: Decimal | None = None  # the member's own buying cycle: median days between order dates
 
     @property
     def browsing(self) -> bool:
@@ -159,7 +160,7 @@ async def member_facts(today: date, tz: tzinfo, bounds: Sequence[int], staff: Se
             continue
         facts.append(Facts(member_id, str(row["name"]), str(names.get(row["home"], "")), last_order,
                            int(row["orders"] or 0), Decimal(str(row["spend"] or 0)).quantize(Decimal("0.01")),
-                           which, lapsing, asked))
+                           which, lapsing, asked, _decimal(row["cycle"])))
     return facts
 
 

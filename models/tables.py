@@ -60,10 +60,17 @@ class Member(Model):
                                        default=0, db_default=0)
     # 退订: no campaign messages (docs/CONTRACTS.md section 8); service messages still come.
     unsubscribed = fields.BooleanField(default=False, db_default=False)
+    # Levels (models.levels): a position in [[level]] (0: the first, everyone's), and since when.
+    level = fields.IntField(default=0, db_default=0)
+    level_since = fields.DatetimeField(null=True)
+    # 生日 5月3日: "MM-DD" ("" = not given), which the member can set once a year.
+    birthday = fields.CharField(max_length=5, default="", db_default="")
+    birthday_set_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "member"
-        indexes = (("referrer_id",), ("home_id",))  # looked up by these (a foreign key has no index of its own)
+        # looked up by these (a foreign key has no index of its own; birthdays each day)
+        indexes = (("referrer_id",), ("home_id",), ("birthday",))
 
 
 class Product(Model):
@@ -297,6 +304,36 @@ class ProductAsk(Model):
         unique_together = (("member", "sku", "asked_on"),)
 
 
+class OrderRate(Model):
+    """The points multiplier a delivered order earns at, fixed when it is first delivered: the
+    member's level then, times the birthday multiplier in their birth month (models.levels).
+    Settling the order again (a 缺货 read back) keeps it."""
+
+    order_id = fields.IntField(primary_key=True, generated=False)
+    multiplier = fields.DecimalField(max_digits=6, decimal_places=2)
+    level = fields.IntField()
+    birthday = fields.BooleanField()
+    decided_at = fields.DatetimeField()
+
+    class Meta:
+        table = "order_rate"
+
+
+class LevelNotice(Model):
+    """A 保级 reminder, or a level lost, for one member and month's end: once each. Only a
+    member reminded for a month's end loses their level at it (models.levels)."""
+
+    id = fields.IntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="level_notices")
+    period_end = fields.DateField()
+    kind = fields.CharField(max_length=8)  # remind, down
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "level_notice"
+        unique_together = (("member", "period_end", "kind"),)
+
+
 class Campaign(Model):
     """A win-back campaign (/推送): drafted with its targets and control group, sent (paced,
     `[campaign] daily_max` a day) once confirmed. draft -> sending -> done; or cancelled."""
@@ -325,6 +362,9 @@ class CampaignMember(Model):
     reason = fields.CharField(max_length=16, default="")  # for out
     sent_at = fields.DatetimeField(null=True, db_index=True)
     message_id = fields.IntField(null=True)  # the outbox message that carried it: reached once it is sent
+    # What this member's message says in the campaign text's {placeholders} (a nudge's own
+    # figures: the neighbours line's building and households); None: the text as it is.
+    fill: fields.JSONField[dict[str, str] | None] = fields.JSONField(null=True)
 
     class Meta:
         table = "campaign_member"

@@ -354,3 +354,30 @@ async def test_a_cancelled_group_buys_lines_leave_every_sheet(shop: Harness) -> 
     assert [(r[6], r[15]) for r in rows["订单"]] == [("F01", "已下单")]
     assert [r[0] for r in rows["拣货单"]] == ["F01"]
     assert [r[5] for r in rows["配送单"]] == ["丹东草莓"]
+
+
+async def test_group_buy_stats_split_openers_from_joiners_and_follow_the_customers_they_brought(
+        shop: Harness) -> None:
+    await shop.say("西红柿1斤", sender="a", name="阿明")  # a has bought before: not a new customer
+    await shop.say("西红柿1斤", sender="b")
+    await shop.say("开团 草莓", sender="a", name="阿明")  # 主态: a member opens #1 (3 places) ...
+    await shop.say("参团 1", sender="n1")  # ... and two new customers join it (客态)
+    await shop.say("参团 1", sender="n2")
+    await shop.say("/开团 草莓 3人 25元 2小时", sender=STAFF)  # #2, staff's: one old, one new joiner
+    await shop.say("参团 2", sender="b")
+    await shop.say("参团 2", sender="n3")
+    assert (await GroupBuy.get(id=1)).state == "success"
+    await shop.advance_to(MORNING + timedelta(days=10))
+    await shop.say("西红柿1斤", sender="n1")  # back within 30 days
+    await shop.advance_to(MORNING + timedelta(days=40))
+    await shop.say("西红柿1斤", sender="n2")  # within 90, not 30
+    await shop.say("/拼团统计", sender=STAFF, room=None)
+    await shop.flush()
+    text = said(shop, None, STAFF)
+    assert "主态（成员开团）1个，成团1；客态（参团）4人次；带来新客3人（主态0，客态3），30天内复购1人，90天内2人" in text
+    assert "已成团：触达" in text and "；主态阿明，客态2，新客2，30天复购1，90天复购2（未满90天）" in text
+    assert "；店员开团，客态2，新客1，30天复购0，90天复购0（未满90天）" in text
+    await shop.advance_to(MORNING + timedelta(days=100))
+    await shop.say("/拼团统计", sender=STAFF, room=None)
+    await shop.flush()
+    assert "；主态阿明，客态2，新客2，30天复购1，90天复购2\n" in said(shop, None, STAFF) + "\n"

@@ -28,7 +28,7 @@ def test_due_between_lists_every_run_in_time_order() -> None:
     start = datetime(2026, 12, 1, 7, 0, tzinfo=SHANGHAI)
     runs = due_between(specs, start, start + timedelta(days=1, hours=1), SHANGHAI)
     assert [(due.strftime("%d %H:%M"), spec.id) for due, spec in runs] == [
-        ("01 08:00", "daily_post"), ("01 15:00", "delivery_notice"), ("01 19:30", "cutoff_reminder"),
+        ("01 08:00", "daily_post"), ("01 10:00", "member_day"), ("01 15:00", "delivery_notice"), ("01 17:00", "neighbours"), ("01 19:30", "cutoff_reminder"),
         ("01 20:00", "cutoff"), ("02 03:00", "member_facts"), ("02 08:00", "daily_post")]
 
 

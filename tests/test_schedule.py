@@ -402,7 +402,8 @@ def test_groupbuy_schedule_prints_every_job(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     jobs = [line.split()[0] for line in result.stdout.splitlines()[1:]]
     sweeps = [sweep.id for sweep in SWEEPS]  # every sweep registered, whatever they are
-    assert jobs == ["daily_post", "cutoff_reminder", "cutoff", "delivery_notice", "member_facts"] + sweeps
+    assert jobs == ["daily_post", "cutoff_reminder", "neighbours", "cutoff", "delivery_notice", "member_facts",
+                    "member_day"] + sweeps
     assert "groupbuy_expiry" in sweeps
 
 

@@ -50,6 +50,12 @@ def _int(value: Any) -> int:
     return value
 
 
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_show(value)}")
+    return value
+
+
 def _nonnegative_int(value: Any) -> int:
     number = _int(value)
     if number < 0:
@@ -240,6 +246,8 @@ class ScheduleConfig:
     delivery_days: int = setting(_nonnegative_int, 1)
     delivery_notice: time = setting(_clock_time, time(15, 0))
     cutoff_reminder: int = setting(_nonnegative_int, 30)  # minutes before cutoff; 0 = none
+    member_day: time = setting(_clock_time, time(10, 0))  # birthday greetings, 保级 reminders, nudges
+    neighbours: time = setting(_clock_time, time(17, 0))  # the neighbours line ([nudges] neighbours)
 
 
 @dataclass(frozen=True)
@@ -387,6 +395,58 @@ class CouponsConfig:
     referral_friend: str = setting(_template_ref, "")
 
 
+def _multiplier(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 10:
+        raise ValueError(f"expected a points multiplier from 1 to 10, like 1.5, got {_show(value)}")
+    amount = Decimal(str(value))
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError(f"has more than two decimals: {_show(value)}")
+    return amount
+
+
+@dataclass(frozen=True)
+class Level:
+    """[[level]]: a member whose delivered spend over `[levels] days` is at least `spend` holds
+    it, and their delivered orders earn `multiplier` times the points."""
+
+    name: str = setting(_nonempty)
+    spend: Decimal = setting(_money)
+    multiplier: Decimal = setting(_multiplier, Decimal(1))
+
+
+@dataclass(frozen=True)
+class LevelsConfig:
+    """How levels move: up at once, down at the end of a month after a 保级 reminder."""
+
+    days: int = setting(_positive_int, 180)  # the rolling window of delivered spend
+    remind_days: int = setting(_positive_int, 7)  # the 保级 reminder comes this long before the month ends
+
+
+@dataclass(frozen=True)
+class BirthdayConfig:
+    multiplier: Decimal = setting(_multiplier, Decimal(2))  # points of orders delivered in the birth month
+
+
+@dataclass(frozen=True)
+class NudgesConfig:
+    """Automatic private nudges, each day's one campaign with its own control group."""
+
+    cycle: bool = setting(lambda v: _bool(v), False)  # a member past cycle_factor x their own buying cycle
+    cycle_factor: Decimal = setting(_multiplier, Decimal("1.5"))
+    coupon_free_days: int = setting(_positive_int, 30)  # ... who was given no coupon for this long
+    cycle_coupon: str = setting(_template_ref, "")
+    cycle_text: str = setting(_nonempty, "好久没见您来啦，今天的新鲜货已经上了，想吃什么跟我说～")
+    birthday: bool = setting(lambda v: _bool(v), False)  # a greeting on the member's birthday
+    birthday_coupon: str = setting(_template_ref, "")
+    birthday_text: str = setting(_nonempty, "祝您生日快乐！🎂")
+    # Before cut-off, a member gone quiet (沉默 or longer) hears how many households of their
+    # building ordered today (never who), when at least `neighbours_min` did; once per lapse.
+    neighbours: bool = setting(lambda v: _bool(v), False)
+    neighbours_min: int = setting(_positive_int, 3)
+    neighbours_text: str = setting(
+        _nonempty, "今天您楼里（{building}）已经有{households}户邻居下单了，{cutoff}截单，明天一起送到～")
+
+
 def _fraction(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
         raise ValueError(f"expected a fraction from 0 to under 1, like 0.1, got {_show(value)}")
@@ -458,6 +518,9 @@ class Config:
     coupons: CouponsConfig
     segments: SegmentsConfig
     campaign: CampaignConfig
+    levels: LevelsConfig
+    birthday: BirthdayConfig
+    nudges: NudgesConfig
     spreadsheet: SpreadsheetConfig
     outbox: OutboxConfig
     web: WebConfig
@@ -465,6 +528,7 @@ class Config:
     base_dir: Path  # the config file's folder: relative paths are relative to it
     coupon: tuple[CouponTemplate, ...] = ()  # [[coupon]] templates, by id
     reward: tuple[Reward, ...] = ()  # [[reward]]: what points buy, numbered from 1 in file order
+    level: tuple[Level, ...] = ()  # [[level]]: from the lowest (spend 0) up; () = no levels
 
     def coupon_template(self, template_id: str) -> CouponTemplate | None:
         return next((t for t in self.coupon if t.id == template_id), None)
@@ -515,6 +579,9 @@ _SECTIONS: dict[str, type] = {
     "coupons": CouponsConfig,
     "segments": SegmentsConfig,
     "campaign": CampaignConfig,
+    "levels": LevelsConfig,
+    "birthday": BirthdayConfig,
+    "nudges": NudgesConfig,
     "spreadsheet": SpreadsheetConfig,
     "outbox": OutboxConfig,
     "web": WebConfig,
@@ -553,9 +620,9 @@ def _twice(values: Iterable[str]) -> str | None:
 
 
 def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
-    unknown = sorted(set(raw) - set(_SECTIONS) - {"group", "coupon", "reward"})
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"group", "coupon", "reward", "level"})
     if unknown:
-        known_sections = ", ".join([*_SECTIONS, "group", "coupon", "reward"])
+        known_sections = ", ".join([*_SECTIONS, "group", "coupon", "reward", "level"])
         raise ConfigError(f"[{unknown[0]}]: unknown section (known: {known_sections})")
     sections = {name: _section(cls, raw.get(name, {}), f"[{name}]") for name, cls in _SECTIONS.items()}
     groups_raw = raw.get("group", [])
@@ -594,12 +661,20 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
             raise ConfigError(f"[[reward]] #{i}: give either coupon = \"<template id>\" or sku = \"<product>\"")
         if reward.coupon and reward.coupon not in known:
             raise ConfigError(f'[[reward]] #{i} coupon: "{reward.coupon}" is not a [[coupon]] id')
+    nudges: NudgesConfig = sections["nudges"]
+    for key, ref in (("cycle_coupon", nudges.cycle_coupon), ("birthday_coupon", nudges.birthday_coupon)):
+        if ref and ref not in known:
+            raise ConfigError(f'[nudges] {key}: "{ref}" is not a [[coupon]] id')
+    levels = _levels(raw.get("level", []))
     wallet: WalletConfig = sections["wallet"]
     if wallet.tiers and wallet.tiers[-1].pay + wallet.tiers[-1].bonus > wallet.cap:
         raise ConfigError(f"[wallet] cap: {wallet.cap} is less than the top tier's pay and bonus")
     schedule: ScheduleConfig = sections["schedule"]
     if schedule.daily_post >= schedule.cutoff:
         raise ConfigError("[schedule] cutoff: must be later in the day than daily_post")
+    if nudges.neighbours and not schedule.daily_post <= schedule.neighbours < schedule.cutoff:
+        raise ConfigError("[schedule] neighbours: the neighbours line goes out while ordering is open, "
+                          "between daily_post and cutoff")
     web: WebConfig = sections["web"]
     if web.host not in ("127.0.0.1", "localhost", "::1") and not web.token:
         raise ConfigError(
@@ -618,7 +693,22 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path) -> Config:
                 # a group's name is not its id: the bot would never hear the group
                 raise ConfigError(f'[[group]] #{i} room: "{g.room}" is not a WeChat room id '
                                   '(like "12345678@chatroom"; `groupbuy rooms` lists them)')
-    return Config(groups=groups, base_dir=base_dir, coupon=templates, reward=rewards, **sections)
+    return Config(groups=groups, base_dir=base_dir, coupon=templates, reward=rewards, level=levels, **sections)
+
+
+def _levels(raw: Any) -> tuple[Level, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("[[level]]: expected an array of tables ([[level]])")
+    levels = tuple(_section(Level, entry, f"[[level]] #{i + 1}") for i, entry in enumerate(raw))
+    if levels and levels[0].spend != 0:
+        raise ConfigError(f'[[level]] #1 spend: the first level is every member\'s, so its spend must be 0, '
+                          f'got {levels[0].spend}')
+    for i, (lower, higher) in enumerate(zip(levels, levels[1:]), start=2):
+        if higher.spend <= lower.spend:
+            raise ConfigError(f"[[level]] #{i} spend: must be more than the level before ({lower.spend})")
+    if (twice := _twice(level.name for level in levels)) is not None:
+        raise ConfigError(f'[[level]] name: "{twice}" is listed twice')
+    return levels
 
 
 def load_config(path: str | Path) -> Config:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
@@ -104,6 +104,15 @@ def number(text: str) -> Decimal | None:
         except ArithmeticError:
             return None
     return chinese_number(text)
+
+
+def valid_birthday(month: int, day: int) -> str | None:
+    """"MM-DD" if that day exists in some year (29 February does), else None."""
+    try:
+        date(2000, month, day)
+    except ValueError:
+        return None
+    return f"{month:02d}-{day:02d}"
 
 
 # -- durations: 2小时, 30分钟, 1天半 --------------------------------------------------------------

@@ -13,6 +13,7 @@ from handlers.parsing.firsts import first_chars
 from handlers.parsing.items import Problem
 from handlers.parsing.lexer import PRODUCT, lex, strip_noise
 from models.catalog import Offer
+from bot.core.text import number as numeral, valid_birthday
 from handlers.parsing.results import Item, Parsed
 
 _POLITE_HEAD = re.compile(r"^(?:请问|麻烦|帮我|帮忙|请|你好|您好|老板|团长|亲)+")
@@ -49,6 +50,11 @@ _SUBSCRIBE = re.compile(r"^(?:我要)?(?:订阅|重新订阅|恢复订阅|继续
 _POINTS = re.compile(r"^(?:我的|查|查询|看看|看下)?积分(?:查询|多少|余额|呢)?$")
 _BALANCE = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下)*(?:储值余额|储值卡?|余额|钱包)(?:还有)?(?:多少|几多|查询|呢)?(?:钱)?$")
 _COUPONS = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下|我有)*(?:优惠券|优惠卷|券|代金券)(?:呢|有哪些|有几张|还有吗|查询)?$")
+_LEVEL = re.compile(r"^(?:我的|我|查|查询|查下|查一下|看看|看下)*(?:会员)?(?:等级|级别|会员卡|会员级别)"
+                    r"(?:是?什么|是?啥|是?多少|是?几级|呢|查询)?$|^我是(?:什么|啥|几级)会员$|^怎么升级会?员?$")
+_DAY_NUMBER = r"\d{1,2}|[一二两三四五六七八九十]{1,3}"
+_BIRTHDAY = re.compile(rf"^(?:我的|我)?生日(?:是|在|设为|设置为|设置|登记)?(?:(?P<month>{_DAY_NUMBER})(?:月份?|[-./])"
+                       rf"(?P<day>{_DAY_NUMBER})(?:日|号)?|(?P<digits>\d{{2,4}}))?(?:呢|是哪天|是几号|哦|哈)?$")
 _CONFIRM = re.compile(r"^(?:对|对的|对对|对啊|是|是的|是滴|嗯|嗯嗯|好|好的|好滴|好嘞|行|可以|确认|没错|没问题|要的|"
                       r"ok|okay|yes|y|👌|👍)+(?:的|呀|啊|呢|吧|了|哈|哦)?$")
 _DENY = re.compile(r"^(?:不对|不是|不用|不用了|错了|不了|算了|不对不对|不是的|no|n)(?:的|呀|啊|吧|了|哈|哦)?$")
@@ -88,6 +94,25 @@ def _redeem(groups: dict[str, str | None], offer: Offer) -> Parsed | None:
     return Parsed("redeem", reward=reward) if reward > 0 else None
 
 
+def _split_digits(digits: str) -> str:
+    """"1225" -> "12-25", "53" and "503" -> "05-03"; "?" when no split is a day, or two are ("123")."""
+    readings = {found for cut in (1, 2) if 1 <= len(digits) - cut <= 2
+                and (found := valid_birthday(int(digits[:cut]), int(digits[cut:]))) is not None}
+    return readings.pop() if len(readings) == 1 else "?"
+
+
+def _birthday(groups: dict[str, str | None], offer: Offer) -> Parsed:
+    """生日 5月3日: the day as "MM-DD"; "" when none is given (or no such day: the handler asks)."""
+    month, day, digits = groups["month"], groups["day"], groups["digits"]
+    if digits:  # "12.25", "5-3" lose their marks before this
+        return Parsed("set_birthday", birthday=_split_digits(digits))
+    if not month or not day:
+        return Parsed("set_birthday")
+    m, d = numeral(month), numeral(day)
+    found = valid_birthday(int(m), int(d)) if m is not None and d is not None and m == int(m) and d == int(d) else None
+    return Parsed("set_birthday", birthday=found or "?")
+
+
 def _join_groupbuy(groups: dict[str, str | None], offer: Offer) -> Parsed:
     number = groups["number"]
     return Parsed("join_groupbuy", groupbuy=int(number) if number else None)
@@ -116,6 +141,8 @@ REQUESTS = (
     Request("query_points", _POINTS),
     Request("query_balance", _BALANCE),
     Request("query_coupons", _COUPONS),
+    Request("query_level", _LEVEL),
+    Request("set_birthday", _BIRTHDAY, _birthday),
     Request("confirm", _CONFIRM),
     Request("deny", _DENY),
     Request("use_code", _CODE, _use_code),

@@ -49,6 +49,7 @@ class Parsed:
     # a message that is only a quantity ("3斤", "2"): the answer to a question, if one waits
     answer_qty: Decimal | None = None
     answer_unit: str | None = None
+    birthday: str = ""  # set_birthday: "MM-DD"; "" none given; "?" no such day
     about: str = ""  # ask_product: "price" when the question is what it costs
     ordering: bool = False  # chain: the list orders products (not a sign-up or roll-call)
     explain: tuple[str, ...] = ()  # with explain=True: which words were read as what, and the rule
@@ -77,6 +78,8 @@ class Parsed:
             out["code"] = self.code
         elif self.intent == "redeem":
             out["reward"] = self.reward
+        elif self.intent == "set_birthday":
+            out["birthday"] = self.birthday if self.birthday not in ("", "?") else None
         elif self.intent == "unclear":
             out["reason"] = self.reason
             if self.suggestions:
