@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.config import Config
 from bot.core.dispatcher import BOOK, Dispatcher, Router
 from bot.core.messages import Incoming
 from bot.core.protocols import Reply
@@ -16,7 +15,6 @@ from handlers.filters import Command, Intent
 from models.catalog import Offer
 from handlers.parsing import Parsed
 from handlers.texts import money, offer_lines
-from models.facts import note_asks
 from models.tables import Member
 
 router = Router("members")
@@ -52,11 +50,11 @@ async def on_offer(offer: Offer, reply: Reply) -> None:
     await reply("今天有：\n" + "\n".join(offer_lines(offer)) + "\n下单请写“商品+数量”，如“西红柿2斤”。")
 
 
-@router.message(Intent("ask_product"))
-async def on_ask_product(msg: Incoming, parsed: Parsed, member: Member, offer: Offer, config: Config,
-                         reply: Reply) -> None:
+@router.message(Intent("ask_product"), flags={BOOK: True})
+async def on_ask_product(msg: Incoming, parsed: Parsed, member: Member, offer: Offer, reply: Reply,
+                         orders: Any) -> None:
     """问商品：“五花肉多少钱一斤”报价；“草莓甜吗”这类问题留给团长回答"""
-    await note_asks(member.id, [item.sku for item in parsed.items], msg.at, config.timezone)
+    await orders.note_asks(member, [item.sku for item in parsed.items], msg.at)
     if parsed.about != "price":
         return
     products = [p for item in parsed.items[:3] if (p := offer.by_sku(item.sku)) is not None]

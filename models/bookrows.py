@@ -74,6 +74,7 @@ ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
 LINE_COLUMNS = _columns(BookLine)
 LINE_KEY = ("order_id", "sku")
 # Rows the book only ever inserts are tuples in these columns' order (cheaper still).
+ASK_INSERT = ("member_id", "sku", "asked_on", "asked_at")  # product_ask: one per member, product and day
 INBOUND_INSERT = ("message_id", "room", "sender", "text", "received_at", "intent", "effect")
 OUTBOX_INSERT = ("room", "to", "text", "mentions", "file", "broadcast", "status", "created_at", "sent_at",
                  "attempts", "retry_at")

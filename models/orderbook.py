@@ -28,14 +28,15 @@ from models.orders import (
     ADD, LINE_FIELDS, SET, Change, OrderResult, apply_changes, change_order, holds, status_of, view_of,
 )
 from models.bookrows import (
-    INBOUND_INSERT, LINE_COLUMNS, LINE_KEY, MEMBER_COLUMNS, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_INSERT,
+    ASK_INSERT, INBOUND_INSERT, LINE_COLUMNS, LINE_KEY, MEMBER_COLUMNS, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_INSERT,
     ORDER_KEY, OUTBOX_INSERT, BookLine, BookMember, BookOrder,
 )
 from models.coupons import welcome
 from models.members import seen
-from models.rows import delete_many, insert_many, insert_returning, of, select_in, update_many
+from models.facts import note_asks
+from models.rows import delete_many, insert_ignoring, insert_many, insert_returning, of, select_in, update_many
 from models.stock import StockRows
-from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage
+from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage, ProductAsk
 
 class StoredOrders:
     """The per-message path: every read and write goes to the database as it happens."""
@@ -61,6 +62,10 @@ class StoredOrders:
     async def set_ask(self, member: Member, ask: dict[str, Any] | None) -> None:
         member.ask = ask
         await member.save(update_fields=["ask"])
+
+    async def note_asks(self, member: Member, skus: Sequence[str], at: datetime) -> None:
+        """The member asked about these products (models.facts: 只看不买)."""
+        await note_asks(member.id, skus, at, self.config.timezone)
 
     async def put(self, message: Outgoing) -> int | None:
         return await self.outbox.put(message)
@@ -98,6 +103,7 @@ class OrderBook:
         self.touched: dict[Key, None] = {}  # orders changed, not written yet
         self.inbound: list[tuple[Any, ...]] = []
         self.outbox: list[tuple[Any, ...]] = []
+        self.asks: dict[tuple[str, str, date], datetime] = {}  # (member, product, day): first asked
 
     def pending_for(self, member_id: str) -> bool:
         """Whether a change of this member's orders waits to be written."""
@@ -190,6 +196,11 @@ class OrderBook:
         member.phone = phone
         self._dirty(member, details=True)
 
+    async def note_asks(self, member: Member | BookMember, skus: Sequence[str], at: datetime) -> None:
+        on = at.astimezone(self.config.timezone).date()
+        for sku in skus:
+            self.asks.setdefault((member.id, sku, on), at)
+
     async def set_ask(self, member: Member | BookMember, ask: dict[str, Any] | None) -> None:
         assert isinstance(member, BookMember)
         member.ask = ask
@@ -219,6 +230,7 @@ class OrderBook:
             await self.stock.save()
         await update_many(Member, MEMBER_UPDATE, list(self.dirty_members.values()))
         await update_many(Member, MEMBER_DETAILS, list(self.detailed_members.values()))
+        await insert_ignoring(ProductAsk, ASK_INSERT, [(m, sku, on, at) for (m, sku, on), at in self.asks.items()])
         await insert_many(InboundMessage, INBOUND_INSERT, self.inbound)
         await insert_many(OutboxMessage, OUTBOX_INSERT, self.outbox)
         self._pending()

@@ -100,6 +100,17 @@ async def insert_many(model: type[Model], names: Sequence[str], rows: Sequence[S
     await db.execute_many(sql, values)
 
 
+async def insert_ignoring(model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT rows (values in the order of `names`), leaving out those a unique key already
+    holds (ON CONFLICT DO NOTHING, which both databases know)."""
+    if not rows:
+        return
+    db = _db()
+    sql = (f'INSERT INTO "{model._meta.db_table}" ({", ".join(_column(model, n) for n in names)}) '
+           f"VALUES ({', '.join(_marks(db, len(names)))}) ON CONFLICT DO NOTHING")
+    await db.execute_many(sql, [_convert(model, names, row) for row in rows])
+
+
 async def insert_returning(model: type[Model], names: Sequence[str], rows: Sequence[Any],
                            key: Sequence[str]) -> None:
     """INSERT every row and set each one's generated id, matched back on `key` (a unique key
