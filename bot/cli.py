@@ -1,5 +1,5 @@
-"""`groupbuy` (also `python -m bot`): run, migrate, rooms, schedule, export, import-status,
-parse, replay.
+"""`groupbuy` (also `python -m bot`): run, migrate, rooms, doctor, schedule, export,
+import-status, parse, replay.
 
 Bad input stops a command with one line on standard error naming what is wrong, and exit 2.
 """
@@ -129,6 +129,17 @@ def cmd_rooms(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """The first thing to run when something is wrong: the config, the database, the WeChat
+    gateway (reachable, logged in), and the rooms on one side only. Exit 1 if anything fails."""
+    from bot.doctor import diagnose
+
+    checks = asyncio.run(diagnose(args.config, args.timeout))
+    for check in checks:
+        print(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
+    return 0 if all(check.ok for check in checks) else 1
+
+
 def cmd_schedule(args: argparse.Namespace) -> int:
     """The next run of every job, in the shop's time, and the last recorded run."""
     from bot.core.clock import SystemClock
@@ -251,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     rooms.add_argument("--config", required=True, help="config TOML with [transport] kind = \"wechaty\"")
     rooms.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the login")
     rooms.set_defaults(func=cmd_rooms)
+
+    doctor = commands.add_parser("doctor", help="check the config, the database and the WeChat gateway")
+    doctor.add_argument("--config", required=True, help="config TOML")
+    doctor.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for WeChat's login")
+    doctor.set_defaults(func=cmd_doctor)
 
     schedule = commands.add_parser("schedule", help="print the next run of every job")
     schedule.add_argument("--config", help="config TOML (default: the embedded demo)")

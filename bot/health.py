@@ -59,5 +59,6 @@ async def report(bot: Bot, leader: Leader, wechat: WechatyTransport | None = Non
 
     checks: dict[str, Any] = {"database": database, "writer": writer_check, "sender": sender}
     if wechat is not None:
-        checks["wechat"] = {"ok": wechat.logged_in.is_set(), "connections": wechat.connections}
+        checks["wechat"] = {"ok": wechat.logged_in.is_set(), "connections": wechat.connections,
+                            "connected_since": _at(wechat.connected_since), "lost_since": _at(wechat.lost_since)}
     return all(check["ok"] for check in checks.values()), checks

@@ -41,6 +41,11 @@ MERGED_TEXT_MAX = 1500  # characters in one merged message; WeChat folds longer 
 FIRST_RETRY = timedelta(seconds=10)  # then 30 s, 90 s, ... (x3 each time)
 PAUSE_FIRST = timedelta(seconds=1)  # after the database failed under the sender, doubling
 PAUSE_MAX = timedelta(seconds=30)
+class Disconnected(ConnectionError):
+    """The transport has no connection now (WeChat's gateway is down): nothing is sent and no
+    try is counted; the outbox holds until `resume`."""
+
+
 GAVE_UP = "⚠️ 消息发送失败"  # the start of the note staff get when a send is given up
 
 
@@ -82,6 +87,7 @@ class Outbox:
         self._repairs: list[tuple[list[int], str, dict[str, object]]] = []
         self.problem = ""  # why the sender is pausing ("" when it is not)
         self.last_sent: datetime | None = None
+        self.held = False  # the transport is disconnected: nothing is due until `resume`
 
     async def put(self, message: Outgoing) -> int | None:
         """Queue a message (inside the caller's transaction, if there is one); its id."""
@@ -97,6 +103,15 @@ class Outbox:
         """Something may have been queued: look again (after the caller's commit)."""
         self._pending = None
         self._wake.set()
+
+    def hold(self) -> None:
+        """The transport lost its connection: keep every message queued, in order, until `resume`."""
+        self.held = True
+
+    def resume(self) -> None:
+        """The transport is back: what queued meanwhile goes out, in order and paced."""
+        self.held = False
+        self.changed()
 
     async def restore(self) -> None:
         """On start: pick up the pace where it was left, and set aside interrupted sends."""
@@ -121,6 +136,8 @@ class Outbox:
     async def next_due(self, now: datetime) -> tuple[OutboxMessage, datetime] | None:
         """The message that may go out first, and when; ties go to the oldest."""
         best: tuple[OutboxMessage, datetime] | None = None
+        if self.held:
+            return None
         for row in await self.pending():
             if row.broadcast and self.paused:
                 continue
@@ -179,6 +196,12 @@ class Outbox:
         self.pacer.record(row.id, message.conversation, at)
         try:
             await self._send(message)
+        except Disconnected:  # not a failed try: the messages wait for the connection, in order
+            log.warning("not connected; %d message(s) wait for the connection", len(ids))
+            self.hold()  # (the pacer counted the try: a little slower after, never faster)
+            await OutboxMessage.filter(id__in=ids, status="sending").update(status="pending")
+            self._pending = None
+            return
         except Exception:  # a transport error must not stop the queue; the rows say what happened
             log.exception("sending outbox message(s) %s failed", ids)
             try:

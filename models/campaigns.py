@@ -206,16 +206,23 @@ class Effect:
     windows: tuple[Window, ...]
 
 
-async def _returns(member_ids: Sequence[str], start: datetime, end: datetime) -> tuple[int, Decimal]:
+async def _orders_after(member_ids: Sequence[str], start: datetime, end: datetime) -> list[tuple[str, datetime, Decimal]]:
+    """(member, when, revenue) of each order not cancelled these members made after `start`, up
+    to `end`: read once for every window of a campaign."""
     if not member_ids:
-        return 0, Decimal(0)
+        return []
     orders = await Order.filter(member_id__in=list(member_ids), status__not="cancelled", created_at__gt=start,
-                                created_at__lte=end).values_list("id", flat=True)
-    revenue = Decimal(0)
-    for price, qty in await OrderLine.filter(order_id__in=list(orders), status__not="out_of_stock") \
-            .values_list("price", "qty"):
-        revenue += price * qty  # type: ignore[operator]
-    return len(orders), revenue.quantize(Decimal("0.01"))
+                                created_at__lte=end).values_list("id", "member_id", "created_at")
+    revenue: dict[int, Decimal] = defaultdict(Decimal)
+    for order_id, price, qty in await OrderLine.filter(order_id__in=[o[0] for o in orders], status__not="out_of_stock") \
+            .values_list("order_id", "price", "qty"):
+        revenue[int(order_id)] += price * qty  # type: ignore[operator,call-overload]
+    return [(str(member), at, revenue.get(int(order_id), Decimal(0))) for order_id, member, at in orders]  # type: ignore[call-overload,misc]
+
+
+def _returns(orders: Sequence[tuple[str, datetime, Decimal]], members: set[str], end: datetime) -> tuple[int, Decimal]:
+    counted = [revenue for member, at, revenue in orders if member in members and at <= end]
+    return len(counted), sum(counted, Decimal(0)).quantize(Decimal("0.01"))
 
 
 async def effect(campaign: Campaign, now: datetime, config: CampaignConfig) -> Effect:
@@ -231,10 +238,12 @@ async def effect(campaign: Campaign, now: datetime, config: CampaignConfig) -> E
     cost = (config.message_cost * len(sent) + spent).quantize(Decimal("0.01"))
     windows = []
     start = campaign.started_at or campaign.created_at
+    orders = await _orders_after([*sent, *control], start, min(start + timedelta(days=max(WINDOWS)), now))
+    targets, held = set(sent), set(control)
     for days in WINDOWS:
         end = start + timedelta(days=days)
-        t_orders, t_revenue = await _returns(sent, start, min(end, now))
-        c_orders, c_revenue = await _returns(control, start, min(end, now))
+        t_orders, t_revenue = _returns(orders, targets, min(end, now))
+        c_orders, c_revenue = _returns(orders, held, min(end, now))
         per_control = c_revenue / len(control) if control else Decimal(0)
         extra = ((t_revenue / len(sent) - per_control) * len(sent)).quantize(Decimal("0.01")) if sent else Decimal(0)
         roi = ((config.margin * extra - cost) / cost).quantize(Decimal("0.01")) if cost else None

@@ -144,6 +144,13 @@ async def apply_migrations(config: dict[str, Any]) -> list[str]:
     return applied
 
 
+async def pending_migrations(config: dict[str, Any]) -> list[str]:
+    """The checked-in migrations this database has not had yet (nothing is applied)."""
+    executor = MigrationExecutor(get_connection("default"), config["apps"])
+    return [f"{step.migration.app_label}.{step.migration.name}" for step in await executor.plan()
+            if not step.backward]
+
+
 async def wipe() -> None:
     """Every table of the bot's models emptied, ids counting from 1 again (a replay's own
     database, before it replays again: never the shop's)."""

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from bot.core.clock import Clock
 from bot.core.config import Config
 from bot.core.messages import Incoming, Outgoing
+from bot.outbox import Disconnected
 from bot.transports.appmsg import parse_app_chain
 from bot.transports.wechaty_compat import bot_class, load_wechaty
 
@@ -63,6 +64,8 @@ class WechatyTransport:
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
         self.friends: set[str] = set()  # contacts who became friends while the bot ran
+        self.connected_since: datetime | None = None  # the shop's time of the last login
+        self.lost_since: datetime | None = None  # the shop's time the connection was lost, while it is
 
     # -- life ------------------------------------------------------------------------------
 
@@ -103,6 +106,7 @@ class WechatyTransport:
             if self._stopping:
                 return
             self.logged_in.clear()
+            await self.guarded("disconnect", str(self.connections), self._lost)
             delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
             log.warning("the WeChat connection dropped; reconnecting in %.0f s", delay)
             try:
@@ -110,6 +114,21 @@ class WechatyTransport:
             except Exception:
                 log.exception("stopping the old WeChat connection failed")
             await self._sleep(delay)
+
+    async def _lost(self) -> None:
+        """The connection is gone: the outbox holds every message, and staff get one notice
+        (it waits in the queue like the rest, and goes first when WeChat is back)."""
+        if self.bot is not None:
+            self.bot.outbox.hold()
+        if self.lost_since is not None:
+            return  # another failed try of the same outage
+        self.lost_since = self.clock.now()
+        self.connected_since = None
+        at = f"{self.lost_since.astimezone(self.config.timezone):%H:%M}"
+        log.warning("the WeChat connection is lost")
+        await self._tell_staff(f"⚠️ 微信连接断开了（{at}），正在自动重连；这期间的回复会在连上后按顺序发出。"
+                               if self.logins else
+                               f"⚠️ 连不上微信网关（{at}），正在自动重试；请检查网关是否在运行。")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -127,7 +146,7 @@ class WechatyTransport:
     async def send(self, message: Outgoing) -> None:
         """Send one message; raises when it cannot (the outbox retries, then tells staff)."""
         if self.wechaty is None or self.wechaty._puppet is None or not self.logged_in.is_set():
-            raise ConnectionError("not connected to WeChat")
+            raise Disconnected("not connected to WeChat")
         puppet = self.wechaty.puppet
         conversation = message.room or message.to
         if message.file and Path(message.file).is_file():
@@ -270,8 +289,16 @@ class WechatyTransport:
         async with self._login_seen:
             self._login_seen.notify_all()
         log.info("logged in to WeChat as %s", contact.contact_id)
-        await self.guarded("login", contact.contact_id, lambda: self._tell_staff(
-            "✅ 微信已登录，开始接单。" if self.connections <= 1 else "✅ 微信已重新连接。"))
+        now, lost = self.clock.now(), self.lost_since
+        self.connected_since, self.lost_since = now, None
+        if lost is not None and self.logins > 1:
+            minutes = max(1, round((now - lost).total_seconds() / 60))
+            note = f"✅ 微信已重新连接（断开约{minutes}分钟），排队的消息按顺序发出。"
+        else:
+            note = "✅ 微信已登录，开始接单。" if self.logins <= 1 else "✅ 微信已重新连接。"
+        await self.guarded("login", contact.contact_id, lambda: self._tell_staff(note))
+        if self.bot is not None:
+            self.bot.outbox.resume()
 
     async def on_logout(self, contact: Any) -> None:
         self.logged_in.clear()

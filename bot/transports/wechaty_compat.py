@@ -25,6 +25,13 @@ def load_wechaty() -> ModuleType:
 
     if PuppetOptions.__hash__ is None:  # type: ignore[comparison-overlap]
         PuppetOptions.__hash__ = object.__hash__  # type: ignore[assignment]
+    from wechaty_puppet.file_box.file_box import FileBox
+
+    # FileBox.mimeType, an alias of mediaType, logs with the deprecated `logger.warn` (a
+    # DeprecationWarning) each time it is read, and `to_json_str` reads it on every file sent
+    # through the puppet service: the same alias, without the noise.
+    FileBox.mimeType = property(lambda self: self.mediaType,  # type: ignore[method-assign,assignment]
+                                lambda self, value: setattr(self, "mediaType", value))
     with warnings.catch_warnings():
         # Its dependencies import telnetlib (deprecated in 3.11, gone in 3.13: the
         # standard-telnetlib package stands in) and use other deprecated APIs at import.
@@ -69,6 +76,28 @@ def bot_class(wechaty: ModuleType) -> type:
             # the process (Contact._pool, Room._pool): a pool per bot keeps them apart.
             for kind in (self.Contact, self.ContactSelf, self.Room, self.Message):
                 kind._pool = {}
+
+        async def start(self) -> None:
+            """Connect and read the puppet service's stream until it ends; any failure goes to
+            the transport, which reconnects with growing pauses. wechaty's own start sleeps a
+            minute and restarts itself on a network error, and on a configuration error (a
+            gateway it cannot ping) stops the whole event loop: the bot would exit."""
+            await self.init_puppet()
+            await self.init_puppet_event_bridge(self.puppet)
+            self.started = True
+            await self.puppet.start()
+
+        async def stop(self) -> None:
+            """Stop, and close the gRPC channel even when the gateway is gone: the puppet's own
+            stop asks the gateway first, fails, and would leave the channel open."""
+            try:
+                await super().stop()
+            finally:
+                channel = getattr(self._puppet, "channel", None)
+                if channel is not None:
+                    channel.close()
+                    self._puppet.channel = None
+                    self._puppet._puppet_stub = None
 
         async def on_message(self, msg: Any) -> None:
             await self.transport.on_message(msg)
