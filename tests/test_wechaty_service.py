@@ -304,14 +304,25 @@ async def _true(value: bool) -> bool:
 async def outage(shop: Shop, down_for: timedelta) -> None:
     """Kill the gateway, let the bot find out and keep trying for `down_for` of the shop's
     time, then bring a fresh gateway up (it knows the same account, contacts and rooms)."""
+    from bot.health import report
+    from bot.leader import Leadership
+    from bot.leading import Leader
+
+    leader = Leader(shop.bot, Leadership(shop.bot.config.database_url), run_scheduler=False)
     shop.service.stop()
     await eventually(lambda: _true(shop.transport.lost_since is not None), "the bot sees the gateway gone")
     await shop.simulation.drain()  # replies due now find no connection: they wait
+    ok, checks = await report(shop.bot, leader, shop.transport)
+    assert not ok and not checks["wechat"]["ok"] and checks["wechat"]["connected_since"] is None
+    assert checks["wechat"]["lost_since"] == shop.transport.lost_since.isoformat(timespec="seconds")  # type: ignore[union-attr]
+    assert checks["database"]["ok"] and checks["writer"]["ok"]  # the rest of the bot works on
     shop.clock.advance(down_for.total_seconds())
     await shop.simulation.drain()
     shop.service.start()
     shop.service.seed()
     await eventually(lambda: _true(shop.transport.logged_in.is_set()), "the bot logs in again")
+    ok, checks = await report(shop.bot, leader, shop.transport)
+    assert checks["wechat"]["ok"] and checks["wechat"]["lost_since"] is None and checks["wechat"]["connected_since"]
 
 
 @pytest.mark.parametrize("down_for", [timedelta(seconds=30), timedelta(hours=1)])
