@@ -113,13 +113,13 @@ def service() -> Iterator[Service]:
         found.stop()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = DEADLINE) -> None:
     """Wait for the other process (the service, or the bot reading its stream) to get there."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
+    deadline = loop.time() + within
     while not await check():
         if loop.time() > deadline:
-            raise AssertionError(f"not within {DEADLINE:.0f} s: {what}")
+            raise AssertionError(f"not within {within:.0f} s: {what}")
         await asyncio.sleep(0.05)
 
 
@@ -380,3 +380,86 @@ async def test_doctor_checks_the_gateway_the_login_and_the_rooms_on_either_side(
     checks = {c.name: c for c in await diagnose(str(path), timeout=DEADLINE)}
     assert not checks["gateway"].ok and "nothing answers at 127.0.0.1:" in checks["gateway"].detail
     assert "login" not in checks
+
+
+# -- the running program, not only its parts ----------------------------------------------------
+
+
+def _health(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def test_groupbuy_run_outlives_its_gateway_and_health_says_so(service: Service, tmp_path: Path) -> None:
+    """The whole program (`groupbuy run`, its web server and schedule) started without a
+    gateway, then the gateway comes, goes away and comes back: the process never exits, /health
+    follows, and a member's order made after the return is answered."""
+    import sys
+
+    service.stop()
+    catalog = Path(__file__).resolve().parents[1] / "bot" / "demo" / "catalog.toml"
+    web_port = _free_port()
+    config = tmp_path / "config.toml"
+    # The shop's clock is the real one here: ordering is open all day, whenever the test runs.
+    config.write_text(f'[shop]\nstaff = ["{STAFF}"]\n[database]\nurl = "sqlite://{tmp_path / "bot.sqlite3"}"\n'
+                      f'[catalog]\nfile = "{catalog}"\n'
+                      f'[[group]]\nroom = "{ROOM_A}"\ncommunity = "阳光花园"\ndelivery = "16:00-18:00"\n'
+                      f'[schedule]\ndaily_post = "00:00"\ncutoff = "23:59"\ncutoff_reminder = 0\n'
+                      f'[web]\nport = {web_port}\n[outbox]\njitter = 0\n'
+                      f'[transport]\nkind = "wechaty"\ntoken = "{TOKEN}"\nendpoint = "127.0.0.1:{service.grpc}"\n',
+                      encoding="utf-8")
+    log = (tmp_path / "bot.log").open("w")
+    bot = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], stdout=log, stderr=log,
+                           start_new_session=True)
+    loop = asyncio.get_running_loop()
+
+    async def health_is(wanted: Callable[[int, dict[str, Any]], bool], what: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+
+        async def check() -> bool:
+            assert bot.poll() is None, f"groupbuy run exited: {(tmp_path / 'bot.log').read_text()[-2000:]}"
+            try:
+                status, body = await loop.run_in_executor(None, _health, web_port)
+            except OSError:
+                return False  # not listening yet
+            found.update(body)
+            return wanted(status, body)
+
+        await eventually(check, what, within=90)  # the program's own pauses: 15 s, then 60 s
+        return found
+
+    try:
+        down = await health_is(lambda status, body: status == 503 and not body["wechat"]["ok"], "503 without a gateway")
+        assert down["wechat"]["lost_since"] and down["database"]["ok"]
+        service.start()
+        service.seed()
+        up = await health_is(lambda status, body: status == 200 and body["wechat"]["ok"], "200 once logged in")
+        assert up["wechat"]["connected_since"]
+        service.stop()  # gone mid-session
+        await health_is(lambda status, body: not body["wechat"]["ok"], "503 while the gateway is gone")
+        service.start()
+        service.seed()
+        await health_is(lambda status, body: body["wechat"]["ok"], "logged in again")
+        service.call("message", id="late-order", room=ROOM_A, text="草莓1盒", type="Text", **{"from": "u1"})
+
+        async def answered() -> bool:
+            assert bot.poll() is None
+            return any("丹东草莓 1盒" in s.get("text", "") for s in service.sent() if s["conversation"] == ROOM_A)
+
+        await eventually(answered, "the order after the return is confirmed in the room", within=60)
+        def notes() -> list[str]:
+            return [s["text"] for s in service.sent() if s["conversation"] == STAFF and "微信" in s.get("text", "")]
+
+        # Staff: the login note held through the second outage, then one note each way (paced:
+        # 3 s apart in one conversation).
+        await eventually(lambda: _true(len(notes()) >= 3), "staff hear it was lost and is back", within=30)
+        said = notes()
+        assert said[0] == "✅ 微信已登录，开始接单。" and len(said) == 3
+        assert said[1].startswith("⚠️ 微信连接断开了") and said[2].startswith("✅ 微信已重新连接（断开约1分钟）")
+    finally:
+        os.killpg(bot.pid, signal.SIGTERM)
+        bot.wait(timeout=30)
+        log.close()
