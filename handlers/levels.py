@@ -5,7 +5,6 @@ sets a birthday (once a year), for double points in the birth month. Answered pr
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from bot.core.clock import Clock
 from bot.core.config import Config
@@ -16,15 +15,11 @@ from handlers.filters import Intent
 from handlers.parsing import Parsed
 from handlers.points import how_to_earn
 from handlers.wallet import privately
-from models.levels import BIRTHDAY_LOCK, standing
+from models.levels import BIRTHDAY_LOCK, standing, times
 from models.points import Rewards
 from models.tables import Member
 
 router = Router("levels")
-
-
-def _times(multiplier: Decimal) -> str:
-    return f"{multiplier.normalize():f}倍"
 
 
 def _day(birthday: str) -> str:
@@ -36,8 +31,8 @@ def birthday_line(member: Member, config: Config) -> str:
     if config.birthday.multiplier <= 1:
         return ""
     if member.birthday:
-        return f"生日{_day(member.birthday)}，生日当月送达的订单积分{_times(config.birthday.multiplier)}。"
-    return f"发“生日 5月3日”登记生日，生日当月送达的订单积分{_times(config.birthday.multiplier)}。"
+        return f"生日{_day(member.birthday)}，生日当月送达的订单积分{times(config.birthday.multiplier)}。"
+    return f"发“生日 5月3日”登记生日，生日当月送达的订单积分{times(config.birthday.multiplier)}。"
 
 
 @router.message(Intent("query_level"))
@@ -52,16 +47,16 @@ async def on_level(msg: Incoming, member: Member, clock: Clock, config: Config, 
     today = clock.now().astimezone(config.timezone).date()
     now = await standing(levels, member, today)
     level = levels.levels[now.level]
-    lines = [f"您是{level.name}（积分{_times(level.multiplier)}），近{levels.days}天送达的消费{now.spend:.2f}元。"]
+    lines = [f"您是{level.name}（积分{times(level.multiplier)}），近{levels.days}天送达的消费{now.spend:.2f}元。"]
     if now.next_level is not None:
         higher = levels.levels[now.next_level]
-        lines.append(f"再消费{higher.spend - now.spend:.2f}元升为{higher.name}（积分{_times(higher.multiplier)}），送达即升。")
+        lines.append(f"再消费{higher.spend - now.spend:.2f}元升为{higher.name}（积分{times(higher.multiplier)}），送达即升。")
     if now.level > 0:
         short = level.spend - now.counted
         lines.append(f"{now.keep_by.month}月{now.keep_by.day}日按近{levels.days}天消费评定，保级要{level.spend:.2f}元，"
                      f"目前计入{now.counted:.2f}元" + (f"，还差{short:.2f}元。" if short > 0 else "，已经够了。"))
     lines.append("等级：" + " / ".join(f"{lv.name}{'' if not lv.spend else f' {lv.spend:.0f}元'}"
-                                     f"{'' if lv.multiplier == 1 else ' ' + _times(lv.multiplier)}" for lv in levels.levels))
+                                     f"{'' if lv.multiplier == 1 else ' ' + times(lv.multiplier)}" for lv in levels.levels))
     if line := birthday_line(member, config):
         lines.append(line)
     await privately(msg, "\n".join(lines), outbox, reply, reachable)
@@ -92,6 +87,6 @@ async def _birthday_text(wanted: str, member: Member, clock: Clock, config: Conf
     await Member.filter(id=member.id).update(birthday=wanted, birthday_set_at=now)
     member.birthday = wanted
     greeting = "生日当天还会收到祝福。" if config.nudges.birthday else ""
-    points = (f"生日当月送达的订单积分{_times(config.birthday.multiplier)}。"
+    points = (f"生日当月送达的订单积分{times(config.birthday.multiplier)}。"
               if config.birthday.multiplier > 1 else "")
     return f"🎂 已登记生日：{_day(wanted)}。{points}{greeting}"

@@ -157,7 +157,7 @@ class Levels:
                 level = self.levels[target]
                 notes.append(Outgoing(
                     f"🎉 恭喜您升级为{level.name}！近{self.days}天消费{amount:.2f}元，"
-                    f"以后订单送达按{_times(level.multiplier)}积分累计。发“我的等级”看看。", to=member_id))
+                    f"以后订单送达按{times(level.multiplier)}积分累计。发“我的等级”看看。", to=member_id))
         return notes
 
     async def remind(self, today: date, now: datetime) -> list[Outgoing]:
@@ -175,7 +175,7 @@ class Levels:
             if number == 0 or counted >= level.spend or not await _claim(member.id, end, REMIND, now):
                 continue
             notes.append(Outgoing(
-                f"⏰ 保级提醒：您是{level.name}（积分{_times(level.multiplier)}），{end.month}月{end.day}日按近{self.days}天"
+                f"⏰ 保级提醒：您是{level.name}（积分{times(level.multiplier)}），{end.month}月{end.day}日按近{self.days}天"
                 f"的消费重新评定。目前计入{counted:.2f}元，保级要{level.spend:.2f}元，"
                 f"还差{level.spend - counted:.2f}元。", to=member.id))
         return notes
@@ -205,13 +205,14 @@ class Levels:
             await Member.filter(id=member.id).update(level=target, level_since=now)
             level = self.levels[target]
             notes.append(Outgoing(
-                f"您的会员等级调整为{level.name}（积分{_times(level.multiplier)}）：近{self.days}天消费"
+                f"您的会员等级调整为{level.name}（积分{times(level.multiplier)}）：近{self.days}天消费"
                 f"{spend.get(member.id, Decimal(0)):.2f}元，不到{self.levels[number].spend:.2f}元。"
                 f"消费满{self.levels[number].spend:.2f}元会马上升回{self.levels[number].name}。", to=member.id))
         return notes
 
 
-def _times(multiplier: Decimal) -> str:
+def times(multiplier: Decimal) -> str:
+    """A points multiplier as members read it: 1.5倍, 2倍."""
     return f"{multiplier.normalize():f}倍"
 
 

@@ -23,7 +23,7 @@ from bot.core.config import Config
 from bot.core.protocols import Reachable
 from models.campaigns import CONTROL, TARGET, Draft, draft, sort_out
 from models.facts import local_date
-from models.levels import birthday_on
+from models.levels import birthday_on, times
 from models.days import delivery_date_for
 from models.segments import DORMANT, LOST, NEAR_DORMANT, SILENT, member_facts
 from models.tables import Campaign, CampaignMember, Coupon, Member, Order
@@ -80,7 +80,7 @@ async def birthday_nudge(today: date, now: datetime, config: Config, reachable: 
     members = sorted(m for m in born if m not in greeted)
     text = config.nudges.birthday_text
     if config.birthday.multiplier > 1:
-        text += f"\n这个月送达的订单积分{config.birthday.multiplier.normalize():f}倍。"
+        text += f"\n这个月送达的订单积分{times(config.birthday.multiplier)}。"
     return await _start(BIRTHDAY, members, config.nudges.birthday_coupon, text, config, reachable, now)
 
 
