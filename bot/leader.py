@@ -38,15 +38,20 @@ class Leadership:
     def __init__(self, database_url: str) -> None:
         self.url = database_url
         self._connection: Any = None
+        # One question at a time on the lock's connection: asyncpg refuses a second while the
+        # first is in flight, and a refusal would read as "lost the lock" (the sender's proof
+        # before a send can meet the leading loop's own check).
+        self._asking = asyncio.Lock()
 
     async def try_acquire(self) -> bool:
         if not _is_postgres(self.url):
             return True
         import asyncpg
 
-        if self._connection is None:
-            self._connection = await asyncpg.connect(_asyncpg_url(self.url))
-        got = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_KEY)
+        async with self._asking:
+            if self._connection is None:
+                self._connection = await asyncpg.connect(_asyncpg_url(self.url))
+            got = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_KEY)
         return bool(got)
 
     async def holds(self) -> bool:
@@ -57,11 +62,15 @@ class Leadership:
         connection = self._connection
         if connection is None or connection.is_closed():
             return False
+        async def ask() -> Any:
+            async with self._asking:
+                return await connection.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND pid = pg_backend_pid() AND classid = $1 AND objid = $2 AND objsubid = 1)",
+                    LEADER_KEY >> 32, LEADER_KEY & 0xFFFFFFFF)
+
         try:
-            held = await asyncio.wait_for(connection.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND pid = pg_backend_pid() AND classid = $1 AND objid = $2 AND objsubid = 1)",
-                LEADER_KEY >> 32, LEADER_KEY & 0xFFFFFFFF), PROVE_TIMEOUT)
+            held = await asyncio.wait_for(ask(), PROVE_TIMEOUT)
         except Exception:  # noqa: BLE001 - any failure means it cannot prove it
             log.warning("could not prove this process holds the leader's lock", exc_info=True)
             return False

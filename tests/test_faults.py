@@ -380,6 +380,19 @@ async def test_the_leader_whose_lock_connection_dies_stops_sending_and_the_next_
         await second_lock.release()
 
 
+async def test_two_proofs_of_the_lock_at_once_are_both_yes(pg_url: str) -> None:
+    """The sender's proof before a send and the leading loop's check can meet on the lock's one
+    connection: asyncpg refused the second ("another operation is in progress"), which read as
+    a lost lock, and the leader stepped down with nothing wrong (seen by the dashboard tests)."""
+    leadership = Leadership(pg_url)
+    try:
+        assert await leadership.try_acquire()
+        assert await asyncio.gather(*(leadership.holds() for _ in range(5)), leadership.try_acquire()) \
+            == [True] * 6
+    finally:
+        await leadership.release()
+
+
 async def test_a_leader_that_loses_its_lock_steps_down_and_another_takes_over(
         pg_harness: Harness, pg_url: str) -> None:
     h = pg_harness
