@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import broadcast, parsing, pipeline, replays, segments, settlement, workbook
+from bench import broadcast, dashboard, parsing, pipeline, replays, segments, settlement, workbook
 from bench.figures import Figure
 
 
@@ -16,7 +16,7 @@ def main() -> None:
     args.add_argument("--json", type=Path, help="also write the figures as JSON here")
     options = args.parse_args()
     figures: list[Figure] = []
-    for suite in (parsing, pipeline, settlement, segments, replays, broadcast, workbook):
+    for suite in (parsing, pipeline, settlement, segments, dashboard, replays, broadcast, workbook):
         figures.extend(suite.run(options.quick))
     print(f"{'figure':<28} {'value':>12} {'unit':<8} {'target':<10} {'limit':<10} ok")
     for f in figures:

@@ -20,6 +20,7 @@ from models.orders import orders_for_delivery, product_totals
 from models.delivery import deliver
 from models.points import Rewards
 from models.settlement import settle_day
+from models.signin import issue_link
 from models.tables import Community
 
 router = Router("staff")
@@ -120,6 +121,18 @@ async def on_export(msg: Incoming, clock: Clock, config: Config, export: Export)
         await reply(f"表格已更新：{path}", file=str(path) if msg.room is None else None)
 
     return Later(write)
+
+
+@router.message(Command("看板"), is_staff)
+async def on_dashboard(msg: Incoming, clock: Clock, config: Config, outbox: Postbox, reply: Reply) -> None:
+    """看板：私聊发您一个登录链接，手机上看今天的订单、每天的走势、拼团、会员和活动"""
+    token = await issue_link(msg.sender_id, clock.now(), config.web.sign_in_minutes)
+    await outbox.put(Outgoing(
+        f"📊 {config.shop.name}看板：{config.public_url}/dash/in/{token}\n"
+        f"{config.web.sign_in_minutes}分钟内打开，只能用一次；进入后{config.web.session_hours}小时内不用再登录。"
+        "链接只给您本人，请勿转发。", to=msg.sender_id))
+    if msg.room is not None:  # a sign-in link is never posted in a group
+        await reply("看板的登录链接已私聊发给您。")
 
 
 @router.message(any_command)

@@ -13,10 +13,12 @@ from datetime import datetime, timedelta
 from bot.core.messages import Outgoing
 from handlers.announcements import communities, post_offer, post_summaries
 from jobs.services import Services
+from models.dashboard import DAY_CHOICES, day_range, days, keep_census
 from models.days import close_ordering, delivery_date_for
 from models.facts import refresh_changed, refresh_facts
 from models.nudges import birthday_nudge, cycle_nudge, neighbours_nudge
 from models.orders import orders_for_delivery
+from models.segments import census
 from models.settlement import settle_day
 from models.state import mark_workbooks_due
 
@@ -77,8 +79,13 @@ async def delivery_notice(due: datetime, services: Services) -> AfterCommit:
 
 
 async def member_facts(due: datetime, services: Services) -> AfterCommit:
-    """Nightly: every member's buying facts, for segments (models.facts)."""
-    await refresh_facts(services.clock.now(), services.config.timezone)
+    """Nightly: every member's buying facts, for segments (models.facts); the night's segment
+    counts and the last days' figures, for the dashboard (models.dashboard)."""
+    config, now = services.config, services.clock.now()
+    await refresh_facts(now, config.timezone)
+    today = now.astimezone(config.timezone).date()
+    await keep_census(today, await census(today, config.timezone, config.segments.days, config.shop.staff))
+    await days(*day_range(delivery_date_for(today, config.schedule), max(DAY_CHOICES)), now)
     return None
 
 

@@ -15,6 +15,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import cast
 
+from tortoise.functions import Count
+
 from models.catalog import Product
 from models.stock import give_back, take
 from models.tables import Community, GroupBuy, GroupBuyParticipant, Member, Order, OrderLine
@@ -145,6 +147,15 @@ def delivery_of(groupbuy: GroupBuy) -> date:
 async def participant_ids(groupbuy_id: int) -> list[str]:
     return [str(m) for m in await GroupBuyParticipant.filter(groupbuy_id=groupbuy_id).order_by("id")
             .values_list("member_id", flat=True)]
+
+
+async def participant_counts(groupbuy_ids: list[int]) -> dict[int, int]:
+    """How many have joined each of these group-buys."""
+    if not groupbuy_ids:
+        return {}
+    rows = await GroupBuyParticipant.filter(groupbuy_id__in=groupbuy_ids).group_by("groupbuy_id") \
+        .annotate(n=Count("id")).values_list("groupbuy_id", "n")
+    return {int(g): int(n) for g, n in rows}
 
 
 async def open_for(community: Community | None, now: datetime) -> list[GroupBuy]:

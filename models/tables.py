@@ -108,6 +108,7 @@ class Order(Model):
     class Meta:
         table = "orders"
         unique_together = (("member", "community", "delivery_date", "groupbuy_no"),)
+        indexes = (("delivery_date", "status"),)  # a day's orders: exports, summaries, the dashboard
 
 
 class OrderLine(Model):
@@ -502,3 +503,58 @@ class BotState(Model):
 
     class Meta:
         table = "bot_state"
+
+
+class SignIn(Model):
+    """A dashboard link sent to a staff member by /看板: opened once, within minutes. Only a
+    hash of the link's token is kept."""
+
+    token = fields.CharField(max_length=64, primary_key=True)  # sha256 hex of the token in the link
+    staff = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "sign_in"
+
+
+class WebSession(Model):
+    """A staff member signed in to the dashboard: the cookie holds the token, this its hash."""
+
+    token = fields.CharField(max_length=64, primary_key=True)  # sha256 hex of the cookie
+    staff = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "web_session"
+
+
+class DayFigure(Model):
+    """One delivery date in figures (orders, households, revenue), kept for the dashboard.
+    Worked out again whenever an order of that date changes (models.dashboard)."""
+
+    delivery_date = fields.DateField(primary_key=True)
+    orders = fields.IntField()
+    households = fields.IntField()
+    revenue = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "day_figure"
+
+
+class SegmentDay(Model):
+    """How many members a segment held on one day, in all (community empty) and per community:
+    written each night, so the dashboard shows how segments move."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.DateField()
+    segment = fields.CharField(max_length=16)
+    community = fields.CharField(max_length=64, default="")
+    members = fields.IntField()
+
+    class Meta:
+        table = "segment_day"
+        unique_together = (("day", "segment", "community"),)

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from bot.core.clock import VirtualClock
 from bot.core.config import Config
 from bot.web import CONFIG, create_app
 from models.tables import Order
-from tests.conftest import IN_CI, MORNING, ROOM_A, make_config
+from tests.browser import browser_page, chromium
+from tests.conftest import MORNING, ROOM_A, make_config
 
 
 async def _client(config: Config) -> TestClient:
@@ -165,56 +165,6 @@ async def test_the_public_address_and_a_token_open_other_hosts(tmp_path: Path) -
 
 # -- the page in headless Chromium, driven over the DevTools protocol -----------------------
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--remote-debugging-port=0", "--window-size=1200,800"]
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if IN_CI:
-            pytest.fail("chromium is required under CI=true (.ci/run installs it)")
-        pytest.skip("chromium is not installed (.ci/run installs it)")
-    return found
-
-
-class DevTools:
-    """Just enough of the Chrome DevTools protocol: call a method, get its result."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.ids = 0
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.ids += 1
-        await self.ws.send_json({"id": self.ids, "method": method, "params": params})
-        while True:
-            message = json.loads((await asyncio.wait_for(self.ws.receive(), 30)).data)
-            if message.get("id") == self.ids:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-
-    async def evaluate(self, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
-                                 returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(result["exceptionDetails"])
-        return result["result"].get("value")
-
-
-async def _devtools_port(profile: Path, process: subprocess.Popen[bytes]) -> int:
-    marker = profile / "DevToolsActivePort"
-    for _ in range(300):  # Chromium writes this file once it listens; give it up to 30 s
-        if marker.is_file() and marker.read_text().strip():
-            return int(marker.read_text().split()[0])
-        if process.poll() is not None:
-            raise RuntimeError(f"chromium exited with {process.returncode}")
-        await asyncio.sleep(0.1)
-    raise RuntimeError("chromium did not open its DevTools port")
-
-
 WAIT_FOR_TEXT = """new Promise((resolve, reject) => {
   const done = () => document.getElementById("log").innerText.includes(%s);
   if (done()) return resolve(true);
@@ -225,7 +175,7 @@ WAIT_FOR_TEXT = """new Promise((resolve, reject) => {
 
 
 async def test_the_page_in_headless_chromium_takes_an_order(tmp_path: Path) -> None:
-    binary = chromium()
+    chromium()  # skips (fails under CI) before any work when there is no browser
     config = make_config(tmp_path, f"sqlite://{tmp_path / 'db.sqlite3'}")
     app = create_app(config, VirtualClock(MORNING), run_scheduler=False)
     runner = web.AppRunner(app)
@@ -233,45 +183,32 @@ async def test_the_page_in_headless_chromium_takes_an_order(tmp_path: Path) -> N
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    profile = tmp_path / "chromium-profile"
-    process = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        debug_port = await _devtools_port(profile, process)
-        async with aiohttp.ClientSession() as session:
-            targets = await (await session.get(f"http://127.0.0.1:{debug_port}/json/list")).json()
-            page = next(t for t in targets if t["type"] == "page")
-            async with session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                tools = DevTools(ws)
-                await tools.call("Page.enable")
-                await tools.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
-                await tools.evaluate("""new Promise((resolve) => {
-                  const ready = () => document.querySelectorAll("#conversations li").length > 0
-                    && document.getElementById("status").textContent === "已连接";
-                  const poll = () => ready() ? resolve(true) : setTimeout(poll, 50);
-                  poll();
-                })""")
-                title = await tools.evaluate("document.getElementById('title').textContent")
-                assert title.startswith("阳光花园群")
-                await tools.evaluate("""(() => {
-                  document.getElementById("text").value = "西红柿2斤 3栋502";
-                  document.getElementById("send").click();
-                  return true;
-                })()""")
-                await tools.evaluate(WAIT_FOR_TEXT % json.dumps("✅ 已记下：西红柿 2斤"))
-                log = await tools.evaluate("document.getElementById('log').innerText")
-                assert "西红柿2斤 3栋502" in log and "合计 ¥9.00" in log
-                shot = await tools.call("Page.captureScreenshot", format="png")
-                (tmp_path / "page.png").write_bytes(base64.b64decode(shot["data"]))
-                if os.environ.get("GROUPBUY_SCREENSHOT"):
-                    shutil.copy(tmp_path / "page.png", os.environ["GROUPBUY_SCREENSHOT"])
+        async with browser_page(tmp_path / "chromium-profile") as tools:
+            await tools.call("Page.enable")
+            await tools.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
+            await tools.evaluate("""new Promise((resolve) => {
+              const ready = () => document.querySelectorAll("#conversations li").length > 0
+                && document.getElementById("status").textContent === "已连接";
+              const poll = () => ready() ? resolve(true) : setTimeout(poll, 50);
+              poll();
+            })""")
+            title = await tools.evaluate("document.getElementById('title').textContent")
+            assert title.startswith("阳光花园群")
+            await tools.evaluate("""(() => {
+              document.getElementById("text").value = "西红柿2斤 3栋502";
+              document.getElementById("send").click();
+              return true;
+            })()""")
+            await tools.evaluate(WAIT_FOR_TEXT % json.dumps("✅ 已记下：西红柿 2斤"))
+            log = await tools.evaluate("document.getElementById('log').innerText")
+            assert "西红柿2斤 3栋502" in log and "合计 ¥9.00" in log
+            shot = await tools.call("Page.captureScreenshot", format="png")
+            (tmp_path / "page.png").write_bytes(base64.b64decode(shot["data"]))
+            if os.environ.get("GROUPBUY_SCREENSHOT"):
+                shutil.copy(tmp_path / "page.png", os.environ["GROUPBUY_SCREENSHOT"])
         assert await Order.all().count() == 1
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
         await runner.cleanup()
 
 

@@ -490,6 +490,8 @@ class WebConfig:
     port: int = setting(_port, 8080)
     token: str = setting(_str, "")
     public_url: str = setting(_str, "")  # where members reach /r/<code> links; "" = http://host:port
+    sign_in_minutes: int = setting(_positive_int, 10)  # a /看板 link works once, this long
+    session_hours: int = setting(_positive_int, 12)  # then the dashboard stays signed in this long
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from bot.health import report
 from bot.leader import Leadership
 from bot.leading import Leader
 from bot.transports.wechaty import WechatyTransport
+from bot.web import dashboard
+from bot.web.keys import BOT, CONFIG, HOSTS, LEADER, TASKS, WECHAT
 from models.referrals import record_visit
 
 log = logging.getLogger(__name__)
@@ -65,13 +67,7 @@ class WebChat:
                 await client.send_str(data)
 
 
-CONFIG = web.AppKey("config", Config)
 CHAT = web.AppKey("chat", WebChat)
-BOT = web.AppKey("bot", Bot)
-TASKS = web.AppKey("tasks", set)
-HOSTS = web.AppKey("hosts", frozenset)
-LEADER = web.AppKey("leader", Leader)
-WECHAT = web.AppKey("wechat", WechatyTransport)
 
 
 def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
@@ -115,6 +111,7 @@ def create_app(config: Config, clock: Clock, *, run_scheduler: bool = True,
     app.router.add_get("/health", health)
     app.router.add_get("/files/{name}", download)
     app.router.add_get("/r/{code}", referral)
+    dashboard.add_routes(app)
     return app
 
 
