@@ -7,7 +7,7 @@ import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -91,3 +91,26 @@ async def browser_page(profile: Path) -> AsyncIterator[DevTools]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+async def until(tools: DevTools, expression: str, what: str, tick: Callable[[], None] | None = None) -> None:
+    """Ask the page until `expression` is true: a navigation in between ends a pending
+    evaluation ("Inspected target navigated"), and the page asked may still be the one before,
+    so each question is a short one, asked again (an error is a "not yet", told at the end).
+    `tick` moves the bot's clock between questions (its paced sends wait for it)."""
+    last = ""
+    for _ in range(300):
+        if tick is not None:
+            tick()
+        try:
+            if await tools.evaluate(expression):
+                return
+        except RuntimeError as error:
+            last = str(error)[:300]
+        await asyncio.sleep(0.05)  # the browser is another process: give it a moment
+    state = await tools.evaluate("location.href + ' ' + document.body.innerText.slice(0, 300)")
+    raise AssertionError(f"timed out waiting for {what}: {state} {last}")
+
+
+def loaded(path: str) -> str:
+    return f"document.readyState === 'complete' && location.pathname === {json.dumps(path)}"

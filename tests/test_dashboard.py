@@ -3,7 +3,6 @@ of a scripted day on both databases, CSV, and who is refused."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import csv
 import io
@@ -12,7 +11,7 @@ import os
 import re
 import socket
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -29,7 +28,7 @@ from bot.web import BOT, create_app
 from models.signin import open_session
 from jobs.runner import run_job
 from models.tables import Member, Order, OrderLine, SegmentDay, SignIn, WebSession
-from tests.browser import DevTools, browser_page, chromium
+from tests.browser import DevTools, browser_page, chromium, loaded, until
 from tests.conftest import MORNING, ROOM_A, ROOM_B, STAFF, make_config, start_harness
 
 DAY2 = MORNING + timedelta(days=1)  # 2026-12-02 09:00
@@ -299,31 +298,9 @@ PAGES = ("today", "days", "groupbuys", "members", "campaigns")
 WIDTHS = (375, 1280)
 
 
-async def _until(tools: DevTools, expression: str, what: str, tick: Callable[[], None] | None = None) -> None:
-    """Ask the page until `expression` is true: a navigation in between ends a pending
-    evaluation ("Inspected target navigated"), so each question is a short one, asked again.
-    `tick` moves the bot's clock between questions (its paced sends wait for it)."""
-    for _ in range(300):
-        if tick is not None:
-            tick()
-        try:
-            if await tools.evaluate(expression):
-                return
-        except RuntimeError as error:
-            if "navigated" not in str(error) and "context" not in str(error):
-                raise
-        await asyncio.sleep(0.05)  # the browser is another process: give it a moment
-    state = await tools.evaluate("location.href + ' ' + document.body.innerText.slice(0, 300)")
-    raise AssertionError(f"timed out waiting for {what}: {state}")
-
-
-def _loaded(path: str) -> str:
-    return f"document.readyState === 'complete' && location.pathname === {json.dumps(path)}"
-
-
 async def _load(tools: DevTools, url: str, path: str) -> None:
     await tools.call("Page.navigate", url=url)
-    await _until(tools, _loaded(path), url)
+    await until(tools, loaded(path), url)
 
 
 def _errors(tools: DevTools) -> list[str]:
@@ -356,9 +333,9 @@ async def test_the_pages_in_chromium_at_375_and_1280_px(tmp_path: Path) -> None:
                 await tools.call(f"{domain}.enable")
             # The demo's chat page: its 看板 button sends /看板 as staff; the link comes back.
             await _load(tools, str(client.make_url("/")), "/")
-            await _until(tools, "document.getElementById('status').textContent === '已连接'", "the chat page")
+            await until(tools, "document.getElementById('status').textContent === '已连接'", "the chat page")
             await tools.evaluate("document.getElementById('dash').click(), true")
-            await _until(tools, "!!document.querySelector('#log a[href*=\"/dash/in/\"]')", "the link",
+            await until(tools, "!!document.querySelector('#log a[href*=\"/dash/in/\"]')", "the link",
                          tick=lambda: clock.advance(1))
             href = await tools.evaluate("document.querySelector('#log a[href*=\"/dash/in/\"]').href")
             assert href.startswith(f"http://127.0.0.1:{port}/dash/in/")
@@ -367,7 +344,7 @@ async def test_the_pages_in_chromium_at_375_and_1280_px(tmp_path: Path) -> None:
             await _load(tools, href, path)
             assert "进入看板" in await tools.evaluate("document.body.innerText")
             await tools.evaluate("setTimeout(() => document.querySelector('form button').click(), 0), true")
-            await _until(tools, _loaded("/dash/today"), "the dashboard after signing in")
+            await until(tools, loaded("/dash/today"), "the dashboard after signing in")
             for width in WIDTHS:
                 await tools.call("Emulation.setDeviceMetricsOverride", width=width, height=800,
                                  deviceScaleFactor=1, mobile=width < 500)

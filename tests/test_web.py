@@ -20,7 +20,7 @@ from bot.core.clock import VirtualClock
 from bot.core.config import Config
 from bot.web import CONFIG, create_app
 from models.tables import Order
-from tests.browser import browser_page, chromium
+from tests.browser import browser_page, chromium, until
 from tests.conftest import MORNING, ROOM_A, make_config
 
 
@@ -216,3 +216,62 @@ async def test_a_file_name_that_is_no_file_is_404_not_a_fault(client: TestClient
     """A NUL byte in the name answered 500 (the path could not be resolved)."""
     for name in ("%00.xlsx", "a%00b.xlsx", "x" * 300 + ".xlsx", "..%2f..%2fetc%2fpasswd", "%2e%2e.xlsx"):
         assert (await client.get(f"/files/{name}")).status == 404, name
+
+
+async def test_a_long_conversation_scrolls_in_its_pane_at_375_and_1280_px(tmp_path: Path) -> None:
+    """150 messages: the list scrolls inside its box, the page opens at the newest, the input
+    stays in the window; at 375 px nothing scrolls sideways. The header follows /配送."""
+    chromium()
+    config = make_config(tmp_path, f"sqlite://{tmp_path / 'db.sqlite3'}")
+    clock = VirtualClock(MORNING)
+    app = create_app(config, clock, run_scheduler=False)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    layout = """(() => {
+      const log = document.getElementById("log"), input = document.getElementById("text").getBoundingClientRect();
+      return {input_top: input.top, input_bottom: input.bottom, window: innerHeight,
+              page: document.documentElement.scrollHeight, sideways: document.documentElement.scrollWidth - innerWidth,
+              log_scrolls: log.scrollHeight > log.clientHeight + 100,
+              at_newest: log.scrollTop + log.clientHeight >= log.scrollHeight - 2,
+              messages: log.querySelectorAll(".msg").length};
+    })()"""
+    ready = "document.getElementById('status').textContent === '已连接'"
+    try:
+        async with browser_page(tmp_path / "chromium-profile") as tools:
+            await tools.call("Page.enable")
+            await tools.call("Emulation.setDeviceMetricsOverride", width=375, height=667, deviceScaleFactor=1,
+                             mobile=True)
+            await tools.call("Page.navigate", url=url)
+            await until(tools, ready, "the chat page")
+            await tools.evaluate("""(() => {
+              for (let n = 1; n <= 150; n++) {
+                document.getElementById("text").value = "谢谢团长 第" + n + "次";
+                document.getElementById("send").click();
+              }
+              return true;
+            })()""")
+            await until(tools, "document.querySelectorAll('#log .msg').length >= 150", "150 messages")
+            for width, height in ((375, 667), (1280, 800)):
+                await tools.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                                 deviceScaleFactor=1, mobile=width < 500)
+                await tools.call("Page.navigate", url=url)  # opened again: the history, at its newest
+                await until(tools, ready + " && document.querySelectorAll('#log .msg').length >= 150", "history")
+                seen = await tools.evaluate(layout)
+                assert 0 <= seen["input_top"] and seen["input_bottom"] <= seen["window"], (width, seen)
+                assert seen["page"] <= seen["window"] and seen["log_scrolls"] and seen["at_newest"], (width, seen)
+                assert seen["sideways"] <= 0, (width, seen)
+                shot = await tools.call("Page.captureScreenshot", format="png")
+                shots = Path(os.environ.get("GROUPBUY_SCREENSHOTS", tmp_path))
+                shots.mkdir(parents=True, exist_ok=True)
+                (shots / f"chat-{width}.png").write_bytes(base64.b64decode(shot["data"]))
+            # Staff move a group's slot: the header says the new one.
+            async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as ws:
+                await ws.send_json({"from": config.shop.staff[0], "name": "店员", "room": ROOM_A,
+                                    "text": "/配送 阳光花园 17:00-19:00"})
+                await until(tools, "document.getElementById('title').textContent.includes('17:00-19:00')",
+                            "the header with the new slot", tick=lambda: clock.advance(1))
+    finally:
+        await runner.cleanup()

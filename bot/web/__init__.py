@@ -36,6 +36,7 @@ from bot.transports.wechaty import WechatyTransport
 from bot.web import dashboard
 from bot.web.keys import BOT, CONFIG, HOSTS, LEADER, TASKS, WECHAT
 from models.referrals import record_visit
+from models.tables import Community
 
 log = logging.getLogger(__name__)
 
@@ -252,11 +253,12 @@ async def setup(request: web.Request) -> web.Response:
         raise web.HTTPUnauthorized()
     config = request.app[CONFIG]
     people = [{"id": sid, "name": f"店员{i or ''}", "staff": True} for i, sid in enumerate(config.shop.staff)]
+    slots = dict(await Community.all().values_list("room", "delivery_slot"))  # in force: /配送 changes them
     people += [{"id": f"demo_member_{i}", "name": name, "staff": False}
                for i, name in enumerate(("李阿姨", "小周", "陈哥", "阿明"), start=1)]
     return web.json_response({
         "shop": config.shop.name,
-        "groups": [{"room": g.room, "community": g.community, "delivery": g.delivery}
+        "groups": [{"room": g.room, "community": g.community, "delivery": slots.get(g.room, g.delivery)}
                    for g in config.groups],
         "people": people,
         "history": list(request.app[CHAT].history),
