@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -16,7 +17,14 @@ from bot.web import create_app
 log = logging.getLogger(__name__)
 
 
+def served(config: Config, host: str, port: int) -> Config:
+    """The config as the bot really serves it: `--host`/`--port` given on the command line are
+    the address its links name too (`[web] public_url`, when set, still wins)."""
+    return replace(config, web=replace(config.web, host=host, port=port))
+
+
 async def run(config: Config, host: str, port: int) -> None:
+    config = served(config, host, port)
     app = create_app(config, SystemClock(config.timezone))
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()

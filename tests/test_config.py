@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.config import ConfigError, demo_config, load_config, parse_config
+from bot.run import served
 from tests.conftest import raw_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,15 @@ def test_the_demo_needs_no_config_file(tmp_path: Path) -> None:
     assert config.database_url == f"sqlite://{tmp_path.resolve() / 'data' / 'groupbuy.sqlite3'}"
     assert config.catalog_path.is_file()
     assert len(config.groups) == 2 and len(config.shop.staff) == 1
+
+
+def test_links_name_the_address_the_bot_is_served_on(tmp_path: Path) -> None:
+    """`groupbuy run --port 18080` gave referral links to :8080 (the config's port)."""
+    config = demo_config(tmp_path)
+    assert config.public_url == "http://127.0.0.1:8080"
+    assert served(config, "127.0.0.1", 18080).public_url == "http://127.0.0.1:18080"
+    public = parse_config(raw_config(web={"public_url": "https://shop.example.com/"}), tmp_path)
+    assert served(public, "127.0.0.1", 18080).public_url == "https://shop.example.com"  # set: it wins
 
 
 def test_relative_paths_are_relative_to_the_config_folder(tmp_path: Path) -> None:
