@@ -95,13 +95,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.run import run
 
+    if args.fresh and args.config:
+        raise ConfigError("--fresh starts the demo over; it never deletes a shop's database (leave out --config)")
     config = _config(args.config)
     host = args.host or config.web.host
     port = config.web.port if args.port is None else args.port
     if host not in ("127.0.0.1", "localhost", "::1") and not config.web.token:
         raise ConfigError(f'--host: "{host}" is not loopback; set [web] token to let others in')
+    if args.fresh:
+        from bot.run import forget_demo
+
+        print("the demo starts over: " + (", ".join(forget_demo(config)) or "nothing to delete"), flush=True)
     try:
-        asyncio.run(run(config, host, port))
+        asyncio.run(run(config, host, port, demo=not args.config))
     except KeyboardInterrupt:
         pass
     return 0
@@ -252,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="config TOML (default: the embedded demo)")
     run.add_argument("--host", help="address the web page listens on (default 127.0.0.1)")
     run.add_argument("--port", type=int, help="port of the web page (default 8080)")
+    run.add_argument("--fresh", action="store_true", help="the demo only: delete its data and start it over")
     run.set_defaults(func=cmd_run)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")

@@ -7,12 +7,17 @@ import contextlib
 import logging
 import signal
 from dataclasses import replace
+from datetime import datetime, time
+from pathlib import Path
 
 from aiohttp import web
 
 from bot.core.clock import SystemClock
 from bot.core.config import Config
-from bot.web import create_app
+from bot.app import Bot
+from bot.web import BOT, create_app
+from jobs.runner import run_job
+from models.tables import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +28,38 @@ def served(config: Config, host: str, port: int) -> Config:
     return replace(config, web=replace(config.web, host=host, port=port))
 
 
-async def run(config: Config, host: str, port: int) -> None:
+def forget_demo(config: Config) -> list[str]:
+    """`groupbuy run --fresh`: the demo's database and workbooks deleted; what was."""
+    database = Path(config.database_url.removeprefix("sqlite://"))
+    exports = config.resolve(config.spreadsheet.path).parent
+    gone = []
+    for path in [database, *(database.with_name(database.name + end) for end in ("-wal", "-shm", "-journal", ".lock")),
+                 *(sorted(exports.glob("*.xlsx")) if exports.is_dir() else [])]:
+        if path.is_file():
+            path.unlink()
+            gone.append(str(path.relative_to(config.base_dir) if path.is_relative_to(config.base_dir) else path))
+    return gone
+
+
+async def open_demo_day(bot: Bot) -> bool:
+    """The demo opens with the day's offer posted (once a day), so that both groups have
+    something to order from at once; a shop's own bot posts it at `daily_post` only."""
+    services = bot.services
+    now = services.clock.now()
+    start = datetime.combine(now.astimezone(services.config.timezone).date(), time(0),
+                             tzinfo=services.config.timezone)
+    if await JobRun.filter(job="daily_post", due_at__gte=start).exists():
+        return False
+    return await run_job("daily_post", now, services)
+
+
+async def run(config: Config, host: str, port: int, demo: bool = False) -> None:
     config = served(config, host, port)
     app = create_app(config, SystemClock(config.timezone))
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
+    if demo:
+        await open_demo_day(app[BOT])
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()

@@ -61,7 +61,7 @@ def invitation(groupbuy: GroupBuy, product: Product | None, config: Config) -> s
 @router.message(Command("开团"), is_staff)
 async def on_staff_open(msg: Incoming, args: str, member: Member, offer: Offer, config: Config,
                         clock: Clock, outbox: Postbox, reply: Reply) -> None:
-    """开拼团，如 /开团 榴莲 3人 150元 2小时（在群里发只在该群，私聊发到所有群）"""
+    """开拼团，如 /开团 草莓 3人 29.9元 2小时（在群里发只在该群，私聊发到所有群）"""
     request = parse_open_command(args, offer)
     if isinstance(request, str):
         await reply(request)

@@ -7,6 +7,8 @@ import base64
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from bot.core.config import Config
 from bot.web import CONFIG, create_app
 from models.tables import Order
 from tests.browser import browser_page, chromium, until
-from tests.conftest import MORNING, ROOM_A, make_config
+from tests.conftest import MORNING, ROOM_A, ROOM_B, make_config, start_harness
 
 
 async def _client(config: Config) -> TestClient:
@@ -275,3 +277,41 @@ async def test_a_long_conversation_scrolls_in_its_pane_at_375_and_1280_px(tmp_pa
                             "the header with the new slot", tick=lambda: clock.advance(1))
     finally:
         await runner.cleanup()
+
+
+async def test_the_demo_opens_with_the_day_offer_posted_once(tmp_path: Path) -> None:
+    from bot.run import open_demo_day
+
+    config = make_config(tmp_path, f"sqlite://{tmp_path / 'db.sqlite3'}")
+    h = await start_harness(config, MORNING)
+    try:
+        assert await open_demo_day(h.bot)
+        await h.flush()
+        assert not await open_demo_day(h.bot)  # started again the same day: not twice
+        await h.flush()
+        for room in (ROOM_A, ROOM_B):
+            offers = [t for t in h.texts(room) if "西红柿" in t and "晚发" not in t]
+            assert len(offers) == 1, h.texts(room)
+    finally:
+        await h.close()
+
+
+def test_fresh_deletes_the_demo_data_and_nothing_of_a_shop(tmp_path: Path) -> None:
+    from bot.core.config import demo_config
+    from bot.run import forget_demo
+
+    config = demo_config(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "groupbuy.sqlite3").write_bytes(b"x")
+    (tmp_path / "data" / "groupbuy.sqlite3-wal").write_bytes(b"x")
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "orders-2026-12-02.xlsx").write_bytes(b"x")
+    (tmp_path / "exports" / "notes.txt").write_text("mine")
+    gone = forget_demo(config)
+    assert sorted(gone) == ["data/groupbuy.sqlite3", "data/groupbuy.sqlite3-wal", "exports/orders-2026-12-02.xlsx"]
+    assert (tmp_path / "exports" / "notes.txt").is_file()
+    shop = tmp_path / "shop.toml"
+    shop.write_text("")
+    result = subprocess.run([sys.executable, "-m", "bot", "run", "--fresh", "--config", str(shop)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "never deletes a shop's database" in result.stderr
