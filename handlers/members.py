@@ -1,4 +1,4 @@
-"""A member's own help, their address and phone, and today's offer.
+"""A member's own help, their address and phone, and their campaign opt-out.
 
 The help is generated from the handlers members use (their docstrings), as the staff help is
 from the commands: nothing is written twice.
@@ -12,9 +12,7 @@ from bot.core.dispatcher import BOOK, Dispatcher, Router
 from bot.core.messages import Incoming
 from bot.core.protocols import Reply
 from handlers.filters import Command, Intent
-from models.catalog import Offer
 from handlers.parsing import Parsed
-from handlers.texts import money, offer_lines
 from models.tables import Member
 
 router = Router("members")
@@ -42,25 +40,6 @@ async def on_help_command(dispatcher: Dispatcher, reply: Reply) -> None:
 async def on_help(dispatcher: Dispatcher, reply: Reply) -> None:
     """帮助：发“帮助”或“怎么下单”看这些说明"""
     await reply(member_help(dispatcher))
-
-
-@router.message(Intent("query_offer"), flags={BOOK: True})
-async def on_offer(offer: Offer, reply: Reply) -> None:
-    """今天有什么：今天的商品和价格"""
-    await reply("今天有：\n" + "\n".join(offer_lines(offer)) + "\n下单请写“商品+数量”，如“西红柿2斤”。")
-
-
-@router.message(Intent("ask_product"), flags={BOOK: True})
-async def on_ask_product(msg: Incoming, parsed: Parsed, member: Member, offer: Offer, reply: Reply,
-                         orders: Any) -> None:
-    """问商品：“五花肉多少钱一斤”报价；“草莓甜吗”这类问题留给团长回答"""
-    await orders.note_asks(member, [item.sku for item in parsed.items], msg.at)
-    if parsed.about != "price":
-        return
-    products = [p for item in parsed.items[:3] if (p := offer.by_sku(item.sku)) is not None]
-    if products:
-        rows = [f"{p.name} {money(p.price)}/{p.unit}" for p in products]
-        await reply("今天" + "，".join(rows) + f"。要的话回复“{products[0].names[-1]}+数量”，如“{products[0].names[-1]}1{products[0].unit}”。")
 
 
 @router.message(Intent("unsubscribe"))

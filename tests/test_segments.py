@@ -83,7 +83,7 @@ async def test_members_who_ask_about_products_without_ordering_are_only_looking(
     await shop.flush()
     room = shop.texts(room=ROOM_A)
     assert not any("草莓" in t for t in room)  # how sweet it is: for the shop to answer
-    assert "@王姐 今天黑猪五花肉 ¥32.00/斤。要的话回复“五花+数量”" in room[-1]  # a price asked for is given
+    assert "@王姐 今天有黑猪五花肉 ¥32.00/斤。要的话回复“五花+数量”" in room[-1]  # a price asked for is given
     assert await ProductAsk.filter(member_id="w").count() == 1
     await shop.say("/分层", sender=STAFF, room=None)
     await shop.say("/分层 只看不买", sender=STAFF, room=None)

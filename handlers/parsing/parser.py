@@ -114,7 +114,7 @@ def _read(text: str, offer: Offer, quoted: str, trace: list[str] | None) -> Pars
             return Parsed("contact", address=address, phone=phone)
         weighed = tuple(dict.fromkeys(p.sku for c in clauses if c.blocked == "question" for p in c.products))
         if weighed:  # "草莓甜吗", "五花肉多少钱一斤": a member weighing a product up (只看不买 if no order follows)
-            about = "price" if _PRICE.search(text) else ""
+            about = "price" if _PRICE.search(text) else "have" if _HAVE_WORDS.search(text) else ""
             if trace is not None:
                 trace.append("规则：问商品的问句，不下单" + ("（问价：报价）" if about else "，只记下"))
             return Parsed("ask_product", items=tuple(Item(sku, None) for sku in weighed), about=about)
@@ -231,6 +231,7 @@ def _cancels_all(clauses: list[Clause]) -> bool:
 _CONTACT_LABEL = re.compile(r"(?:电话|手机号?|地址|联系方式)$")
 
 
+_HAVE_WORDS = re.compile(r"有没有|有木有|有吗|有么|有嘛|还有吗|有货吗|有卖吗|卖不卖|有没")
 _PRICE = re.compile(r"多少钱|多少一|几块|几元|几毛|怎么卖|咋卖|价格|价钱|啥价|什么价|单价|贵不贵|贵吗|便宜")
 _MAY_ORDER = frozenset({PRODUCT, "number_ref", "qty", "range", "vague", "mark", ADDRESS, PHONE, CLAIM,
                         "want", "cancel", "set"})

@@ -33,6 +33,21 @@ _HELP = re.compile(
 )
 _OFFER = re.compile(r"^(?:今天|明天)?(?:有什么|有啥|卖什么|卖啥|都有什么|都有啥)(?:菜|东西|货|卖)?(?:呀|啊|呢)?$|"
                     r"^(?:今天的?|今日)?(?:菜单|价目表|商品列表|价格表)$")
+# The shop's own times, asked: 几点送？ 几点截单？ 还能下单吗？ (answered from the config).
+_DELIVERY_TIME = re.compile(
+    r"^(?:今天|明天|今日|明日)?(?:大概|一般)?(?:几点|什么时候|啥时候|几时|何时|什么时间)(?:能|可以|会|开始)?"
+    r"(?:送|送货|配送|到|到货|送到|送过来|送来|来送|能到|取货|自提)(?:呀|啊|呢|吗|了|哈)?$|"
+    r"^(?:今天|明天)?(?:送货|配送|到货|取货|自提)(?:时间|几点|的时间)(?:是)?(?:几点|什么时候|多少)?(?:呀|啊|呢)?$")
+_CUTOFF_TIME = re.compile(
+    r"^(?:今天|今日)?(?:几点|什么时候|啥时候|几时|什么时间)(?:截单|截止|截团|截止下单|停止下单|结束下单|关单)(?:呀|啊|呢|了|哈)?$|"
+    r"^(?:今天|今日)?(?:截单|截止|截团)(?:时间)?(?:是)?(?:几点|什么时候|多少)(?:呀|啊|呢)?$|"
+    r"^(?:现在|今天)?(?:还能|还可以|能|可以)(?:下单|订|订货|接龙|买|报名)(?:吗|不|么|嘛|了吗)$")
+_TIMES = re.compile(f"(?P<delivery>{_DELIVERY_TIME.pattern})|(?P<cutoff>{_CUTOFF_TIME.pattern})")
+# "有没有西瓜": whether the shop sells something today, named or not (the reader looks it up).
+# Not 有没有人/谁/什么...: those ask something else.
+_HAVE = re.compile(r"^(?:请问)?(?:今天|明天|现在|还)?(?:有没有|有木有|有没)(?P<name>[\u4e00-\u9fff]{1,6}?)(?:卖|呀|啊|呢)?$|"
+                   r"^(?:请问)?(?:今天|明天|现在|还)?有(?P<other>[\u4e00-\u9fff]{1,6}?)(?:卖)?(?:吗|么|嘛)$")
+_NOT_GOODS = re.compile(r"^(?:人|谁|什么|啥|哪|别的|其他|其它|优惠|活动|红包|券|问题|事|空|时间|货|团|拼|群|链接|新的?)")
 _JOIN = re.compile(r"^(?:我要)?参团(?:#|第|号)?(?P<number>\d{1,6})?(?:号|团)?$")
 _OPEN = re.compile(r"^(?:我要)?开团(?P<product>.+)$")
 _INVITE = re.compile(r"^(?:我的|我要|给我|发我|查看?)?(?:邀请码?|邀请链接|推荐码|邀请好友|拉新)$")
@@ -113,6 +128,20 @@ def _birthday(groups: dict[str, str | None], offer: Offer) -> Parsed:
     return Parsed("set_birthday", birthday=found or "?")
 
 
+def _have(groups: dict[str, str | None], offer: Offer) -> Parsed | None:
+    """有没有西瓜 / 有草莓吗: ask_product about "have", with the product if the offer has it,
+    else with the name it does not have."""
+    name = (groups["name"] or groups["other"] or "").strip()
+    if not name or _NOT_GOODS.match(name):
+        return None
+    products = {t.product.sku for t in lex(name, offer) if t.product and t.kind == PRODUCT}
+    if len(products) == 1:
+        return Parsed("ask_product", items=(Item(products.pop(), None),), about="have")
+    if products:
+        return None
+    return Parsed("ask_product", unknown=(name,), about="have")
+
+
 def _join_groupbuy(groups: dict[str, str | None], offer: Offer) -> Parsed:
     number = groups["number"]
     return Parsed("join_groupbuy", groupbuy=int(number) if number else None)
@@ -133,6 +162,8 @@ REQUESTS = (
     Request("query_orders", _QUERY),
     Request("help", _HELP),
     Request("query_offer", _OFFER),
+    Request("query_time", _TIMES, lambda groups, offer: Parsed("query_time", about="cutoff" if groups["cutoff"] else "delivery")),
+    Request("ask_product", _HAVE, _have),
     Request("invite", _INVITE),
     Request("unsubscribe", _UNSUBSCRIBE),
     Request("subscribe", _SUBSCRIBE),

@@ -50,7 +50,9 @@ class Parsed:
     answer_qty: Decimal | None = None
     answer_unit: str | None = None
     birthday: str = ""  # set_birthday: "MM-DD"; "" none given; "?" no such day
-    about: str = ""  # ask_product: "price" when the question is what it costs
+    # ask_product: "price" (what it costs), "have" (whether it is on offer today; `unknown` names
+    # what the offer does not have); query_time: "delivery" or "cutoff"
+    about: str = ""
     ordering: bool = False  # chain: the list orders products (not a sign-up or roll-call)
     explain: tuple[str, ...] = ()  # with explain=True: which words were read as what, and the rule
 
