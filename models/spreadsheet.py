@@ -33,13 +33,16 @@ ORDER_COLUMNS = ("订单号", "下单时间", "小区", "群", "成员", "成员
                  "优惠", "储值支付", "应收")
 PICK_COLUMNS = ("商品编码", "商品", "数量", "单位")
 # 应收: what to collect at the door, on each order's first row (after coupon and stored value)
-DELIVERY_COLUMNS = ("小区", "配送时段", "地址", "成员", "电话", "商品", "数量", "单位", "金额", "备注", "应收", "签收")
+# Per household (on its order's first line): the order's amount after any coupon, what stored
+# value already paid and what to collect at the door; after each community, its total row.
+DELIVERY_COLUMNS = ("小区", "配送时段", "地址", "成员", "电话", "商品", "数量", "单位", "金额", "备注", "订单金额", "已付",
+                    "应收", "签收")
 # Column widths in characters, for printing; CJK text is about two characters wide.
 ORDER_WIDTHS = (8, 17, 12, 18, 12, 18, 10, 14, 7, 6, 8, 9, 16, 11, 12, 8, 14, 8, 9, 9)
 WALLET_COLUMNS = ("时间", "成员", "成员ID", "类型", "金额", "本金", "赠送", "余额", "订单号", "经办", "来源")
 WALLET_WIDTHS = (17, 12, 18, 10, 10, 10, 10, 10, 8, 16, 22)
 PICK_WIDTHS = (10, 18, 10, 6)
-DELIVERY_WIDTHS = (12, 12, 18, 12, 13, 14, 7, 6, 9, 14, 9, 8)
+DELIVERY_WIDTHS = (12, 12, 18, 12, 13, 14, 7, 6, 9, 14, 10, 9, 9, 8)
 LINE_STATUS_TEXT = {"placed": "已下单", "delivered": "已送达", "out_of_stock": "缺货"}
 STATUS_OF_TEXT = {text: status for status, text in LINE_STATUS_TEXT.items()}
 
@@ -121,30 +124,51 @@ _ROUTE_FIELDS = ("id", "order_id", "name", "qty", "unit", "price", "note", "orde
                  "order__community__delivery_slot")
 
 
-def _route_values(line: dict[str, Any], due: Decimal | None) -> tuple[Any, ...]:
-    """A 配送单 row straight from the database (no order times to parse: it has none)."""
+CENT = Decimal("0.01")
+
+
+def _route_values(line: dict[str, Any], money: tuple[Decimal, Decimal, Decimal] | None) -> tuple[Any, ...]:
+    """A 配送单 row straight from the database (no order times to parse: it has none);
+    `money` (order amount, paid, to collect) on the first line of each order."""
+    amount, paid, due = money if money is not None else (None, None, None)
     return (line["order__community__name"], line["order__community__delivery_slot"],
             line["order__member__address"], line["order__member__name"], line["order__member__phone"],
-            line["name"], line["qty"], line["unit"], (line["price"] * line["qty"]).quantize(Decimal("0.01")),
-            line["note"], due, "")
+            line["name"], line["qty"], line["unit"], (line["price"] * line["qty"]).quantize(CENT),
+            line["note"], amount, paid, due, "")
 
 
 async def _route_pages(query: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """Lines in delivery order: community, then building and room in number order, member.
-    One community's sort keys are held at a time; lines come a page at a time."""
+    """Lines in delivery order: community, then building and room in number order, member,
+    each community closed by its total row. One community's sort keys are held at a time;
+    lines come a page at a time."""
     communities = sorted(set(await query.distinct().values_list("order__community__name", flat=True)))
     for community in communities:
         keys = await query.filter(order__community__name=community).values_list(
-            "order__member__address", "order__member_id", "order_id", "id")
+            "order__member__address", "order__member_id", "order_id", "id", "price", "qty")
         keys.sort(key=lambda k: (address_key(k[0]), k[1], k[2], k[3]))
         firsts = {k[2]: k[3] for k in reversed(keys)}  # each order's first line in route order
+        worth: dict[int, Decimal] = {}
+        for *_, order_id, _, price, quantity in keys:
+            worth[order_id] = worth.get(order_id, Decimal(0)) + price * quantity
+        money: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
         for start in range(0, len(keys), PAGE):
             ids = [k[3] for k in keys[start : start + PAGE]]
             by_id = {line["id"]: line for line in await OrderLine.filter(id__in=ids).values(*_ROUTE_FIELDS)}
             starting = [by_id[i]["order_id"] for i in ids if firsts.get(by_id[i]["order_id"]) == i]
-            dues = dict(await Settlement.filter(order_id__in=starting).values_list("order_id", "due"))
-            yield [_route_values(by_id[i], dues.get(by_id[i]["order_id"]) if firsts.get(by_id[i]["order_id"]) == i
+            for order_id, total, discount, paid, due in await Settlement.filter(order_id__in=starting) \
+                    .values_list("order_id", "total", "discount", "wallet_paid", "due"):
+                money[order_id] = ((total - discount).quantize(CENT), paid.quantize(CENT), due.quantize(CENT))
+            for order_id in starting:  # not settled yet (before the cut-off): nothing paid
+                if order_id not in money:
+                    amount = worth[order_id].quantize(CENT)
+                    money[order_id] = (amount, Decimal("0.00"), amount)
+            yield [_route_values(by_id[i], money[by_id[i]["order_id"]] if firsts.get(by_id[i]["order_id"]) == i
                                  else None) for i in ids]
+        households = len({k[1] for k in keys})
+        totals = [sum((m[n] for m in money.values()), Decimal("0.00")) for n in range(3)]
+        lines_worth = sum((price * quantity for *_, price, quantity in keys), Decimal(0)).quantize(CENT)
+        yield [(f"{community} 合计", None, None, f"{households}户", None, None, None, None, lines_worth,
+                f"{len(money)}单", *totals, None)]
 
 
 WALLET_KIND = {"充值": "充值", "退款": "退款", "支付": "订单支付", "退回": "订单退回"}
@@ -194,7 +218,8 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
         totals = sorted(totals, key=lambda t: (rank.get(t[0], len(rank)), t[0]))
         await writer.sheet("拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals), False)
         await writer.rows([tuple(t) for t in totals])
-        await writer.sheet("配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count(), False)
+        communities = await counting.distinct().values_list("order__community__name", flat=True)
+        await writer.sheet("配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count() + len(set(communities)), False)
         async for values in _route_pages(counting):
             await writer.rows(values)
         wallet = await _wallet_rows(delivery_date, order_date, tz)

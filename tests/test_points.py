@@ -173,7 +173,7 @@ async def test_delivery_by_community_uses_coupons_and_lists_what_to_collect(shop
     path = await shop.bot.export(NEXT_DAY.date())
     route = list(load_workbook(path)["配送单"].iter_rows(values_only=True))
     due = route[0].index("应收")
-    assert [(r[3], r[due]) for r in route[1:]] == [("小周", 2.8), ("阿明", 27)]
+    assert [(r[3], r[due]) for r in route[1:]] == [("小周", 2.8), ("1户", 2.8), ("阿明", 27), ("1户", 27)]  # each community's total after it
 
 
 async def test_two_redemptions_at_once_spend_the_points_once(pg_url: str, tmp_path: Path) -> None:

@@ -177,6 +177,13 @@ async def test_the_workbook_shows_what_was_paid_and_a_sheet_to_reconcile_the_cas
     paid = [(r[at["成员ID"]], r[at["优惠"]], r[at["储值支付"]], r[at["应收"]]) for r in orders[1:]]
     # The order's money on its first line only: the columns sum to the day's figures.
     assert paid == [("a", 0, 41, 0), ("a", None, None, None), ("b", 0, 0, 2.8)]
+    # The driver's sheet: per household what stored value paid and what to collect, and the total.
+    route = list(book["配送单"].iter_rows(values_only=True))
+    at = {name: route[0].index(name) for name in ("成员", "订单金额", "已付", "应收")}
+    money = [(r[at["成员"]], r[at["订单金额"]], r[at["已付"]], r[at["应收"]]) for r in route[1:]
+             if r[at["订单金额"]] is not None]
+    assert sorted(money[:-1]) == [("小周", 2.8, 0, 2.8), ("阿明", 41, 41, 0)]
+    assert money[-1] == ("2户", 43.8, 41, 2.8)
     wallet = list(book["储值"].iter_rows(values_only=True))
     assert wallet[0][:5] == ("时间", "成员", "成员ID", "类型", "金额")
     kinds = [(r[2], r[3], r[4], r[8]) for r in wallet[1:]]

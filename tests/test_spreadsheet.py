@@ -69,12 +69,29 @@ async def test_every_sheet_matches_the_orders(harness: Harness) -> None:
 
     delivery = [r for r in book["配送单"].iter_rows(min_row=2, values_only=True)]
     assert [(r[0], r[2], r[5]) for r in delivery] == [
-        ("桂花苑", "2栋301", "丹东草莓"),
+        ("桂花苑", "2栋301", "丹东草莓"), ("桂花苑 合计", None, None),
         ("阳光花园", "2栋101", "土豆"), ("阳光花园", "10栋1202", "西红柿"),  # 2栋 before 10栋
-        ("阳光花园", None, "黑猪五花肉"), ("阳光花园", None, "卤水豆腐")]  # no address: blank, last
+        ("阳光花园", None, "黑猪五花肉"), ("阳光花园", None, "卤水豆腐"),  # no address: blank, last
+        ("阳光花园 合计", None, None)]
+    # Per household, on its order's first line: the amount, what was paid, what to collect;
+    # each community's total row adds them up (nothing paid before the cut-off).
+    header = [c.value for c in book["配送单"][1]]
+    at = {name: header.index(name) for name in ("成员", "金额", "备注", "订单金额", "已付", "应收")}
+    for community in ("桂花苑", "阳光花园"):
+        mine = [r for r in delivery if r[0] == community]
+        total = next(r for r in delivery if r[0] == f"{community} 合计")
+        households = {r[at["成员"]] for r in mine}
+        firsts = [r for r in mine if r[at["订单金额"]] is not None]
+        assert total[at["成员"]] == f"{len(households)}户" and total[at["备注"]] == f"{len(firsts)}单"
+        assert total[at["金额"]] == pytest.approx(sum(r[at["金额"]] for r in mine))
+        assert total[at["订单金额"]] == pytest.approx(sum(r[at["订单金额"]] for r in firsts)) == total[at["金额"]]
+        assert all(r[at["已付"]] == 0 and r[at["应收"]] == r[at["订单金额"]] for r in firsts)
+        assert total[at["应收"]] == pytest.approx(total[at["订单金额"]] - total[at["已付"]])
+    assert sum(1 for r in delivery if r[at["订单金额"]] is not None and not r[0].endswith("合计")) == len(
+        {r["订单号"] for r in rows})  # one per order
     printed = book["配送单"]
     assert printed.freeze_panes == "A2" and printed.print_title_rows == "$1:$1"
-    assert printed.auto_filter.ref == "A1:L6" and printed.column_dimensions["C"].width == 18
+    assert printed.auto_filter.ref == "A1:N8" and printed.column_dimensions["C"].width == 18
 
 
 @pytest.mark.parametrize("in_a_worker", [False, True])
