@@ -27,7 +27,9 @@ from bot.core.config import Config
 from bot.web import BOT, create_app
 from models.signin import open_session
 from jobs.runner import run_job
-from models.tables import Member, Order, OrderLine, SegmentDay, SignIn, WebSession
+from models.campaigns import send_campaigns
+from models.groupbuys import fail_expired
+from models.tables import CampaignMember, GroupBuy, GroupBuyParticipant, Member, Order, OrderLine, SegmentDay, SignIn, WebSession
 from tests.browser import DevTools, browser_page, chromium, loaded, until
 from tests.conftest import MORNING, ROOM_A, ROOM_B, STAFF, make_config, start_harness
 
@@ -42,7 +44,9 @@ async def script(config: Config) -> None:
         await h.say("西红柿2斤", "wxid_m1", "李阿姨", room=ROOM_A)
         await h.say("土豆3斤 牛奶1箱", "wxid_m2", "小周", room=ROOM_A)
         await h.say("草莓2盒", "wxid_m3", "陈哥", room=ROOM_B)
+        await h.say("/开团 草莓 2人 29.9元 1小时", STAFF, "店员", room=ROOM_B)  # no one joins: it fails
         await h.advance_to(MORNING + timedelta(hours=6))  # 15:00: after this time of day
+        assert len(await fail_expired(h.clock.now())) == 1
         await h.say("牛奶1箱", "wxid_m6", "老王", room=ROOM_B)
         await h.advance_to(DAY2 + timedelta(minutes=30))
         await h.say("西红柿1斤", "wxid_m1", "李阿姨", room=ROOM_A)
@@ -53,6 +57,11 @@ async def script(config: Config) -> None:
         await h.say("草莓1盒", "wxid_m5", "小林", room=ROOM_B)  # one household, two communities
         await h.say("土豆2斤", "wxid_m7", "小吴", room=ROOM_A)
         await h.say("取消订单", "wxid_m7", "小吴", room=ROOM_A)  # cancelled: counts for nothing
+        await h.say("/开团 草莓 3人 29.9元 2小时", STAFF, "店员", room=ROOM_A)  # open at 11:00, one joined
+        await h.say("参团", "wxid_m1", "李阿姨", room=ROOM_A)
+        await h.say("/推送 新成员 无 欢迎来买菜，今天草莓特价", STAFF, "店员", room=None)
+        await h.say("/确认推送 1", STAFF, "店员", room=None)
+        await send_campaigns(h.clock.now(), config, h.bot.outbox)
         await h.flush()
     finally:
         await h.close()
@@ -202,10 +211,24 @@ async def test_members_groupbuys_and_campaigns_pages(shop: TestClient) -> None:
     segments = rows_of(await (await shop.get("/dash/members.csv?table=segments")).text())
     assert sum(int(r["现在"]) for r in segments) == members
     assert {r["分层"]: r["现在"] for r in segments}["新成员"] == "1"  # 小吴 cancelled: no order yet and all(r["7天前"] == "" for r in segments)
-    html = await (await shop.get("/dash/groupbuys")).text()
-    assert "现在没有进行中的拼团" in html and "还没有结束的拼团" in html
-    html = await (await shop.get("/dash/campaigns")).text()
-    assert "还没有推送活动" in html
+    # Group-buys: the open one with its places left, the failed one's funnel.
+    open_one = await GroupBuy.get(state="open")
+    joined = await GroupBuyParticipant.filter(groupbuy_id=open_one.id).count()
+    current = rows_of(await (await shop.get("/dash/groupbuys.csv?table=open")).text())
+    assert [(r["拼团"], r["群"], r["成团人数"], r["已参团"], r["还差"]) for r in current] == [
+        (f"#{open_one.id} 丹东草莓", "阳光花园", "3", str(joined), str(3 - joined))] and joined == 1
+    funnels = rows_of(await (await shop.get("/dash/groupbuys.csv?table=funnels")).text())
+    in_b = await Member.filter(home__name="桂花苑").exclude(id=STAFF).count()
+    assert [(r["拼团"], r["结果"], r["触达"], r["参团"], r["订单"]) for r in funnels] == [
+        ("#1 丹东草莓", "未成团", str(in_b), "0", "0")]
+    # Campaigns: what was sent and held back, as the campaign's rows say.
+    campaign = rows_of(await (await shop.get("/dash/campaigns.csv?table=campaigns")).text())
+    targets = await CampaignMember.filter(campaign_id=1, role="target", sent_at__isnull=False).count()
+    control = await CampaignMember.filter(campaign_id=1, role="control").count()
+    assert [(r["活动"], r["分层"], r["发送"], r["对照组"]) for r in campaign] == [
+        ("#1", "新成员", str(targets), str(control))] and targets >= 1
+    returns = rows_of(await (await shop.get("/dash/campaigns.csv?table=returns")).text())
+    assert [r["窗口"] for r in returns] == ["7天（未满）", "30天（未满）", "90天（未满）"]
     assert (await shop.get("/dash/nothing")).status == 404
     assert (await shop.get("/dash/today.csv?table=nothing")).status == 404
 
