@@ -188,6 +188,6 @@ async def campaigns_view(now: datetime, config: Config) -> View:
              "回报：(毛利率×多带来−成本)÷成本。")
     total_cost = sum((r[8] for r in rows), Decimal(0))
     cards = [Card("活动", f"{len(rows)}个"), Card("已发送", f"{sum(r[4] for r in rows):,}条"),
-             Card("成本", money(total_cost), "短信成本加已用券面额")]
+             Card("成本", money(total_cost), "消息成本（[campaign] message_cost）加已用券面额")]
     return View("campaigns", "活动", cards, [sent, effects])
 
