@@ -210,8 +210,17 @@ def no_batch_rolled_back(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     monkeypatch.setattr(Bot, "close", checked_close)
 
 
+SAMPLE = Path(__file__).resolve().parents[1] / "docs" / "sample"  # shipped: always here
+
+
+@pytest.fixture
+def sample_data() -> Path:
+    return SAMPLE
+
+
 @pytest.fixture
 def shared_data() -> Iterator[Path]:
+    """The acceptance data CI provides beside the clone (its own copy may be newer than ours)."""
     data = SHARED / "data"
     if not data.is_dir():
         if IN_CI:

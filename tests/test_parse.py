@@ -37,6 +37,13 @@ def test_shared_cases_score_100_percent_with_no_false_change(shared_data: Path, 
     assert "100.0%, false state changes 0" in score.stdout
 
 
+def test_the_shipped_sample_cases_score_100_percent_with_no_false_change(sample_data: Path) -> None:
+    """The same cases, from the copy in docs/sample: no folder beside the clone needed."""
+    offer = load_offer(sample_data / "catalog_sample.toml")
+    result = score(load_cases(sample_data / "parse_cases.jsonl"), lambda case: offer)
+    assert result.total >= 98 and result.accuracy == 1.0 and not result.false_changes, result.line("sample")
+
+
 def test_one_answer_per_line_in_order_with_ids_echoed(tmp_path: Path) -> None:
     lines = [json.dumps({"id": "a", "text": "西红柿2斤"}, ensure_ascii=False), "{not json",
              json.dumps({"text": 5}), json.dumps({"id": 7, "text": "谢谢"}, ensure_ascii=False), "[]"]

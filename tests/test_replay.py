@@ -19,9 +19,9 @@ from bot.replay import ReplayError, read_events, replay
 
 
 @pytest.fixture
-def sample(tmp_path: Path, shared_data: Path) -> Path:
+def sample(tmp_path: Path, sample_data: Path) -> Path:
     copy = tmp_path / "data"
-    shutil.copytree(shared_data, copy)
+    shutil.copytree(sample_data, copy)
     for path in copy.rglob("*"):
         path.chmod(0o644 if path.is_file() else 0o755)
     return copy
