@@ -15,9 +15,9 @@ from aiohttp import web
 from bot.core.clock import SystemClock
 from bot.core.config import Config
 from bot.app import Bot
-from bot.web import BOT, create_app
+from bot.web import BOT, DEMO_MEMBERS, create_app
 from jobs.runner import run_job
-from models.tables import JobRun
+from models.tables import Community, JobRun, Member
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,16 @@ def forget_demo(config: Config) -> list[str]:
 
 
 async def open_demo_day(bot: Bot) -> bool:
-    """The demo opens with the day's offer posted (once a day), so that both groups have
-    something to order from at once; a shop's own bot posts it at `daily_post` only."""
+    """The demo opens with its people known as members of its groups (so that the README's
+    `/充值 阿明 200` works before 阿明 has said anything) and the day's offer posted (once a
+    day), so that both groups have something to order from at once; a shop's own bot posts it
+    at `daily_post` only. Whether the offer was posted now."""
     services = bot.services
     now = services.clock.now()
+    homes = await Community.filter(active=True).order_by("id")
+    for n, (member_id, name) in enumerate(DEMO_MEMBERS):
+        await Member.get_or_create(id=member_id, defaults={
+            "name": name, "first_seen": now, "last_seen": now, "home": homes[n % len(homes)] if homes else None})
     start = datetime.combine(now.astimezone(services.config.timezone).date(), time(0),
                              tzinfo=services.config.timezone)
     if await JobRun.filter(job="daily_post", due_at__gte=start).exists():

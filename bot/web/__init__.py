@@ -41,6 +41,8 @@ from models.tables import Community
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 5_000
+# The people the local chat offers to be, besides staff (the demo knows them from its start).
+DEMO_MEMBERS = tuple((f"demo_member_{i}", name) for i, name in enumerate(("李阿姨", "小周", "陈哥", "阿明"), start=1))
 MAX_ID = 64
 
 
@@ -254,8 +256,7 @@ async def setup(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     people = [{"id": sid, "name": f"店员{i or ''}", "staff": True} for i, sid in enumerate(config.shop.staff)]
     slots = dict(await Community.all().values_list("room", "delivery_slot"))  # in force: /配送 changes them
-    people += [{"id": f"demo_member_{i}", "name": name, "staff": False}
-               for i, name in enumerate(("李阿姨", "小周", "陈哥", "阿明"), start=1)]
+    people += [{"id": member_id, "name": name, "staff": False} for member_id, name in DEMO_MEMBERS]
     return web.json_response({
         "shop": config.shop.name,
         "groups": [{"room": g.room, "community": g.community, "delivery": slots.get(g.room, g.delivery)}
