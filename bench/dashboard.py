@@ -24,9 +24,8 @@ import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from bench.figures import Figure, on_each_database
-from bench.pipeline import DEMO_DIR, TZ, database
+from bench.pipeline import TZ, config_for, database
 from bot.core.clock import VirtualClock
-from bot.core.config import parse_config
 
 GROUPS, MEMBERS, PER_DAY = 20, 20_000, 2_000
 TODAY = date(2026, 12, 1)
@@ -36,18 +35,6 @@ PRODUCTS = [("V01", "西红柿", "斤", Decimal("4.5")), ("V02", "土豆", "斤"
             ("D01", "纯牛奶", "箱", Decimal("55")), ("V03", "大白菜", "颗", Decimal("3.5"))]
 RUNS = 9
 CHUNK = 50_000
-
-
-def _config(url: str, folder: Path) -> Any:
-    return parse_config({
-        "shop": {"name": "一年小铺", "staff": ["wxid_owner"]},
-        "database": {"url": url},
-        "catalog": {"file": str(DEMO_DIR / "catalog.toml")},
-        "group": [{"room": f"{60000 + g}@chatroom", "community": f"小区{g}", "delivery": "16:00-18:00"}
-                  for g in range(GROUPS)],
-        "outbox": {"jitter": 0},
-        "spreadsheet": {"path": str(folder / "orders-{date}.xlsx")},
-    }, folder)
 
 
 def _orders(days: int) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
@@ -155,7 +142,7 @@ async def measure(kind: str, quick: bool) -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         async with database(kind, folder) as url:
-            config = _config(url, folder)
+            config = config_for(url, folder, GROUPS, "一年小铺")
             clock = VirtualClock(NOW)
             client = TestClient(TestServer(create_app(config, clock, run_scheduler=False), host="127.0.0.1"),
                                 cookie_jar=aiohttp.CookieJar(unsafe=True))

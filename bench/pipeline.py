@@ -75,13 +75,13 @@ def make_load(count: int, seed: int = 7) -> Load:
     return Load(messages, expected)
 
 
-def config_for(url: str, folder: Path) -> Any:
+def config_for(url: str, folder: Path, groups: int = GROUPS, name: str = "压测小铺") -> Any:
     raw = {
-        "shop": {"name": "压测小铺", "staff": ["wxid_owner"]},
+        "shop": {"name": name, "staff": ["wxid_owner"]},
         "database": {"url": url},
         "catalog": {"file": str(DEMO_DIR / "catalog.toml")},
         "group": [{"room": f"{40000 + g}@chatroom", "community": f"小区{g}", "delivery": "16:00-18:00"}
-                  for g in range(GROUPS)],
+                  for g in range(groups)],
         "outbox": {"jitter": 0},
         "spreadsheet": {"path": str(folder / "orders-{date}.xlsx")},
     }

@@ -20,30 +20,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
-
 from bot.core.config import Config
 from models.catalog import Offer
-from models.db import transaction
-from models.facts import OVERLAP, latest_change, stored_date
+from models.facts import OVERLAP, latest_change, mark, money_of, set_mark, stored_date
 from models.rows import Statement, insert_ignoring
 from models.segments import Census
 from models.stock import stock_left
-from models.tables import Community, DayFigure, JobRun, Order, OrderingDay, SegmentDay
-from models.days import delivery_date_for, window_at
+from models.tables import Community, DayFigure, Order, SegmentDay
+from models.days import current_window, delivery_date_for
 
-CENT = Decimal("0.01")
 DAY_CHOICES = (30, 90)  # the days page shows the last 30 or 90 delivery dates
 COUNTED = "o.status IN ('placed', 'delivered') AND l.status <> 'out_of_stock'"
 MARK = "day_figures_mark"  # JobRun rows: due_at is the latest order change the kept figures count
-
-
-def _money(value: Any) -> Decimal:
-    return Decimal(str(value or 0)).quantize(CENT)
 
 
 @dataclass(frozen=True)
@@ -94,24 +86,32 @@ class _Sql(Statement):
         return f"{column} IN ({self.marks(list(days))})"
 
 
-async def _by_community(delivery: date, made_by: datetime | None = None) -> dict[int, tuple[Totals, set[str]]]:
-    """Per community: totals and the households (member ids) of one delivery date's orders,
-    of the orders made by `made_by` when given."""
+Parts = dict[int, tuple[Totals, set[str]]]  # per community: totals and the households (member ids)
+
+
+async def _by_community(delivery: date, made_by: datetime | None = None) -> tuple[Parts, Parts]:
+    """One delivery date's orders per community: all of them, and those made by `made_by`
+    (when given; else none), in one read."""
     sql = _Sql()
-    where = f"o.delivery_date = {sql.mark(delivery)} AND {COUNTED}"
-    if made_by is not None:
-        where += f" AND o.created_at <= {sql.mark(made_by)}"
+    early = f"CASE WHEN o.created_at <= {sql.mark(made_by)} THEN 1 ELSE 0 END" if made_by is not None else "0"
     rows = await sql.rows(
-        f"SELECT o.community_id AS community, o.member_id AS member, COUNT(DISTINCT o.id) AS orders, "
-        f"SUM(l.price * l.qty) AS revenue FROM orders o JOIN order_line l ON l.order_id = o.id "
-        f"WHERE {where} GROUP BY o.community_id, o.member_id")
-    grouped: dict[int, list[Any]] = defaultdict(lambda: [0, Decimal(0), set()])
+        f"SELECT o.community_id AS community, o.member_id AS member, {early} AS early, "
+        f"COUNT(DISTINCT o.id) AS orders, SUM(l.price * l.qty) AS revenue "
+        f"FROM orders o JOIN order_line l ON l.order_id = o.id "
+        f"WHERE o.delivery_date = {sql.mark(delivery)} AND {COUNTED} GROUP BY o.community_id, o.member_id, early")
+    every: dict[int, list[Any]] = defaultdict(lambda: [0, Decimal(0), set()])
+    first: dict[int, list[Any]] = defaultdict(lambda: [0, Decimal(0), set()])
     for row in rows:
-        entry = grouped[int(row["community"])]
-        entry[0] += int(row["orders"])
-        entry[1] += Decimal(str(row["revenue"] or 0))
-        entry[2].add(str(row["member"]))
-    return {k: (Totals(n, len(members), _money(revenue)), members) for k, (n, revenue, members) in grouped.items()}
+        for grouped in (every, first) if int(row["early"]) else (every,):
+            entry = grouped[int(row["community"])]
+            entry[0] += int(row["orders"])
+            entry[1] += Decimal(str(row["revenue"] or 0))
+            entry[2].add(str(row["member"]))
+
+    def parts(grouped: dict[int, list[Any]]) -> Parts:
+        return {k: (Totals(n, len(members), money_of(revenue)), members) for k, (n, revenue, members) in grouped.items()}
+
+    return parts(every), parts(first)
 
 
 def _sum(parts: Sequence[tuple[Totals, set[str]]]) -> Totals:
@@ -123,15 +123,11 @@ def _sum(parts: Sequence[tuple[Totals, set[str]]]) -> Totals:
 
 
 async def today(now: datetime, config: Config, offer: Offer) -> Today:
-    tz = config.timezone
-    local_date = now.astimezone(tz).date()
-    day = await OrderingDay.get_or_none(order_date=local_date)
-    window = window_at(now, config.schedule, tz, closed_early=day is not None and day.closed_at is not None)
-    delivery = delivery_date_for(window.order_date, config.schedule)
+    window = await current_window(now, config.schedule, config.timezone)
+    delivery = window.delivery_date
     before = delivery_date_for(window.order_date - timedelta(days=1), config.schedule)
-    now_parts = await _by_community(delivery)
-    so_far = await _by_community(before, now - timedelta(days=1))
-    all_before = await _by_community(before)
+    now_parts, _ = await _by_community(delivery)
+    all_before, so_far = await _by_community(before, now - timedelta(days=1))
     names = dict(await Community.all().order_by("id").values_list("id", "name"))
     communities = [CommunityDay(str(names.get(k, k)), now_parts.get(k, (Totals(), set()))[0],
                                 so_far.get(k, (Totals(), set()))[0])
@@ -149,11 +145,11 @@ async def today(now: datetime, config: Config, offer: Offer) -> Today:
         row = sold.pop(product.sku, None)
         products.append(ProductDay(product.sku, product.name, product.unit,
                                    Decimal(str(row["qty"])).normalize() if row else Decimal(0),
-                                   _money(row["revenue"]) if row else Decimal("0.00"),
+                                   money_of(row["revenue"]) if row else Decimal("0.00"),
                                    int(row["orders"]) if row else 0, product.stock, left.get(product.sku)))
     for sku, row in sold.items():  # sold but no longer offered (a group-buy's product, a change of catalog)
         products.append(ProductDay(sku, str(row["name"]), str(row["unit"]), Decimal(str(row["qty"])).normalize(),
-                                   _money(row["revenue"]), int(row["orders"]), None, None))
+                                   money_of(row["revenue"]), int(row["orders"]), None, None))
     return Today(window.order_date, delivery, window.open, window.closes_at, window.opens_at,
                  _sum(list(now_parts.values())), _sum(list(so_far.values())), _sum(list(all_before.values())),
                  communities, products)
@@ -167,20 +163,6 @@ class Day:
     totals: Totals
 
 
-async def _mark() -> datetime | None:
-    row = await JobRun.filter(job=MARK).order_by("-due_at").first()
-    return row.due_at if row is not None else None
-
-
-async def _set_mark(to: datetime, now: datetime) -> None:
-    try:
-        async with transaction():
-            await JobRun.create(job=MARK, due_at=to, ran_at=now)
-    except IntegrityError:
-        pass  # another process counted up to the same change
-    await JobRun.filter(job=MARK, due_at__lt=to).delete()
-
-
 async def _compute(days: Sequence[date]) -> dict[date, Totals]:
     figures: dict[date, Totals] = {}
     for start in range(0, len(days), 200):
@@ -192,7 +174,7 @@ async def _compute(days: Sequence[date]) -> dict[date, Totals]:
                 f"WHERE {sql.dates('o.delivery_date', days[start:start + 200])} AND {COUNTED} GROUP BY o.delivery_date"):
             on = stored_date(row["day"])
             assert on is not None
-            figures[on] = Totals(int(row["orders"]), int(row["households"]), _money(row["revenue"]))
+            figures[on] = Totals(int(row["orders"]), int(row["households"]), money_of(row["revenue"]))
     return figures
 
 
@@ -200,7 +182,7 @@ async def days(first: date, last: date, now: datetime) -> list[Day]:
     """Each delivery date from `first` to `last` in figures, oldest first (a day without orders
     too): kept figures where no order of theirs changed since, the rest worked out and kept."""
     latest = await latest_change()  # first: a change made while this reads is after it
-    since = await _mark()
+    since = await mark(MARK)
     if since is None:
         await DayFigure.all().delete()
     else:
@@ -218,7 +200,7 @@ async def days(first: date, last: date, now: datetime) -> list[Day]:
                               [(d, t.orders, t.households, t.revenue, now) for d, t in fresh.items()])
         kept.update(fresh)
     if latest is not None and latest != since:
-        await _set_mark(latest, now)
+        await set_mark(latest, now, MARK)
     return [Day(d, kept[d]) for d in wanted]
 
 
@@ -269,9 +251,9 @@ async def balances(now: datetime, staff: Sequence[str]) -> Balances:
         f"SELECT COUNT(*) AS n, SUM(off) AS off, SUM(CASE WHEN expires_at <= {sql.mark(now + timedelta(days=7))} "
         f"THEN 1 ELSE 0 END) AS expiring FROM coupon WHERE state = 'unused' AND expires_at > {sql.mark(now)}"))[0]
     levels = await _levels(staff)
-    return Balances(int(row["points"] or 0), int(row["points_members"] or 0), _money(row["principal"]),
-                    _money(row["bonus"]), int(row["wallet_members"] or 0), int(coupons["n"] or 0),
-                    _money(coupons["off"]), int(coupons["expiring"] or 0), levels)
+    return Balances(int(row["points"] or 0), int(row["points_members"] or 0), money_of(row["principal"]),
+                    money_of(row["bonus"]), int(row["wallet_members"] or 0), int(coupons["n"] or 0),
+                    money_of(coupons["off"]), int(coupons["expiring"] or 0), levels)
 
 
 async def _levels(staff: Sequence[str]) -> dict[int, int]:
@@ -283,7 +265,3 @@ async def _levels(staff: Sequence[str]) -> dict[int, int]:
 
 def day_range(last: date, count: int) -> tuple[date, date]:
     return last - timedelta(days=count - 1), last
-
-
-def local_day(now: datetime, tz: tzinfo) -> date:
-    return now.astimezone(tz).date()

@@ -95,7 +95,8 @@ def stored_date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
-def _money(value: Any) -> Decimal:
+def money_of(value: Any) -> Decimal:
+    """A sum read raw (SQLite gives a float or text; None for no rows) in cents."""
     return Decimal(str(value or 0)).quantize(CENT)
 
 
@@ -133,7 +134,7 @@ async def compute(now: datetime, tz: tzinfo, ids: Sequence[str] = (), first: str
             f"SUM(CASE WHEN {recent} THEN {amount} ELSE 0 END) AS recent "
             f"FROM order_line l JOIN orders o ON o.id = l.order_id "
             f"WHERE {where} AND o.status <> 'cancelled' AND l.status <> 'out_of_stock' GROUP BY o.member_id"):
-        spend[str(row["member_id"])] = (_money(row["spend"]), _money(row["recent"]))
+        spend[str(row["member_id"])] = (money_of(row["spend"]), money_of(row["recent"]))
     facts = {}
     for member_id, days in counts.items():
         total, last_90 = spend.get(member_id, (Decimal("0.00"), Decimal("0.00")))
@@ -156,21 +157,22 @@ async def latest_change() -> datetime | None:
     return latest.updated_at if latest is not None else None
 
 
-async def mark() -> datetime | None:
-    """The latest order change the stored facts count (None: never refreshed)."""
-    row = await JobRun.filter(job=MARK).order_by("-due_at").first()
+async def mark(job: str = MARK) -> datetime | None:
+    """The latest order change the stored facts count (None: never refreshed); another `job`
+    keeps its own mark the same way (models.dashboard's kept day figures)."""
+    row = await JobRun.filter(job=job).order_by("-due_at").first()
     return row.due_at if row is not None else None
 
 
-async def _set_mark(to: datetime | None, now: datetime) -> None:
+async def set_mark(to: datetime | None, now: datetime, job: str = MARK) -> None:
     if to is None:
         return
     try:
         async with transaction():  # a savepoint: PostgreSQL would abort the caller's transaction
-            await JobRun.create(job=MARK, due_at=to, ran_at=now)
+            await JobRun.create(job=job, due_at=to, ran_at=now)
     except IntegrityError:
         pass  # another process counted up to the same change
-    await JobRun.filter(job=MARK, due_at__lt=to).delete()
+    await JobRun.filter(job=job, due_at__lt=to).delete()
 
 
 async def refresh_facts(now: datetime, tz: tzinfo) -> int:
@@ -180,7 +182,7 @@ async def refresh_facts(now: datetime, tz: tzinfo) -> int:
     for start in range(0, len(ids), PAGE):
         page = ids[start:start + PAGE]
         await _write(page, await compute(now, tz, first=page[0], last=page[-1]), now)
-    await _set_mark(latest, now)
+    await set_mark(latest, now)
     return len(ids)
 
 
@@ -210,7 +212,7 @@ async def refresh_changed(now: datetime, tz: tzinfo) -> int:
     for start in range(0, len(members), PAGE):
         page = members[start:start + PAGE]
         await _write(page, await compute(now, tz, ids=page), now)
-    await _set_mark(latest, now)
+    await set_mark(latest, now)
     return len(members)
 
 

@@ -137,11 +137,10 @@ def _route_values(line: dict[str, Any], money: tuple[Decimal, Decimal, Decimal] 
             line["note"], amount, paid, due, "")
 
 
-async def _route_pages(query: Any) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """Lines in delivery order: community, then building and room in number order, member,
-    each community closed by its total row. One community's sort keys are held at a time;
-    lines come a page at a time."""
-    communities = sorted(set(await query.distinct().values_list("order__community__name", flat=True)))
+async def _route_pages(query: Any, communities: Sequence[str]) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """Lines in delivery order: community (those given, in order), then building and room in
+    number order, member, each community closed by its total row. One community's sort keys
+    are held at a time; lines come a page at a time."""
     for community in communities:
         keys = await query.filter(order__community__name=community).values_list(
             "order__member__address", "order__member_id", "order_id", "id", "price", "qty")
@@ -218,9 +217,9 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
         totals = sorted(totals, key=lambda t: (rank.get(t[0], len(rank)), t[0]))
         await writer.sheet("拣货单", PICK_COLUMNS, PICK_WIDTHS, len(totals), False)
         await writer.rows([tuple(t) for t in totals])
-        communities = await counting.distinct().values_list("order__community__name", flat=True)
-        await writer.sheet("配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count() + len(set(communities)), False)
-        async for values in _route_pages(counting):
+        communities = sorted({str(c) for c in await counting.distinct().values_list("order__community__name", flat=True)})
+        await writer.sheet("配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count() + len(communities), False)
+        async for values in _route_pages(counting, communities):
             await writer.rows(values)
         wallet = await _wallet_rows(delivery_date, order_date, tz)
         await writer.sheet("储值", WALLET_COLUMNS, WALLET_WIDTHS, len(wallet), True)

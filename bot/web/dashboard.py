@@ -168,8 +168,7 @@ async def _view(request: web.Request, page: str) -> render.View | None:
     if page == "today":
         return await today_view(now, config, bot.services.offer)
     if page == "days":
-        count = request.query.get("n", "")
-        return await days_view(now, config, int(count) if count in {str(n) for n in DAY_CHOICES} else DAY_CHOICES[0])
+        return await days_view(now, config, _day_count(request) or DAY_CHOICES[0])
     if page == "groupbuys":
         return await groupbuys_view(now, config)
     if page == "members":
@@ -179,9 +178,15 @@ async def _view(request: web.Request, page: str) -> render.View | None:
     return None
 
 
+def _day_count(request: web.Request) -> int | None:
+    """The days page's ?n= when it is one it offers (30, 90); None otherwise."""
+    count = request.query.get("n", "")
+    return int(count) if count in {str(n) for n in DAY_CHOICES} else None
+
+
 def _query(request: web.Request) -> str:
-    count = request.query.get("n")
-    return f"?n={count}" if request.match_info["page"] == "days" and count in {str(n) for n in DAY_CHOICES} else ""
+    count = _day_count(request)
+    return f"?n={count}" if request.match_info["page"] == "days" and count else ""
 
 
 @signed_in

@@ -137,10 +137,11 @@ def _short(value: float, kind: str) -> str:
     return f"{value / 10000:g}万" if value >= 10000 else f"{value:g}"
 
 
-def chart(bars: Bars) -> str:
+def chart(bars: Bars, csv_href: str) -> str:
     values = [float(v or 0) for _, v in bars.points]
     described = f"{bars.title}。{bars.caption}" if bars.caption else bars.title
-    head = f"<figure class=chart id='{escape(bars.key)}'><figcaption>{escape(bars.title)}</figcaption>"
+    head = (f"<figure class=chart id='{escape(bars.key)}'><figcaption>{escape(bars.title)}"
+            f"<a class=csv href='{escape(csv_href)}' download>CSV</a></figcaption>")
     tail = (f"<p class=caption>{escape(bars.caption)}</p>" if bars.caption else "") + "</figure>"
     if not values:
         return head + "<p class=empty>暂无数据</p>" + tail
@@ -217,11 +218,7 @@ def main(view: View, csv_base: str, query: str = "") -> str:
     sep = "&" if query else "?"
     for block in view.blocks:
         href = f"{csv_base}{query}{sep}table={block.key}"
-        if isinstance(block, Table):
-            parts.append(table(block, href))
-        else:
-            parts.append(chart(block).replace("</figcaption>", f"<a class=csv href='{escape(href)}' download>CSV</a>"
-                                              "</figcaption>", 1))
+        parts.append(table(block, href) if isinstance(block, Table) else chart(block, href))
     return "".join(parts)
 
 
