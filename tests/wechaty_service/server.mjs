@@ -1,28 +1,34 @@
 // A Wechaty puppet service (gRPC, TLS off) with a mock puppet behind it, for the real-stack
 // tests (tests/test_wechaty_service.py). A loopback HTTP control port lets the tests log the
 // account in, make contacts and rooms, have a contact say something (any message type), join
-// a room, and read what the bot sent. Usage: node server.mjs GRPC_PORT CONTROL_PORT
-// It prints one line "ready" once both ports listen.
+// a room, and read what the bot sent. Usage: node server.mjs GRPC_PORT CONTROL_PORT [SENT_LOG]
+// It prints one line "ready" once both ports listen. With SENT_LOG, every send it accepts is
+// also appended to that file (one JSON line, written before the bot hears it was sent), so a
+// test that kills the service still knows what reached it.
+import fs from 'node:fs'
 import http from 'node:http'
 import * as PUPPET from 'wechaty-puppet'
 import { PuppetMock, mock } from 'wechaty-puppet-mock'
 import { PuppetServer } from 'wechaty-puppet-service'
 
-const [grpcPort, controlPort] = process.argv.slice(2).map(Number)
+const [grpcPort, controlPort] = process.argv.slice(2, 4).map(Number)
+const sentLog = process.argv[4]
 const TOKEN = 'insecure_groupbuy'
 
 // The mock drops the mention list and returns no id: record every send, with an id.
 class RecordingPuppet extends PuppetMock {
   sent = []
-  async messageSendText (conversationId, text, mentionIdList) {
+  record (entry) {
     const id = `sent-${this.sent.length + 1}`
-    this.sent.push({ id, conversation: conversationId, text, mentions: mentionIdList || [] })
+    this.sent.push({ id, ...entry })
+    if (sentLog) fs.appendFileSync(sentLog, JSON.stringify({ id, ...entry }) + '\n')
     return id
   }
+  async messageSendText (conversationId, text, mentionIdList) {
+    return this.record({ conversation: conversationId, text, mentions: mentionIdList || [] })
+  }
   async messageSendFile (conversationId, file) {
-    const id = `sent-${this.sent.length + 1}`
-    this.sent.push({ id, conversation: conversationId, file: file.name })
-    return id
+    return this.record({ conversation: conversationId, file: file.name })
   }
 }
 
