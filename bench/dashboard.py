@@ -65,16 +65,21 @@ async def build(kind: str, url: str, days: int) -> int:
     con: sqlite3.Connection | None = None
     if kind == "sqlite":
         con = sqlite3.connect(url.removeprefix("sqlite://"))
-        con.executemany("INSERT INTO member (id, name, address, phone, points, first_seen, last_seen, home_id,"
-                        " referred_via) VALUES (?, ?, ?, '', 0, ?, ?, ?, '')",
-                        [(m, n, a, s.isoformat(), s.isoformat(), h) for m, n, a, s, _, h in members])
+        con.executemany("INSERT INTO member (id, name, points, first_seen, last_seen, home_id,"
+                        " referred_via) VALUES (?, ?, 0, ?, ?, ?, '')",
+                        [(m, n, s.isoformat(), s.isoformat(), h) for m, n, _, s, _, h in members])
+        con.executemany("INSERT INTO member_contact (member_id, community_id, address, phone, updated_at)"
+                        " VALUES (?, ?, ?, '', ?)", [(m, h, a, s.isoformat()) for m, _, a, s, _, h in members])
     else:
         import asyncpg
 
         pg = await asyncpg.connect(url.replace("postgres://", "postgresql://"))
-        await pg.copy_records_to_table("member", columns=["id", "name", "address", "phone", "points", "first_seen",
+        await pg.copy_records_to_table("member", columns=["id", "name", "points", "first_seen",
                                                           "last_seen", "home_id", "referred_via"],
-                                       records=[(m, n, a, "", 0, s, s, h, "") for m, n, a, s, _, h in members])
+                                       records=[(m, n, 0, s, s, h, "") for m, n, _, s, _, h in members])
+        await pg.copy_records_to_table("member_contact", columns=["member_id", "community_id", "address", "phone",
+                                                                  "updated_at"],
+                                       records=[(m, h, a, "", s) for m, _, a, s, _, h in members])
 
     async def flush() -> None:
         nonlocal written

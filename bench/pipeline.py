@@ -188,8 +188,10 @@ def big_day_rows(lines: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...
     return member_rows, order_rows, line_rows
 
 
-MEMBER_SQL = ("INSERT INTO member (id, name, address, phone, points, first_seen, last_seen, home_id,"
-              " referred_via) VALUES ({}, {}, {}, '', 0, {}, {}, {}, '')")
+MEMBER_SQL = ("INSERT INTO member (id, name, points, first_seen, last_seen, home_id,"
+              " referred_via) VALUES ({}, {}, 0, {}, {}, {}, '')")
+CONTACT_SQL = ("INSERT INTO member_contact (member_id, community_id, address, phone, updated_at)"
+               " VALUES ({}, {}, {}, '', {})")
 ORDER_SQL = ("INSERT INTO orders (member_id, community_id, delivery_date, status, groupbuy_no,"
              " created_at, updated_at) VALUES ({}, {}, {}, 'placed', 0, {}, {})")
 LINE_SQL = ("INSERT INTO order_line (order_id, sku, name, unit, price, qty, note, status, updated_at)"
@@ -201,7 +203,8 @@ async def build_big_day(kind: str, url: str, lines: int) -> None:
     members, orders, line_rows = big_day_rows(lines)
     if kind == "sqlite":
         con = sqlite3.connect(url.removeprefix("sqlite://"))  # models.db's adapters write the values
-        con.executemany(MEMBER_SQL.format(*"??????"), members)
+        con.executemany(MEMBER_SQL.format(*"?????"), [(m, n, s, t, h) for m, n, _, s, t, h in members])
+        con.executemany(CONTACT_SQL.format(*"????"), [(m, h, a, s) for m, _, a, s, _, h in members])
         con.executemany(ORDER_SQL.format(*"?????"), orders)
         first = con.execute("SELECT MIN(id) FROM orders WHERE delivery_date = ?", (BIG_DAY,)).fetchone()[0]
         con.executemany(LINE_SQL.format(*"???????"), line_rows(first))
@@ -213,7 +216,8 @@ async def build_big_day(kind: str, url: str, lines: int) -> None:
     pg = await asyncpg.connect(url.replace("postgres://", "postgresql://"))
     try:
         marks = [f"${i}" for i in range(1, 8)]
-        await pg.executemany(MEMBER_SQL.format(*marks), members)
+        await pg.executemany(MEMBER_SQL.format(*marks), [(m, n, s, t, h) for m, n, _, s, t, h in members])
+        await pg.executemany(CONTACT_SQL.format(*marks), [(m, h, a, s) for m, _, a, s, _, h in members])
         await pg.executemany(ORDER_SQL.format(*marks), orders)
         first = await pg.fetchval("SELECT MIN(id) FROM orders WHERE delivery_date = $1", BIG_DAY)
         await pg.executemany(LINE_SQL.format(*marks), line_rows(first))

@@ -29,8 +29,10 @@ t = "2026-12-01 01:00:00+00:00"
 con.executemany("INSERT INTO community (id, room, name, delivery_slot, config_slot, active) VALUES (?,?,?,?,?,1)",
                 [(c, f"{c}@chatroom", f"小区{c}", "16:00-18:00", "16:00-18:00") for c in range(1, 21)])
 members = lines // 2
-con.executemany("INSERT INTO member (id, name, address, phone, points, first_seen, last_seen, home_id) VALUES (?,?,?,?,0,?,?,?)",
-                [(f"wxid_{m}", f"住户{m}", f"{m % 30 + 1}栋{m % 7 + 1}单元{m % 900 + 101}", "", t, t, m % 20 + 1) for m in range(members)])
+con.executemany("INSERT INTO member (id, name, points, first_seen, last_seen, home_id) VALUES (?,?,0,?,?,?)",
+                [(f"wxid_{m}", f"住户{m}", t, t, m % 20 + 1) for m in range(members)])
+con.executemany("INSERT INTO member_contact (member_id, community_id, address, phone, updated_at) VALUES (?,?,?,?,?)",
+                [(f"wxid_{m}", m % 20 + 1, f"{m % 30 + 1}栋{m % 7 + 1}单元{m % 900 + 101}", "", t) for m in range(members)])
 con.executemany("INSERT INTO orders (id, member_id, community_id, delivery_date, status, created_at, updated_at) VALUES (?,?,?,?,'placed',?,?)",
                 [(m + 1, f"wxid_{m}", m % 20 + 1, "2026-12-02", t, t) for m in range(members)])
 products = [("V01", "西红柿", "斤", "4.5"), ("V02", "土豆", "斤", "2.8"), ("M01", "黑猪五花肉", "斤", "32"), ("F01", "丹东草莓", "盒", "39.9")]

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -316,4 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         print(f"groupbuy: config error: {error}", file=sys.stderr)
         code = 2
+    except BrokenPipeError:  # `groupbuy parse ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        code = 0
     sys.exit(code)

@@ -19,6 +19,7 @@ from bot.harness import start_harness
 from bot.leader import startup_lock
 from bot.transports.memory import MemoryTransport
 from handlers.parsing.results import json_number
+from models.contacts import Contacts
 from models.levels import level_name
 from models.points import Rewards
 from models.campaigns import effect, effect_json
@@ -195,9 +196,10 @@ async def snapshot(rewards: Rewards, at: datetime, config: Config) -> dict[str, 
         })
     today = at.astimezone(tz).date()
     segments = {f.member_id: f.segment for f in await member_facts(today, tz, bounds, staff)}  # staff: none
+    contacts = await Contacts.read()
     members = [
         {"id": m.id, "name": m.name, "segment": segments.get(m.id), "points": m.points, "points_pending": await rewards.pending(m.id),
-         "referrer": m.referrer_id, "address": m.address,  # type: ignore[attr-defined]
+         "referrer": m.referrer_id, "address": contacts.of(m.id, m.home_id).address,  # type: ignore[attr-defined]
          "code": m.code, "referred_via": m.referred_via or None,
          "balance": json_number(m.wallet_principal + m.wallet_bonus), "unsubscribed": m.unsubscribed,
          "level": level_name(m.level, config.level), "birthday": m.birthday or None}

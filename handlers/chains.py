@@ -17,7 +17,7 @@ from bot.core.messages import Incoming, Outgoing
 from bot.core.protocols import Postbox, Reply
 from handlers.announcements import announce_sold_out
 from handlers.filters import Intent
-from handlers.orders import confirmation, effect, open_for_orders
+from handlers.orders import confirmation, contact_prompt, effect, open_for_orders
 from handlers.parsing import Parsed
 from handlers.parsing.chains import ChainDiff, OwnedLine, diff_by_author, diff_chain
 from models.coupons import welcome
@@ -83,6 +83,8 @@ async def on_chain(
         text = confirmation(result, window, "📝 接龙已收到")
         if names:
             text += f"\n（代接：{'、'.join(names)}，记在您的订单里）"
+        if result.new and result.order is not None and result.order.lines:
+            text = "\n".join(filter(None, [text, contact_prompt(await orders.contact(member, community.id), config)]))
         await reply("\n".join([text, *notes]))
     elif notes:
         await reply("\n".join(notes))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.clock import Clock
 from bot.core.dispatcher import BOOK, Dispatcher, Router
 from bot.core.messages import Incoming
 from bot.core.protocols import Reply
 from handlers.filters import Command, Intent
+from handlers.orders import keep_contact
 from handlers.parsing import Parsed
-from models.tables import Member
+from models.tables import Community, Member
 
 router = Router("members")
 
@@ -59,15 +61,23 @@ async def on_subscribe(member: Member, reply: Reply) -> None:
 
 
 @router.message(Intent("contact"), flags={BOOK: True})
-async def on_contact(parsed: Parsed, member: Member, reply: Reply, orders: Any) -> None:
+async def on_contact(parsed: Parsed, member: Member, community: Community | None, reply: Reply, orders: Any,
+                     clock: Clock) -> None:
     """地址和电话：直接发“5号楼2单元301”或手机号，送货时用"""
+    place = community.id if community is not None else member.home_id  # type: ignore[attr-defined]
+    if place is None:
+        await reply("请在您小区的群里发一下地址或电话，这样我们知道是哪个小区的。")
+        return
+    await keep_contact(orders, member, place, clock.now(), parsed.address, parsed.phone)
     kept = []
     if parsed.address:
-        if parsed.address != member.address:
-            await orders.set_address(member, parsed.address)
         kept.append(f"地址：{parsed.address}")
     if parsed.phone:
-        if parsed.phone != member.phone:
-            await orders.set_phone(member, parsed.phone)
         kept.append(f"电话：{parsed.phone[:3]}****{parsed.phone[-4:]}")
-    await reply(f"✅ 已记下您的{'；'.join(kept)}。以后的订单都送到这里。")
+    where = community.name if community is not None else await _home_name(place)
+    await reply(f"✅ 已记下您的{'；'.join(kept)}。以后{where}的订单都送到这里。")
+
+
+async def _home_name(community: int) -> str:
+    found = await Community.get_or_none(id=community)
+    return found.name if found is not None else ""

@@ -20,6 +20,7 @@ from models.days import Window, current_window, short_date
 from models.orders import (
     ADD as ADD_MODE, REMOVE, SET, Change, LineChange, OrderResult, member_orders,
 )
+from models.contacts import Contact
 from models.orderbook import OrderBook, StoredOrders
 from models.catalog import Offer, Product
 from models.tables import Community, Member
@@ -82,34 +83,61 @@ async def on_order_change(
     reply: Reply, offer: Offer, config: Config, clock: Clock, orders: Orders,
 ) -> Effect | None:
     """下单：西红柿2斤、3号x2、草莓 牛奶各一；改单：西红柿改成3斤、西红柿减1斤；取消：取消西红柿、取消订单"""
-    if parsed.phone and parsed.phone != member.phone:
-        await orders.set_phone(member, parsed.phone)
     everything = parsed.intent == "cancel" and not parsed.items
     return await record(parsed.items, member, community, reply, offer, config, clock.now(), orders,
-                        address=parsed.address, everything=everything)
+                        address=parsed.address, phone=parsed.phone, everything=everything)
 
 
 async def record(items: Sequence[Item], member: Member, community: Community | None, reply: Reply,
                  offer: Offer, config: Config, now: datetime, orders: Orders, address: str = "",
-                 everything: bool = False) -> Effect | None:
+                 phone: str = "", everything: bool = False) -> Effect | None:
     """Apply items (with their op) to the member's order of the open day, confirm, and return
     the effect to keep. `everything`: cancel the whole order. Every path that changes an order
-    from chat comes here: a message, a confirmed proposal, an answered question."""
+    from chat comes here: a message, a confirmed proposal, an answered question. An address
+    or phone written with the order is kept for this community."""
     window = await open_for_orders(orders, now, community, reply,
                                    "请在您小区的群里下单，这样我们知道送到哪里。")
     if window is None or community is None:
         return None
-    if address and address != member.address:
-        await orders.set_address(member, address)
+    contact = await keep_contact(orders, member, community.id, now, address, phone)
     changes = await _changes(items, offer, member, window, everything)
     result = await orders.change(member, community, window.delivery_date, changes, now)
     if not result.changes and not result.short:
         cancelling = everything or all(item.op == "cancel" for item in items)
         await reply("您今天还没有这些商品的订单，没有要取消的。" if cancelling else "订单没有变化。")
         return None
-    await reply(confirmation(result, window))
+    text = confirmation(result, window)
+    if result.new and result.order is not None and result.order.lines:
+        text = "\n".join(filter(None, [text, contact_prompt(contact, config)]))
+    await reply(text)
     await announce_sold_out(result, orders, config)
     return effect(result.changes, window, community)
+
+
+async def keep_contact(orders: Orders, member: Member, community: int, now: datetime, address: str = "",
+                       phone: str = "") -> Contact:
+    """Keep an address or phone the member gave for this community (what changed only); what
+    is on file now."""
+    known = await orders.contact(member, community)
+    address_changed = bool(address) and address != known.address
+    phone_changed = bool(phone) and phone != known.phone
+    if address_changed or phone_changed:
+        await orders.set_contact(member, community, now, address=address if address_changed else None,
+                                 phone=phone if phone_changed else None)
+        return Contact(address or known.address, phone or known.phone)
+    return known
+
+
+def contact_prompt(contact: Contact, config: Config) -> str:
+    """On a member's first order of a delivery day: what the driver still needs ("" if nothing)."""
+    address, phone = not contact.address, config.shop.ask_phone and not contact.phone
+    if address and phone:
+        return "📍 送货需要您的地址和手机号，请回复，例如“5号楼2单元301 13812345678”。"
+    if address:
+        return "📍 送货需要您的地址，请回复，例如“5号楼2单元301”。"
+    if phone:
+        return "📞 送货时方便联系您，请回复您的手机号。"
+    return ""
 
 
 def confirmation(result: OrderResult, window: Window, heading: str = "") -> str:

@@ -18,8 +18,6 @@ class BookMember:  # member
     name: str
     first_seen: datetime
     last_seen: datetime
-    address: str = ""
-    phone: str = ""
     points: int = 0
     referrer_id: str | None = None
     home_id: int | None = None
@@ -35,6 +33,16 @@ class BookMember:  # member
     level_since: datetime | None = None
     birthday: str = ""  # read with the member, changed only by 生日
     birthday_set_at: datetime | None = None
+
+
+@dataclass(slots=True, eq=False)
+class BookContact:  # member_contact: written by its key (member, community)
+    member_id: str
+    community_id: int
+    address: str
+    phone: str
+    updated_at: datetime
+    id: int | None = None  # not read back: the key finds the row
 
 
 @dataclass(slots=True, eq=False)
@@ -68,7 +76,10 @@ def _columns(row: type) -> tuple[str, ...]:
 
 MEMBER_COLUMNS = _columns(BookMember)
 MEMBER_UPDATE = ("name", "home_id", "last_seen")  # what a message changes often
-MEMBER_DETAILS = ("address", "phone", "ask")  # what it changes now and then
+MEMBER_DETAILS = ("ask",)  # what it changes now and then
+CONTACT_INSERT = tuple(name for name in _columns(BookContact) if name != "id")
+CONTACT_UPDATE = ("address", "phone", "updated_at")
+CONTACT_KEY = ("member_id", "community_id")
 ORDER_INSERT = tuple(name for name in _columns(BookOrder) if name != "id")  # the id comes back
 ORDER_KEY = ("member_id", "community_id", "delivery_date", "groupbuy_no")
 LINE_COLUMNS = _columns(BookLine)

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from bot.core.protocols import Postbox
+from models.contacts import Contacts, address_key
 from models.points import Rewards
 from models.tables import Coupon, Order, OrderLine, Settlement
 
@@ -35,9 +36,12 @@ async def deliver(delivery_date: date, community_id: int | None, rewards: Reward
     await OrderLine.filter(order_id__in=ids, status="placed").update(status="delivered", updated_at=now)
     await Order.filter(id__in=ids).update(status="delivered", updated_at=now)
     await finish(ids, rewards, now, outbox)
-    for name, address, due in await Settlement.filter(order_id__in=ids, due__gt=0).order_by(
-            "order__member__address", "order_id").values_list("order__member__name", "order__member__address", "due"):
-        done.dues.append((str(name), str(address), Decimal(due)))  # type: ignore[arg-type]
+    owed = await Settlement.filter(order_id__in=ids, due__gt=0).values_list(
+        "order_id", "order__member_id", "order__community_id", "order__member__name", "due")
+    contacts = await Contacts.read(sorted({str(row[1]) for row in owed}))
+    dues = [(address_key(contacts.of(member, community).address), order, str(name),
+             contacts.of(member, community).address, Decimal(due)) for order, member, community, name, due in owed]
+    done.dues.extend((name, address, due) for *_, name, address, due in sorted(dues))
     return done
 
 

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from bot.core.config import Config
 from bot.core.protocols import Reachable
 from models.campaigns import CONTROL, TARGET, Draft, draft, sort_out
+from models.contacts import Contacts
 from models.facts import local_date
 from models.levels import birthday_on, times
 from models.days import delivery_date_for
@@ -104,19 +105,21 @@ async def neighbours_nudge(today: date, now: datetime, config: Config, reachable
     tz, nudges = config.timezone, config.nudges
     delivery = delivery_date_for(today, config.schedule)
     households: dict[tuple[int, str], set[str]] = {}
-    for community, address in await Order.filter(delivery_date=delivery, status="placed").values_list(
-            "community_id", "member__address"):
-        building = building_of(str(address or ""))
+    contacts = await Contacts.read()
+    for community, member in await Order.filter(delivery_date=delivery, status="placed").values_list(
+            "community_id", "member_id"):
+        address = contacts.of(str(member), int(community)).address  # type: ignore[call-overload]
+        building = building_of(address)
         if building is not None:
-            households.setdefault((int(community), building), set()).add(household_of(str(address)))  # type: ignore[call-overload]
+            households.setdefault((int(community), building), set()).add(household_of(address))  # type: ignore[call-overload]
     enough = {key: len(homes) for key, homes in households.items() if len(homes) >= nudges.neighbours_min}
     if not enough:
         return None
     quiet = {f.member_id: f.last_order for f in await member_facts(today, tz, config.segments.days, config.shop.staff)
              if f.segment in QUIET and f.last_order is not None}
     fills: dict[str, dict[str, str]] = {}
-    for member_id, address, home in await Member.filter(id__in=sorted(quiet)).values_list("id", "address", "home_id"):
-        building = building_of(str(address or ""))
+    for member_id, home in await Member.filter(id__in=sorted(quiet)).values_list("id", "home_id"):
+        building = building_of(contacts.of(str(member_id), home).address)  # type: ignore[arg-type]
         count = enough.get((int(home), building)) if home is not None and building is not None else None  # type: ignore[call-overload]
         if count:
             fills[str(member_id)] = {"building": f"{building}号楼", "households": str(count),

@@ -28,15 +28,19 @@ from models.orders import (
     ADD, LINE_FIELDS, SET, Change, OrderResult, apply_changes, change_order, holds, status_of, view_of,
 )
 from models.bookrows import (
-    ASK_INSERT, INBOUND_INSERT, LINE_COLUMNS, LINE_KEY, MEMBER_COLUMNS, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_INSERT,
-    ORDER_KEY, OUTBOX_INSERT, BookLine, BookMember, BookOrder,
+    ASK_INSERT, CONTACT_INSERT, CONTACT_KEY, CONTACT_UPDATE, INBOUND_INSERT, LINE_COLUMNS, LINE_KEY, MEMBER_COLUMNS,
+    MEMBER_DETAILS, MEMBER_UPDATE, ORDER_INSERT, ORDER_KEY, OUTBOX_INSERT, BookContact, BookLine, BookMember,
+    BookOrder,
 )
+from models.contacts import Contact, Contacts, contact_of, keep
 from models.coupons import welcome
 from models.members import seen
 from models.facts import note_asks
 from models.rows import delete_many, insert_ignoring, insert_many, insert_returning, of, select_in, update_many
 from models.stock import StockRows
-from models.tables import Community, InboundMessage, Member, Order, OrderLine, OutboxMessage, ProductAsk
+from models.tables import (
+    Community, InboundMessage, Member, MemberContact, Order, OrderLine, OutboxMessage, ProductAsk,
+)
 
 class StoredOrders:
     """The per-message path: every read and write goes to the database as it happens."""
@@ -51,13 +55,13 @@ class StoredOrders:
                      changes: Sequence[Change], now: datetime) -> OrderResult:
         return await change_order(member, community, delivery_date, changes, now)
 
-    async def set_address(self, member: Member, address: str) -> None:
-        member.address = address
-        await member.save(update_fields=["address"])
+    async def contact(self, member: Member, community: int | None) -> Contact:
+        """The member's address for this community and her phone (models.contacts)."""
+        return (await Contacts.read([member.id])).of(member.id, community)
 
-    async def set_phone(self, member: Member, phone: str) -> None:
-        member.phone = phone
-        await member.save(update_fields=["phone"])
+    async def set_contact(self, member: Member, community: int, now: datetime, *, address: str | None = None,
+                          phone: str | None = None) -> None:
+        await keep(member.id, community, now, address=address, phone=phone)
 
     async def set_ask(self, member: Member, ask: dict[str, Any] | None) -> None:
         member.ask = ask
@@ -89,12 +93,15 @@ class OrderBook:
         self.members: dict[str, BookMember] = {}
         self.orders: dict[Key, BookOrder] = {}
         self.rows: dict[Key, list[BookLine]] = {}
+        self.contacts: dict[str, dict[int, BookContact]] = {}  # member -> community -> row
         self._pending()
 
     def _pending(self) -> None:
         self.new_members: list[BookMember] = []
         self.dirty_members: dict[str, BookMember] = {}
-        self.detailed_members: dict[str, BookMember] = {}  # address, phone or question changed
+        self.detailed_members: dict[str, BookMember] = {}  # the question changed
+        self.new_contacts: dict[Key, BookContact] = {}
+        self.dirty_contacts: dict[Key, BookContact] = {}
         self.new_orders: list[BookOrder] = []
         self.dirty_orders: dict[Key, BookOrder] = {}
         self.created: list[tuple[Key, BookLine]] = []
@@ -118,6 +125,9 @@ class OrderBook:
         ids = sorted({msg.sender_id for msg in msgs})
         for row in await select_in(Member, MEMBER_COLUMNS, "id", ids, lock=self.lock):
             self.members[row["id"]] = BookMember(**row)
+        for row in await select_in(MemberContact, CONTACT_INSERT, "member_id", ids):
+            contact = BookContact(**row)
+            self.contacts.setdefault(contact.member_id, {})[contact.community_id] = contact
         equal = {"delivery_date": delivery, "groupbuy_no": 0}
         by_id: dict[int, Key] = {}
         for row in await select_in(Order, (*ORDER_INSERT, "id"), "member_id", ids, equal, lock=self.lock):
@@ -160,6 +170,7 @@ class OrderBook:
         assert delivery_date == self._window.delivery_date
         key = (member.id, community.id)
         order = self.orders.get(key)
+        new = order is None
         if order is None:
             if not any(c.mode in (ADD, SET) and c.qty for c in changes):
                 return OrderResult([], None)
@@ -184,17 +195,25 @@ class OrderBook:
             if order.id is not None:
                 self.dirty_orders[key] = order
             self.touched[key] = None
-        return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out)
+        return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out, new)
 
-    async def set_address(self, member: Member | BookMember, address: str) -> None:
-        assert isinstance(member, BookMember)
-        member.address = address
-        self._dirty(member, details=True)
+    async def contact(self, member: Member | BookMember, community: int | None) -> Contact:
+        return contact_of(self.contacts.get(member.id, {}).values(), member.id, community)
 
-    async def set_phone(self, member: Member | BookMember, phone: str) -> None:
-        assert isinstance(member, BookMember)
-        member.phone = phone
-        self._dirty(member, details=True)
+    async def set_contact(self, member: Member | BookMember, community: int, now: datetime, *,
+                          address: str | None = None, phone: str | None = None) -> None:
+        key = (member.id, community)
+        mine = self.contacts.setdefault(member.id, {})
+        row = mine.get(community)
+        if row is None:
+            row = mine[community] = self.new_contacts[key] = BookContact(member.id, community, "", "", now)
+        elif key not in self.new_contacts:
+            self.dirty_contacts[key] = row
+        if address is not None:
+            row.address = address[:128]
+        if phone is not None:
+            row.phone = phone[:32]
+        row.updated_at = now
 
     async def note_asks(self, member: Member | BookMember, skus: Sequence[str], at: datetime) -> None:
         on = at.astimezone(self.config.timezone).date()
@@ -230,6 +249,8 @@ class OrderBook:
             await self.stock.save()
         await update_many(Member, MEMBER_UPDATE, list(self.dirty_members.values()))
         await update_many(Member, MEMBER_DETAILS, list(self.detailed_members.values()))
+        await insert_many(MemberContact, CONTACT_INSERT, of(list(self.new_contacts.values()), CONTACT_INSERT))
+        await update_many(MemberContact, CONTACT_UPDATE, list(self.dirty_contacts.values()), CONTACT_KEY)
         await insert_ignoring(ProductAsk, ASK_INSERT, [(m, sku, on, at) for (m, sku, on), at in self.asks.items()])
         await insert_many(InboundMessage, INBOUND_INSERT, self.inbound)
         await insert_many(OutboxMessage, OUTBOX_INSERT, self.outbox)

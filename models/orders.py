@@ -87,6 +87,7 @@ class OrderResult:
     order: OrderView | None
     short: list[Shortfall] = field(default_factory=list)
     sold_out: list[Product] = field(default_factory=list)  # just sold out: tell every group
+    new: bool = False  # the member's first order of this delivery date in this community
 
 
 # An order line in memory: an `OrderLine`, or the order book's lighter `BookLine`.
@@ -203,8 +204,10 @@ async def change_order(
             member=member, community=community, delivery_date=delivery_date,
             status="placed", created_at=now, updated_at=now,
         )
+        new = True
         rows: list[OrderLine] = []
     else:
+        new = False
         rows = list(await OrderLine.filter(order=order).order_by("id"))
     stock = await StockRows.load(delivery_date, [c.product for c in changes])
     done = apply_changes(rows, changes, stock, now, OrderLine, note)
@@ -220,7 +223,7 @@ async def change_order(
         order.status = status_of(rows)
         order.updated_at = now
         await order.save(update_fields=["status", "updated_at"])
-    return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out)
+    return OrderResult(done.changes, view_of(order, community, rows), done.short, done.sold_out, new)
 
 
 def status_of(rows: Sequence[LineRow]) -> str:

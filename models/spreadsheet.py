@@ -10,7 +10,6 @@ Member text is always a text cell: it can never become a formula.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -24,6 +23,7 @@ from tortoise.functions import Sum
 
 from bot.core.config import CampaignConfig
 from models.campaigns import EFFECT_COLUMNS, effect_rows
+from models.contacts import Contact, Contacts, address_key
 from models.tables import Campaign, Order, OrderLine, Settlement, WalletEntry
 from models.xlsx import LocalWriter, ProcessWriter, SheetWriter
 
@@ -79,24 +79,25 @@ PAGE = 500
 
 _LINE_FIELDS = ("id", "sku", "name", "qty", "unit", "price", "note", "status", "order_id",
                 "order__created_at", "order__member_id", "order__member__name",
-                "order__member__address", "order__community__name",
+                "order__community_id", "order__community__name",
                 "order__community__room", "order__community__delivery_slot")
 
 
-def _row(line: dict[str, Any], tz: tzinfo, delivery_date: date) -> Row:
+def _row(line: dict[str, Any], tz: tzinfo, delivery_date: date, contacts: Contacts) -> Row:
     return Row(
         order_id=line["order_id"], ordered_at=line["order__created_at"].astimezone(tz),
         community=line["order__community__name"], room=line["order__community__room"],
         member=line["order__member__name"], member_id=line["order__member_id"], sku=line["sku"],
         product=line["name"], qty=line["qty"], unit=line["unit"], price=line["price"],
         amount=(line["price"] * line["qty"]).quantize(Decimal("0.01")),
-        address=line["order__member__address"], delivery_date=delivery_date,
+        address=contacts.of(line["order__member_id"], line["order__community_id"]).address,
+        delivery_date=delivery_date,
         slot=line["order__community__delivery_slot"],
         status=LINE_STATUS_TEXT.get(line["status"], line["status"]), note=line["note"],
     )
 
 
-async def _pages(query: Any, tz: tzinfo, delivery_date: date) -> AsyncIterator[list[Row]]:
+async def _pages(query: Any, tz: tzinfo, delivery_date: date, contacts: Contacts) -> AsyncIterator[list[Row]]:
     """Lines in order and line id order, a page at a time, keyset-paged (no OFFSET rescans);
     each order's first line carries its settlement."""
     last_order, last_id = 0, 0
@@ -110,7 +111,7 @@ async def _pages(query: Any, tz: tzinfo, delivery_date: date) -> AsyncIterator[l
                    await Settlement.filter(order_id__in=list(firsts)).values("order_id", "discount", "wallet_paid", "due")}
         rows = []
         for line in page:
-            row = _row(line, tz, delivery_date)
+            row = _row(line, tz, delivery_date, contacts)
             if line["order_id"] in firsts and line["order_id"] in settled:
                 row = dataclasses.replace(row, settled=settled[line["order_id"]])
             firsts.discard(line["order_id"])
@@ -120,31 +121,35 @@ async def _pages(query: Any, tz: tzinfo, delivery_date: date) -> AsyncIterator[l
 
 
 _ROUTE_FIELDS = ("id", "order_id", "name", "qty", "unit", "price", "note", "order__member__name",
-                 "order__member__address", "order__member__phone", "order__community__name",
-                 "order__community__delivery_slot")
+                 "order__community__name", "order__community__delivery_slot")
 
 
 CENT = Decimal("0.01")
 
 
-def _route_values(line: dict[str, Any], money: tuple[Decimal, Decimal, Decimal] | None) -> tuple[Any, ...]:
+def _route_values(line: dict[str, Any], contact: Contact,
+                  money: tuple[Decimal, Decimal, Decimal] | None) -> tuple[Any, ...]:
     """A 配送单 row straight from the database (no order times to parse: it has none);
     `money` (order amount, paid, to collect) on the first line of each order."""
     amount, paid, due = money if money is not None else (None, None, None)
     return (line["order__community__name"], line["order__community__delivery_slot"],
-            line["order__member__address"], line["order__member__name"], line["order__member__phone"],
+            contact.address, line["order__member__name"], contact.phone,
             line["name"], line["qty"], line["unit"], (line["price"] * line["qty"]).quantize(CENT),
             line["note"], amount, paid, due, "")
 
 
-async def _route_pages(query: Any, communities: Sequence[str]) -> AsyncIterator[list[tuple[Any, ...]]]:
+async def _route_pages(query: Any, communities: Sequence[str],
+                       contacts: Contacts) -> AsyncIterator[list[tuple[Any, ...]]]:
     """Lines in delivery order: community (those given, in order), then building and room in
     number order, member, each community closed by its total row. One community's sort keys
     are held at a time; lines come a page at a time."""
     for community in communities:
-        keys = await query.filter(order__community__name=community).values_list(
-            "order__member__address", "order__member_id", "order_id", "id", "price", "qty")
-        keys.sort(key=lambda k: (address_key(k[0]), k[1], k[2], k[3]))
+        found = await query.filter(order__community__name=community).values_list(
+            "order__community_id", "order__member_id", "order_id", "id", "price", "qty")
+        said = {(k[1], k[0]): contacts.of(k[1], k[0]) for k in found}  # (member, community)
+        keys = [(said[(k[1], k[0])], *k[1:]) for k in found]
+        keys.sort(key=lambda k: (address_key(k[0].address), k[1], k[2], k[3]))
+        contact_of_order = {k[2]: k[0] for k in keys}
         firsts = {k[2]: k[3] for k in reversed(keys)}  # each order's first line in route order
         worth: dict[int, Decimal] = {}
         for *_, order_id, _, price, quantity in keys:
@@ -161,8 +166,9 @@ async def _route_pages(query: Any, communities: Sequence[str]) -> AsyncIterator[
                 if order_id not in money:
                     amount = worth[order_id].quantize(CENT)
                     money[order_id] = (amount, Decimal("0.00"), amount)
-            yield [_route_values(by_id[i], money[by_id[i]["order_id"]] if firsts.get(by_id[i]["order_id"]) == i
-                                 else None) for i in ids]
+            yield [_route_values(by_id[i], contact_of_order[by_id[i]["order_id"]],
+                                 money[by_id[i]["order_id"]] if firsts.get(by_id[i]["order_id"]) == i else None)
+                   for i in ids]
         households = len({k[1] for k in keys})
         totals = [sum((m[n] for m in money.values()), Decimal("0.00")) for n in range(3)]
         lines_worth = sum((price * quantity for *_, price, quantity in keys), Decimal(0)).quantize(CENT)
@@ -209,7 +215,8 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
     writer: SheetWriter = ProcessWriter(path) if total >= PROCESS_LINES else LocalWriter(path)
     try:
         await writer.sheet("订单", ORDER_COLUMNS, ORDER_WIDTHS, total, True)
-        async for page in _pages(lines, tz, delivery_date):
+        contacts = await Contacts.read()  # a member's address for each community, her phone
+        async for page in _pages(lines, tz, delivery_date, contacts):
             await writer.rows([_order_values(r) for r in page])
         totals = await counting.group_by("sku", "name", "unit").annotate(total=Sum("qty")) \
             .values_list("sku", "name", "total", "unit")
@@ -219,7 +226,7 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
         await writer.rows([tuple(t) for t in totals])
         communities = sorted({str(c) for c in await counting.distinct().values_list("order__community__name", flat=True)})
         await writer.sheet("配送单", DELIVERY_COLUMNS, DELIVERY_WIDTHS, await counting.count() + len(communities), False)
-        async for values in _route_pages(counting, communities):
+        async for values in _route_pages(counting, communities, contacts):
             await writer.rows(values)
         wallet = await _wallet_rows(delivery_date, order_date, tz)
         await writer.sheet("储值", WALLET_COLUMNS, WALLET_WIDTHS, len(wallet), True)
@@ -241,9 +248,3 @@ def _order_values(r: Row) -> tuple[Any, ...]:
     return (r.order_id, r.ordered_at.replace(tzinfo=None), r.community, r.room, r.member, r.member_id,
             r.sku, r.product, r.qty, r.unit, r.price, r.amount, r.address, r.delivery_date, r.slot,
             r.status, r.note, *r.settled)
-
-
-def address_key(address: str) -> tuple[object, ...]:
-    """Buildings, units and rooms in number order: 2栋 before 10栋, 3-2-502 by its parts."""
-    numbers = tuple(int(n) for n in re.findall(r"\d+", address))
-    return (not address, numbers, address)

@@ -35,8 +35,6 @@ class Community(Model):
 class Member(Model):
     id = fields.CharField(max_length=128, primary_key=True)  # the WeChat contact id
     name = fields.CharField(max_length=128)
-    address = fields.CharField(max_length=128, default="")
-    phone = fields.CharField(max_length=32, default="")
     points = fields.IntField(default=0)
     referrer: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
         "models.Member", related_name="invited", null=True, on_delete=fields.SET_NULL
@@ -71,6 +69,24 @@ class Member(Model):
         table = "member"
         # looked up by these (a foreign key has no index of its own; birthdays each day)
         indexes = (("referrer_id",), ("home_id",), ("birthday",))
+
+
+class MemberContact(Model):
+    """Where a member's orders in one community are delivered, and a phone for the driver:
+    kept per community, because a member of two groups (her own and her mother's) has two
+    doors. A community without a phone of its own uses the member's latest (models.contacts)."""
+
+    id = fields.IntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField("models.Member", related_name="contacts")
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="contacts")
+    address = fields.CharField(max_length=128, default="")
+    phone = fields.CharField(max_length=32, default="")
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member_contact"
+        unique_together = (("member", "community"),)
 
 
 class Product(Model):

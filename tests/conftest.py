@@ -25,6 +25,7 @@ from bot.app import Bot
 from bot.core.config import DEMO_DIR, Config, parse_config
 from bot.harness import Harness
 from bot.harness import start_harness as harness_at
+from models.contacts import Contact
 
 PG_HOST = os.environ.get("GROUPBUY_TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_URL = f"postgres://postgres@{PG_HOST}:5432/test"
@@ -227,3 +228,12 @@ def shared_data() -> Iterator[Path]:
             pytest.fail(f"{data} is missing: CI runs with ../shared beside the repo")
         pytest.skip("../shared is not beside this checkout")
     yield data
+
+
+async def contact_in(member: str, room: str) -> Contact:
+    """What the member's orders in this room's community are delivered with."""
+    from models.contacts import Contacts
+    from models.tables import Community
+
+    community = await Community.get(room=room)
+    return (await Contacts.read([member])).of(member, community.id)

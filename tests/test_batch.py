@@ -15,10 +15,12 @@ import pytest
 from tortoise.models import Model
 
 from models.bookrows import (
-    INBOUND_INSERT, LINE_KEY, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_KEY, OUTBOX_INSERT, BookLine,
-    BookMember, BookOrder,
+    CONTACT_INSERT, CONTACT_KEY, CONTACT_UPDATE, INBOUND_INSERT, LINE_KEY, MEMBER_DETAILS, MEMBER_UPDATE, ORDER_KEY,
+    OUTBOX_INSERT, BookContact, BookLine, BookMember, BookOrder,
 )
-from models.tables import InboundMessage, Member, Order, OrderLine, OutboxMessage, PointEntry, StockDay
+from models.tables import (
+    InboundMessage, Member, MemberContact, Order, OrderLine, OutboxMessage, PointEntry, StockDay,
+)
 from tests.conftest import (
     MORNING, ROOM_A, ROOM_B, Harness, _postgres_database, _sqlite_template, make_config, start_harness,
 )
@@ -47,6 +49,9 @@ CONVERSATION = [
     ("m16", "g", ROOM_A, "西红柿1斤"),
     ("m17", "c", ROOM_B, "西红柿2斤"),
     ("m18", "c", ROOM_B, "草莓1盒"),  # sold out
+    ("m19", "e", ROOM_B, "我住5栋101"),  # her other community's door
+    ("m20", "a", ROOM_A, "13812345678"),  # a phone alone
+    ("m21", "e", ROOM_A, "3栋202"),  # moved: the address written in this batch, changed in it
 ]
 
 
@@ -106,7 +111,7 @@ async def state(h: Harness) -> dict[str, Any]:
     return {
         "orders": orders, "points": points, "ledger": ledger,
         "stock": await StockDay.all().values_list("sku", "taken", "sold_out_announced"),
-        "addresses": dict(await Member.all().values_list("id", "address")),
+        "contacts": sorted(await MemberContact.all().values_list("member_id", "community__room", "address", "phone")),
         "inbound": sorted(await InboundMessage.all().values_list("message_id", "intent")),
         "texts": h.texts(ROOM_A) + h.texts(ROOM_B),
     }
@@ -124,7 +129,8 @@ async def test_a_batch_ends_where_one_at_a_time_does(tmp_path: Path, db_url: str
     # and the story itself: the strawberries sold out once, b cancelled; points wait for delivery
     assert sum("草莓今天已售完" in text for text in got["texts"]) == 2  # told in both groups, once
     assert got["ledger"] == {}
-    assert got["addresses"]["e"] == "3栋201"
+    assert got["contacts"] == sorted([("a", ROOM_A, "", "13812345678"), ("e", ROOM_A, "3栋202", ""),
+                                      ("e", ROOM_B, "5栋101", "")])
 
 
 async def test_a_new_members_first_messages_in_one_batch(harness: Harness) -> None:
@@ -228,6 +234,7 @@ def _differences(row: type, model: type[Model], generated: tuple[str, ...] = (),
 @pytest.mark.parametrize(("row", "model", "generated", "filled"), [
     (BookMember, Member, (), ()),
     (BookOrder, Order, (), ()),
+    (BookContact, MemberContact, (), ()),
     # Lines are written by their key (order, sku), once their order has its id.
     (BookLine, OrderLine, ("id",), ("order_id",)),
 ])
@@ -240,11 +247,11 @@ async def test_a_row_that_drifts_from_its_table_is_caught(harness: Harness) -> N
     """The check itself: a member row missing a column, with a wrong default, and one extra."""
     kept = [(f.name, f.type, field(default=f.default) if f.default is not MISSING else field())
             for f in dataclass_fields(BookMember) if f.name != "ask"]
-    kept = [(name, kind, field(default="-") if name == "address" else spec) for name, kind, spec in kept]
+    kept = [(name, kind, field(default="-") if name == "referred_via" else spec) for name, kind, spec in kept]
     Drifted = make_dataclass("Drifted", [*kept, ("nickname", str, field(default=""))])
 
     assert _differences(Drifted, Member) == {
-        "ask": "only in the table", "nickname": "only in the row", "address": ("-", ""),
+        "ask": "only in the table", "nickname": "only in the row", "referred_via": ("-", ""),
     }
 
 
@@ -257,6 +264,8 @@ async def test_the_books_inserts_name_every_column(harness: Harness, insert: tup
     assert len(insert) == len(set(insert))
     assert set(MEMBER_UPDATE + MEMBER_DETAILS) <= set(_columns_of(Member))
     assert set(ORDER_KEY) <= set(_columns_of(Order)) and set(LINE_KEY) <= set(_columns_of(OrderLine))
+    assert set(CONTACT_INSERT) == set(_columns_of(MemberContact)) - {"id"}
+    assert set(CONTACT_UPDATE + CONTACT_KEY) <= set(CONTACT_INSERT)
 
 
 async def test_a_message_another_process_stored_meanwhile_gets_no_apology(

@@ -10,8 +10,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from models.orders import member_orders
-from models.tables import InboundMessage, Member, Order, OrderLine
-from tests.conftest import ROOM_A, STAFF, Harness
+from models.tables import InboundMessage, Order, OrderLine
+from models.contacts import Contact
+from tests.conftest import ROOM_A, STAFF, Harness, contact_in
 
 
 async def order_of(member: str) -> dict[str, Decimal]:
@@ -120,11 +121,11 @@ async def test_an_address_or_phone_alone_is_kept_and_confirmed(harness: Harness)
     assert "✅ 已记下您的地址：5号楼2单元301" in answer
     answer = await said(harness, "电话13812345678")
     assert "138****5678" in answer
-    member = await Member.get(id="wxid_u1")
-    assert (member.address, member.phone) == ("5号楼2单元301", "13812345678")
+    assert await contact_in("wxid_u1", ROOM_A) == Contact("5号楼2单元301", "13812345678")
     assert await Order.all().count() == 0
-    await said(harness, "西红柿2斤 电话13900001111")
-    assert (await Member.get(id="wxid_u1")).phone == "13900001111"
+    answer = await said(harness, "西红柿2斤 电话13900001111")
+    assert (await contact_in("wxid_u1", ROOM_A)).phone == "13900001111"
+    assert "地址" not in answer and "手机号" not in answer  # on file: not asked
 
 
 async def test_order_like_messages_are_never_met_with_silence(harness: Harness) -> None:

@@ -21,12 +21,12 @@ MIGRATIONS = ["models.0001_initial", "models.0002_stock_day", "models.0003_sched
               "models.0014_unsubscribed", "models.0015_campaigns",
               "models.0016_member_facts", "models.0017_facts_current",
               "models.0018_campaign_reached", "models.0019_member_lookups", "models.0020_levels_birthdays",
-              "models.0021_dashboard"]
+              "models.0021_dashboard", "models.0022_member_contact"]
 TABLES = {"bot_state", "stock_day", "community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
           "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version", "point_entry", "referral_visit",
           "wallet_entry", "staff_request", "order_settlement", "coupon", "point_draw", "campaign", "campaign_member",
           "member_fact", "product_ask", "order_rate", "level_notice",
-          "sign_in", "web_session", "day_figure", "segment_day"}
+          "sign_in", "web_session", "day_figure", "segment_day", "member_contact"}
 
 
 async def _tables(db_url: str) -> set[str]:
@@ -175,6 +175,45 @@ async def test_points_from_before_expiry_carry_over_as_one_earning_that_never_ex
         entries = await PointEntry.all().order_by("id")
         assert [(e.member_id, e.remaining, e.expires_at) for e in entries] == [  # type: ignore[attr-defined]
             ("u1", 0, None), ("u1", 30, None), ("u2", 0, None), ("u2", 0, None)]
+    finally:
+        await close_database()
+
+
+@pytest.mark.empty_database
+async def test_an_address_from_before_is_kept_for_the_members_home_community(db_url: str) -> None:
+    from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
+
+    from models.contacts import Contact, Contacts
+
+    await open_database(db_url, migrate=False)
+    try:
+        config = tortoise_config(db_url)
+        executor = MigrationExecutor(get_connection("default"), config["apps"])
+        await executor.migrate([MigrationTarget(app_label="models", name="0021_dashboard")])
+        connection = get_connection("default")
+        for room in ("r1", "r2"):
+            await connection.execute_query(
+                f"INSERT INTO community (room, name, delivery_slot, active) VALUES ('{room}', '{room}', '16:00-18:00', TRUE)")
+        stamp = "'2026-12-01T00:00:00+00:00'"
+        for member, address, phone, home in (("u1", "5栋502", "13812345678", 2), ("u2", "", "", 1),
+                                             ("u3", "3栋101", "", "NULL"), ("u4", "9栋1", "", "NULL")):
+            await connection.execute_query(
+                f"INSERT INTO member (id, name, address, phone, points, first_seen, last_seen, home_id) "
+                f"VALUES ('{member}', '', '{address}', '{phone}', 0, {stamp}, {stamp}, {home})")
+        for day, community in (("2026-11-20", 2), ("2026-11-28", 1)):  # u3's home is gone; she ordered
+            await connection.execute_query(
+                f"INSERT INTO orders (member_id, community_id, delivery_date, status, created_at, updated_at, "
+                f"groupbuy_no) VALUES ('u3', {community}, '{day}', 'placed', {stamp}, {stamp}, 0)")
+        assert await apply_migrations(config) == MIGRATIONS[MIGRATIONS.index("models.0022_member_contact"):]
+        contacts = await Contacts.read()
+        assert (contacts.of("u1", 2).address, contacts.of("u1", 2).phone) == ("5栋502", "13812345678")
+        assert contacts.of("u1", 1).address == ""  # not where her orders went
+        assert contacts.of("u1", 1).phone == "13812345678"  # a phone follows its member
+        assert contacts.of("u3", 1).address == "3栋101"  # no home: where she ordered last
+        from models.tables import Order
+
+        assert await Order.filter(member_id="u3").count() == 2  # (a rebuilt member table cascades)
+        assert contacts.of("u2", 1) == contacts.of("u4", 1) == contacts.of("u4", 2) == Contact()  # nothing to keep
     finally:
         await close_database()
 

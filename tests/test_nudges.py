@@ -12,7 +12,9 @@ import pytest
 from bot.harness import Harness
 from models.campaigns import CONTROL, TARGET
 from models.nudges import BIRTHDAY, CYCLE, NEIGHBOURS, birthday_nudge, building_of, cycle_nudge, neighbours_nudge
-from models.tables import Campaign, CampaignMember, Community, Member, Order, OrderLine, PointEntry
+from models.tables import (
+    Campaign, CampaignMember, Community, Member, MemberContact, Order, OrderLine, PointEntry,
+)
 from tests.conftest import MORNING, ROOM_A, ROOM_B, STAFF, make_config, start_harness
 
 DAY = dt.timedelta(days=1)
@@ -111,7 +113,8 @@ async def quiet_member(member: str, address: str, days_ago: int, room: str = ROO
     """A member whose last order was `days_ago` days before MORNING."""
     at = MORNING - dt.timedelta(days=days_ago)
     community = await Community.get(room=room)
-    await Member.create(id=member, name=member, address=address, first_seen=at, last_seen=at, home=community)
+    await Member.create(id=member, name=member, first_seen=at, last_seen=at, home=community)
+    await MemberContact.create(member_id=member, community=community, address=address, updated_at=at)
     order = await Order.create(member_id=member, community=community, delivery_date=at.date() + DAY,
                                status="delivered", created_at=at, updated_at=at)
     await OrderLine.create(order=order, sku="V01", name="西红柿", unit="斤", price=5, qty=1, status="delivered",

@@ -10,7 +10,7 @@ import pytest
 
 from models.orders import member_orders
 from models.tables import InboundMessage, Member, Order, OrderLine
-from tests.conftest import ROOM_A, ROOM_B, SHANGHAI, STAFF, Harness
+from tests.conftest import ROOM_A, ROOM_B, SHANGHAI, STAFF, Harness, contact_in
 
 
 async def placed_lines(member: str) -> dict[str, Decimal]:
@@ -27,7 +27,7 @@ async def test_order_is_recorded_and_confirmed_in_the_group_with_a_mention(harne
     assert await placed_lines("wxid_u1") == {"V01": Decimal(3)}
     [order] = await Order.all()
     assert str(order.delivery_date) == "2026-12-02"
-    assert (await Member.get(id="wxid_u1")).address == "5栋502"
+    assert (await contact_in("wxid_u1", ROOM_A)).address == "5栋502"
 
 
 async def test_orders_add_up_and_the_reply_shows_the_day_total(harness: Harness) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -71,6 +72,16 @@ def test_every_line_gets_its_answer_even_blank_deep_or_not_utf8(tmp_path: Path) 
         "blank line", "blank line", "nested too deeply", answers[4]["error"].split(": ", 1)[-1]]
     assert answers[4]["error"].startswith("line 5:") and "utf-8" in answers[4]["error"]
     assert answers[5] == {"id": 3, "intent": "none"}
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    """`groupbuy parse ... | head -1`: the command stops quietly when its reader has enough."""
+    messages = "".join(json.dumps({"id": n, "text": "西红柿2斤"}) + "\n" for n in range(20_000))
+    command = f"{shlex.quote(sys.executable)} -m bot parse --catalog {shlex.quote(str(DEMO_DIR / 'catalog.toml'))} | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], input=messages.encode(), capture_output=True,
+                            timeout=120)
+    assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr.decode()[-2000:]
+    assert json.loads(result.stdout) == {"id": 0, "intent": "order", "items": [{"sku": "V01", "qty": 2}]}
 
 
 @pytest.mark.parametrize(("text", "want"), [

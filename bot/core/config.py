@@ -193,6 +193,9 @@ class ShopConfig:
     name: str = setting(_nonempty, "鲜果小铺")
     timezone: ZoneInfo = setting(_timezone, ZoneInfo("Asia/Shanghai"))
     staff: tuple[str, ...] = setting(_staff, ())
+    # The first order of a delivery day without an address on file asks for one; with this,
+    # for a phone too (the driver calls it).
+    ask_phone: bool = setting(lambda v: _bool(v), False)
 
 
 def _database_url(value: Any) -> str:
