@@ -192,6 +192,12 @@ MEMBER_SQL = ("INSERT INTO member (id, name, points, first_seen, last_seen, home
               " referred_via) VALUES ({}, {}, 0, {}, {}, {}, '')")
 CONTACT_SQL = ("INSERT INTO member_contact (member_id, community_id, address, phone, updated_at)"
                " VALUES ({}, {}, {}, '', {})")
+
+
+def split_members(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(id, name, address, first seen, last seen, home) rows as MEMBER_SQL's and CONTACT_SQL's
+    (an address is kept per member and community: models.contacts)."""
+    return [(m, n, s, t, h) for m, n, _, s, t, h in rows], [(m, h, a, s) for m, _, a, s, _, h in rows]
 ORDER_SQL = ("INSERT INTO orders (member_id, community_id, delivery_date, status, groupbuy_no,"
              " created_at, updated_at) VALUES ({}, {}, {}, 'placed', 0, {}, {})")
 LINE_SQL = ("INSERT INTO order_line (order_id, sku, name, unit, price, qty, note, status, updated_at)"
@@ -203,8 +209,9 @@ async def build_big_day(kind: str, url: str, lines: int) -> None:
     members, orders, line_rows = big_day_rows(lines)
     if kind == "sqlite":
         con = sqlite3.connect(url.removeprefix("sqlite://"))  # models.db's adapters write the values
-        con.executemany(MEMBER_SQL.format(*"?????"), [(m, n, s, t, h) for m, n, _, s, t, h in members])
-        con.executemany(CONTACT_SQL.format(*"????"), [(m, h, a, s) for m, _, a, s, _, h in members])
+        people, contacts = split_members(members)
+        con.executemany(MEMBER_SQL.format(*"?????"), people)
+        con.executemany(CONTACT_SQL.format(*"????"), contacts)
         con.executemany(ORDER_SQL.format(*"?????"), orders)
         first = con.execute("SELECT MIN(id) FROM orders WHERE delivery_date = ?", (BIG_DAY,)).fetchone()[0]
         con.executemany(LINE_SQL.format(*"???????"), line_rows(first))
@@ -216,8 +223,9 @@ async def build_big_day(kind: str, url: str, lines: int) -> None:
     pg = await asyncpg.connect(url.replace("postgres://", "postgresql://"))
     try:
         marks = [f"${i}" for i in range(1, 8)]
-        await pg.executemany(MEMBER_SQL.format(*marks), [(m, n, s, t, h) for m, n, _, s, t, h in members])
-        await pg.executemany(CONTACT_SQL.format(*marks), [(m, h, a, s) for m, _, a, s, _, h in members])
+        people, contacts = split_members(members)
+        await pg.executemany(MEMBER_SQL.format(*marks), people)
+        await pg.executemany(CONTACT_SQL.format(*marks), contacts)
         await pg.executemany(ORDER_SQL.format(*marks), orders)
         first = await pg.fetchval("SELECT MIN(id) FROM orders WHERE delivery_date = $1", BIG_DAY)
         await pg.executemany(LINE_SQL.format(*marks), line_rows(first))

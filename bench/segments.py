@@ -36,12 +36,14 @@ def history(members: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
 
 
 async def build(kind: str, url: str, members: int) -> None:
-    from bench.pipeline import LINE_SQL, MEMBER_SQL, ORDER_SQL
+    from bench.pipeline import CONTACT_SQL, LINE_SQL, MEMBER_SQL, ORDER_SQL, split_members
 
-    member_rows, order_rows, line_rows = history(members)
+    everyone, order_rows, line_rows = history(members)
+    member_rows, contact_rows = split_members(everyone)
     if kind == "sqlite":
         con = sqlite3.connect(url.removeprefix("sqlite://"))
-        con.executemany(MEMBER_SQL.format(*"??????"), member_rows)
+        con.executemany(MEMBER_SQL.format(*"?????"), member_rows)
+        con.executemany(CONTACT_SQL.format(*"????"), contact_rows)
         con.executemany(ORDER_SQL.format(*"?????"), order_rows)
         con.executemany(LINE_SQL.format(*"???????"), line_rows)
         con.commit()
@@ -53,6 +55,7 @@ async def build(kind: str, url: str, members: int) -> None:
     try:
         marks = [f"${i}" for i in range(1, 8)]
         await pg.executemany(MEMBER_SQL.format(*marks), member_rows)
+        await pg.executemany(CONTACT_SQL.format(*marks), contact_rows)
         # COPY writes no column defaults: every column that has none in the database is given.
         await pg.copy_records_to_table(
             "orders", columns=["member_id", "community_id", "delivery_date", "status", "groupbuy_no", "created_at",
