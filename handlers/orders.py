@@ -175,7 +175,7 @@ async def _changes(items: Sequence[Item], offer: Offer, member: Member, window: 
 async def on_query(member: Member, reply: Reply, clock: Clock, config: Config) -> None:
     """查订单：我的订单（群里或私聊都行）"""
     today = clock.now().astimezone(config.timezone).date()
-    orders = [o for o in await member_orders(member.id) if o.delivery_date >= today]
+    orders = await member_orders(member.id, since=today)
     if not orders:
         await reply("您现在没有订单。" + HOW_TO_ORDER)
         return

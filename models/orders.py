@@ -270,11 +270,15 @@ async def order_view(order_id: int) -> OrderView | None:
     return views[0] if views else None
 
 
-async def member_orders(member_id: str, delivery_date: date | None = None) -> list[OrderView]:
-    """A member's placed orders, of one delivery date or of every date."""
+async def member_orders(member_id: str, delivery_date: date | None = None,
+                        since: date | None = None) -> list[OrderView]:
+    """A member's placed orders, of one delivery date, of the dates from `since`, or of every
+    date (a year of history is read through (member_id, delivery_date): never the rest)."""
     query = Order.filter(member_id=member_id, status="placed")
     if delivery_date is not None:
         query = query.filter(delivery_date=delivery_date)
+    if since is not None:
+        query = query.filter(delivery_date__gte=since)
     return await _views(query)
 
 

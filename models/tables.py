@@ -124,7 +124,10 @@ class Order(Model):
     class Meta:
         table = "orders"
         unique_together = (("member", "community", "delivery_date", "groupbuy_no"),)
-        indexes = (("delivery_date", "status"),)  # a day's orders: exports, summaries, the dashboard
+        # A day's orders (exports, summaries, the dashboard); a member's orders of a date (the
+        # order book, 我的订单: the unique key seeks the member, then walks her whole history);
+        # a group-buy's orders.
+        indexes = (("delivery_date", "status"), ("member_id", "delivery_date"), ("groupbuy_no",))
 
 
 class OrderLine(Model):
@@ -234,8 +237,9 @@ class WalletEntry(Model):
     reason = fields.CharField(max_length=64)
     source = fields.CharField(max_length=96, unique=True)
     actor = fields.CharField(max_length=128)  # the staff member, or the job, that booked it
-    created_at = fields.DatetimeField()
     order_id = fields.IntField(null=True, db_index=True)  # the order a payment or give-back is for
+    # A day's top-ups and refunds (the workbook's 储值 sheet) are found by when they were booked.
+    created_at = fields.DatetimeField(db_index=True)
 
     class Meta:
         table = "wallet_entry"
@@ -455,6 +459,7 @@ class OutboxMessage(Model):
 
     class Meta:
         table = "outbox_message"
+        indexes = (("status", "sent_at"),)  # the sends of the last minute, at start (the pace)
 
 
 class OrderingDay(Model):
@@ -508,6 +513,7 @@ class StockDay(Model):
     class Meta:
         table = "stock_day"
         unique_together = (("sku", "delivery_date"),)
+        indexes = (("delivery_date",),)  # a day's stock rows (the unique key leads with the product)
 
 
 class BotState(Model):

@@ -21,7 +21,8 @@ MIGRATIONS = ["models.0001_initial", "models.0002_stock_day", "models.0003_sched
               "models.0014_unsubscribed", "models.0015_campaigns",
               "models.0016_member_facts", "models.0017_facts_current",
               "models.0018_campaign_reached", "models.0019_member_lookups", "models.0020_levels_birthdays",
-              "models.0021_dashboard", "models.0022_member_contact"]
+              "models.0021_dashboard", "models.0022_member_contact",
+              "models.0023_history_indexes"]
 TABLES = {"bot_state", "stock_day", "community", "member", "product", "orders", "order_line", "groupbuy", "groupbuy_participant",
           "inbound_message", "outbox_message", "ordering_day", "job_run", "chain_version", "point_entry", "referral_visit",
           "wallet_entry", "staff_request", "order_settlement", "coupon", "point_draw", "campaign", "campaign_member",
