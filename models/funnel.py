@@ -7,10 +7,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import cast
 
-from models.points import COUNTING, order_total
-from models.tables import GroupBuy, GroupBuyParticipant, Member, Order, PointEntry, ReferralVisit
+from models.facts import money_of
+from models.points import COUNTING
+from models.rows import Statement
+from models.tables import GroupBuy, GroupBuyParticipant, Member, Order
 
 
 @dataclass(frozen=True)
@@ -36,54 +37,62 @@ class GroupBuyFigures:
     complete_90: bool = False
 
 
-async def _brought(groupbuy: GroupBuy) -> list[str]:
-    """Its participants with no order (not cancelled, not of it) made by the time they joined."""
-    new = []
-    for member_id, joined_at in await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id).order_by("id") \
-            .values_list("member_id", "joined_at"):
-        if not await Order.filter(member_id=member_id, status__not="cancelled", created_at__lte=joined_at) \
-                .exclude(groupbuy_no=groupbuy.id).exists():
-            new.append(str(member_id))
-    return new
-
-
-async def _again(members: list[str], groupbuy: GroupBuy, end: datetime, days: int) -> int:
-    if not members:
-        return 0
-    again = await Order.filter(member_id__in=members, status__not="cancelled", created_at__gt=end,
-                               created_at__lte=end + timedelta(days=days)).exclude(groupbuy_no=groupbuy.id) \
-        .distinct().values_list("member_id", flat=True)
-    return len(set(again))
-
-
 async def groupbuy_figures(staff: tuple[str, ...], now: datetime, limit: int = 20) -> list[GroupBuyFigures]:
     """The latest group-buys, newest first. Staff are not counted as reached. Each splits its
     opener (主态, when a member opened it) from its joiners (客态) and follows the members it
-    brought in: did they buy again within 30 and 90 days of its end?"""
+    brought in: did they buy again within 30 and 90 days of its end? A few grouped reads for
+    all of them, whatever the history."""
     groupbuys = await GroupBuy.all().order_by("-id").limit(limit)
+    if not groupbuys:
+        return []
+    ids = [g.id for g in groupbuys]
+    db = Statement()
     members_by_home: dict[int | None, int] = defaultdict(int)
-    for home in await Member.exclude(id__in=list(staff)).values_list("home_id", flat=True):
-        members_by_home[home] += 1  # type: ignore[index]
+    not_staff = f"WHERE id NOT IN ({db.marks(staff)})" if staff else ""
+    for row in await db.rows(f"SELECT home_id, COUNT(*) AS n FROM member {not_staff} GROUP BY home_id"):
+        members_by_home[row["home_id"]] += int(row["n"])
     everyone = sum(members_by_home.values())
+    bought = {int(row["groupbuy_no"]): (int(row["orders"]), money_of(row["revenue"])) for row in await db.rows(
+        "SELECT o.groupbuy_no AS groupbuy_no, COUNT(DISTINCT o.id) AS orders, "
+        "SUM(CASE WHEN l.status <> 'out_of_stock' THEN l.price * l.qty ELSE 0 END) AS revenue "
+        f"FROM orders o LEFT JOIN order_line l ON l.order_id = o.id WHERE o.groupbuy_no IN ({db.marks(ids)}) "
+        f"AND o.status IN ({db.marks(COUNTING)}) GROUP BY o.groupbuy_no")}
+    joined: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    for groupbuy_id, member_id, joined_at in await GroupBuyParticipant.filter(groupbuy_id__in=ids).order_by("id") \
+            .values_list("groupbuy_id", "member_id", "joined_at"):
+        joined[int(groupbuy_id)].append((str(member_id), joined_at))  # type: ignore[arg-type]
+    # Every order (not cancelled) of the participants: whether each had ordered before joining,
+    # and whether those it brought ordered again after its end (orders of the group-buy itself
+    # do not count either way).
+    people = sorted({m for rows in joined.values() for m, _ in rows})
+    history: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
+    for member_id, groupbuy_no, created_at in await Order.filter(member_id__in=people, status__not="cancelled") \
+            .values_list("member_id", "groupbuy_no", "created_at"):
+        history[str(member_id)].append((int(groupbuy_no), created_at))  # type: ignore[call-overload, arg-type]
+    openers = [g.opened_by for g in groupbuys if g.opened_by not in staff]
+    names = {str(i): str(n) for i, n in await Member.filter(id__in=openers).values_list("id", "name")}
     figures = []
     for groupbuy in groupbuys:
         community = groupbuy.community_id  # type: ignore[attr-defined]
-        orders = await Order.filter(groupbuy_no=groupbuy.id, status__in=COUNTING).values_list("id", flat=True)
-        revenue = sum([await order_total(o) for o in cast(list[int], orders)], Decimal(0))
-        participants = [str(m) for m in await GroupBuyParticipant.filter(groupbuy_id=groupbuy.id)
-                        .values_list("member_id", flat=True)]
-        opener = groupbuy.opened_by if groupbuy.opened_by not in staff else ""
-        brought = await _brought(groupbuy)
+        participants = [m for m, _ in joined[groupbuy.id]]
+        brought = [m for m, at in joined[groupbuy.id]
+                   if not any(no != groupbuy.id and made <= at for no, made in history[m])]
         end = groupbuy.closed_at or groupbuy.deadline
-        named = await Member.get_or_none(id=opener) if opener else None
+
+        def again(days: int) -> int:
+            return len([m for m in brought if any(no != groupbuy.id and end < made <= end + timedelta(days=days)
+                                                  for no, made in history[m])])
+
+        opener = groupbuy.opened_by if groupbuy.opened_by not in staff else ""
+        orders, revenue = bought.get(groupbuy.id, (0, Decimal("0.00")))
         figures.append(GroupBuyFigures(
             groupbuy.id, groupbuy.name, groupbuy.size, groupbuy.state,
             everyone if community is None else members_by_home[community],
-            len(participants), len(orders), revenue,
-            opener=opener, opener_name=named.name if named else opener,
+            len(participants), orders, revenue,
+            opener=opener, opener_name=names.get(opener, opener),
             joiners=len([m for m in participants if m != opener]), brought=len(brought),
             brought_opener=bool(opener) and opener in brought,
-            again_30=await _again(brought, groupbuy, end, 30), again_90=await _again(brought, groupbuy, end, 90),
+            again_30=again(30), again_90=again(90),
             complete_30=now >= end + timedelta(days=30), complete_90=now >= end + timedelta(days=90),
         ))
     return figures
@@ -104,31 +113,45 @@ class InviterFigures:
     pending: int = 0  # members they brought whose first order is not delivered yet (reward to come)
 
 
+# All-time figures of the members inviters brought, a few grouped reads whatever the history
+# (a query per inviter and per order took minutes on a year of orders).
+_BROUGHT = "SELECT id FROM member WHERE referrer_id IS NOT NULL"
+_INVITERS = "SELECT referrer_id FROM member WHERE referrer_id IS NOT NULL UNION SELECT inviter_id FROM referral_visit"
+_BROUGHT_ORDERS = (
+    "SELECT o.member_id AS member, COUNT(DISTINCT o.id) AS orders, "
+    "SUM(CASE WHEN l.status <> 'out_of_stock' THEN l.price * l.qty ELSE 0 END) AS revenue, "
+    "MAX(CASE WHEN o.status = 'delivered' THEN 1 ELSE 0 END) AS delivered "
+    f"FROM orders o LEFT JOIN order_line l ON l.order_id = o.id WHERE o.member_id IN ({_BROUGHT}) "
+    "AND o.status IN ('placed', 'delivered') GROUP BY o.member_id")
+_REFERRAL_POINTS = (
+    "SELECT member_id AS inviter, source, SUM(delta) AS points FROM point_entry "
+    "WHERE member_id IN (SELECT referrer_id FROM member WHERE referrer_id IS NOT NULL) "
+    "AND source LIKE 'referral:%' GROUP BY member_id, source")
+
+
 async def inviter_figures(limit: int = 20) -> list[InviterFigures]:
     """Inviters with the most members brought first."""
+    db = Statement()
     invited: dict[str, list[str]] = defaultdict(list)
     for member, referrer in await Member.filter(referrer_id__not_isnull=True).values_list("id", "referrer_id"):
         invited[str(referrer)].append(str(member))
-    visits: dict[str, int] = defaultdict(int)
-    for visitor_of in await ReferralVisit.all().values_list("inviter_id", flat=True):
-        visits[str(visitor_of)] += 1
-    inviters = await Member.filter(id__in=list(set(invited) | set(visits)))
+    visits = {str(row["inviter_id"]): int(row["n"]) for row in await db.rows(
+        "SELECT inviter_id, COUNT(*) AS n FROM referral_visit GROUP BY inviter_id")}
+    bought = {str(row["member"]): (int(row["orders"]), money_of(row["revenue"]), bool(row["delivered"]))
+              for row in await db.rows(_BROUGHT_ORDERS)}
+    held: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # inviter -> member -> points
+    for row in await db.rows(_REFERRAL_POINTS):
+        held[str(row["inviter"])][str(row["source"]).removeprefix("referral:")] += int(row["points"])
     figures = []
-    for inviter in inviters:
-        brought = invited.get(inviter.id, [])
-        orders = cast(list[tuple[int, str]], await Order.filter(member_id__in=brought, status__in=COUNTING)
-                      .values_list("id", "member_id"))
-        buyers = {str(m) for _, m in orders}
-        revenue = sum([await order_total(int(o)) for o, _ in orders], Decimal(0))
-        held: dict[str, int] = defaultdict(int)
-        for source, delta in await PointEntry.filter(member_id=inviter.id, source__startswith="referral:") \
-                .values_list("source", "delta"):
-            held[str(source).removeprefix("referral:")] += int(delta)  # type: ignore[call-overload]
-        delivered = {str(m) for m in await Order.filter(member_id__in=brought, status="delivered")
-                     .values_list("member_id", flat=True)}
-        figures.append(InviterFigures(inviter.id, inviter.name or inviter.id, inviter.code or "",
-                                      visits.get(inviter.id, 0), len(brought), len(buyers),
-                                      len(brought) - len(buyers), len(orders), revenue, sum(held.values()),
-                                      len([m for m in buyers - delivered if not held.get(m)])))
+    for row in await db.rows(f"SELECT id, name, code FROM member WHERE id IN ({_INVITERS})"):
+        inviter = str(row["id"])
+        brought = invited.get(inviter, [])
+        buyers = [m for m in brought if m in bought]
+        points = held.get(inviter, {})
+        figures.append(InviterFigures(
+            inviter, row["name"] or inviter, row["code"] or "", visits.get(inviter, 0), len(brought), len(buyers),
+            len(brought) - len(buyers), sum(bought[m][0] for m in buyers),
+            sum((bought[m][1] for m in buyers), Decimal("0.00")), sum(points.values()),
+            len([m for m in buyers if not bought[m][2] and not points.get(m)])))
     figures.sort(key=lambda f: (-f.joined, -f.reached, f.id))
     return figures[:limit]
