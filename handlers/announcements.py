@@ -14,7 +14,7 @@ from models.catalog import Offer
 from models.days import delivery_date_for, short_date
 from models.orders import OrderResult, OrderView, orders_for_delivery, product_totals
 from models.stock import stock_left
-from models.tables import Community, GroupBuy, GroupBuyParticipant, Member
+from models.tables import Community, GroupBuy, GroupBuyParticipant, Order
 
 
 async def communities() -> list[Community]:
@@ -40,7 +40,8 @@ async def post_offer(day: datetime, config: Config, offer: Offer, outbox: Postbo
 async def post_summaries(delivery: date, outbox: Postbox) -> None:
     """Each group's orders of `delivery` as a numbered list with totals (at cut-off)."""
     orders = await orders_for_delivery(delivery)
-    names = dict(await Member.filter(id__in=list({o.member_id for o in orders})).values_list("id", "name"))
+    names = {str(m): str(n) for m, n in await Order.filter(delivery_date=delivery, status="placed")
+             .values_list("member_id", "member__name")}  # (joined: no list of every ordering member)
     for community in await communities():
         mine = [o for o in orders if o.room == community.room]
         await outbox.put(Outgoing(summary_text(community, delivery, mine, names),

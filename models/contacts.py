@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from models.rows import chunks
 from models.tables import MemberContact
 
 
@@ -38,7 +39,6 @@ def address_key(address: str) -> tuple[object, ...]:
     return (not address, numbers, address)
 
 
-IN_CHUNK = 5000
 COLUMNS = ("member_id", "community_id", "address", "phone", "updated_at")
 
 
@@ -60,8 +60,8 @@ class Contacts:
         if members is None:
             return cls(await MemberContact.all().values_list(*COLUMNS))  # type: ignore[arg-type]
         rows: list[Any] = []
-        for start in range(0, len(members), IN_CHUNK):  # an IN list has a bound (asyncpg: 32,767)
-            rows += await MemberContact.filter(member_id__in=list(members[start:start + IN_CHUNK])).values_list(*COLUMNS)
+        for some in chunks(members):
+            rows += await MemberContact.filter(member_id__in=some).values_list(*COLUMNS)
         return cls(rows)
 
     def of(self, member: str, community: int | None) -> Contact:

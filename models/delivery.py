@@ -9,10 +9,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from bot.core.protocols import Postbox
 from models.contacts import Contacts, address_key
 from models.points import Rewards
+from models.rows import chunks
 from models.tables import Coupon, Order, OrderLine, Settlement
 
 
@@ -33,11 +35,14 @@ async def deliver(delivery_date: date, community_id: int | None, rewards: Reward
     done = Delivered(ids)
     if not ids:
         return done
-    await OrderLine.filter(order_id__in=ids, status="placed").update(status="delivered", updated_at=now)
-    await Order.filter(id__in=ids).update(status="delivered", updated_at=now)
+    for some in chunks(ids):
+        await OrderLine.filter(order_id__in=some, status="placed").update(status="delivered", updated_at=now)
+        await Order.filter(id__in=some).update(status="delivered", updated_at=now)
     await finish(ids, rewards, now, outbox)
-    owed = await Settlement.filter(order_id__in=ids, due__gt=0).values_list(
-        "order_id", "order__member_id", "order__community_id", "order__member__name", "due")
+    owed: list[Any] = []
+    for some in chunks(ids):
+        owed += await Settlement.filter(order_id__in=some, due__gt=0).values_list(
+            "order_id", "order__member_id", "order__community_id", "order__member__name", "due")
     contacts = await Contacts.read(sorted({str(row[1]) for row in owed}))
     dues = [(address_key(contacts.of(member, community).address), order, str(name),
              contacts.of(member, community).address, Decimal(due)) for order, member, community, name, due in owed]
@@ -50,10 +55,12 @@ async def finish(order_ids: Iterable[int], rewards: Rewards, now: datetime, outb
     are used, every order's points follow what it is (at the rate fixed at its delivery), and
     then members whose delivered spend reached a higher level take it (told through `outbox`)."""
     ids = sorted(set(order_ids))
-    delivered = await Order.filter(id__in=ids, status="delivered").values_list("id", flat=True)
-    await Coupon.filter(order_id__in=list(delivered), state="reserved").update(state="used")
+    members: set[str] = set()
+    for some in chunks(ids):
+        delivered = await Order.filter(id__in=some, status="delivered").values_list("id", "member_id")
+        await Coupon.filter(order_id__in=[int(i) for i, _ in delivered], state="reserved").update(state="used")
+        members.update(str(m) for _, m in delivered)
     await rewards.settle(ids, now)
-    members = await Order.filter(id__in=list(delivered)).distinct().values_list("member_id", flat=True)
-    for note in await rewards.levels.promote([str(m) for m in members], now.astimezone(rewards.tz).date(), now):
+    for note in await rewards.levels.promote(sorted(members), now.astimezone(rewards.tz).date(), now):
         if outbox is not None:
             await outbox.put(note)

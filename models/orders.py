@@ -17,6 +17,7 @@ from tortoise.queryset import QuerySet
 from models.bookrows import BookLine
 from models.catalog import Product
 from models.stock import StockRows
+from models.rows import chunks
 from models.tables import Community, Member, Order, OrderLine
 
 CENT = Decimal("0.01")
@@ -289,7 +290,14 @@ async def orders_for_delivery(
 
 
 async def _views(query: QuerySet[Order]) -> list[OrderView]:
-    orders = await query.order_by("delivery_date", "id").select_related("community").prefetch_related("lines")
+    orders = await query.order_by("delivery_date", "id").select_related("community")
+    lines: dict[int, list[LineView]] = {order.id: [] for order in orders}
+    ids = list(lines)
+    for some in chunks(ids):  # (a prefetch sends every order's id in one list)
+        for order_id, sku, name, unit, price, qty in await OrderLine.filter(
+                order_id__in=some, status__not="out_of_stock").order_by("id").values_list(
+                "order_id", "sku", "name", "unit", "price", "qty"):
+            lines[order_id].append(LineView(sku, name, unit, price, qty))  # type: ignore[index, arg-type]
     return [
         OrderView(
             id=order.id,
@@ -300,11 +308,7 @@ async def _views(query: QuerySet[Order]) -> list[OrderView]:
             delivery_date=order.delivery_date,
             status=order.status,
             groupbuy_no=order.groupbuy_no,
-            lines=tuple(
-                LineView(line.sku, line.name, line.unit, line.price, line.qty)
-                for line in sorted(order.lines, key=lambda line: line.id)
-                if line.status != "out_of_stock"
-            ),
+            lines=tuple(lines[order.id]),
         )
         for order in orders
     ]

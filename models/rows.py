@@ -10,8 +10,8 @@ have written itself. They run on the caller's connection, inside its transaction
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import connections
@@ -19,8 +19,21 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields.base import Field
 from tortoise.models import Model
 
+T = TypeVar("T")
+
 COPY_FROM = 20  # rows from which PostgreSQL gets them by COPY
 CHUNK = 500  # rows per multi-row INSERT ... RETURNING (far below either database's parameter limit)
+
+
+IN_MAX = 5000  # values in one IN list (asyncpg takes 32,767 parameters at most; a busy day has more)
+
+
+def chunks(values: Sequence[T], share: int = 1) -> Iterator[list[T]]:
+    """`values` a slice at a time, for IN lists with a bound (`share`: the statement holds that
+    many such lists, each a share of the bound)."""
+    size = max(1, IN_MAX // share)
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
 
 
 def _db() -> BaseDBAsyncClient:

@@ -12,19 +12,20 @@ member is locked (their row) before their orders are read; members are settled i
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from bot.core.config import WalletConfig
 from bot.core.protocols import Postbox
 from models.bookrows import OUTBOX_INSERT
 from models.db import is_postgres
-from models.rows import insert_many, select_in, update_many
+from models.rows import chunks, insert_many, select_in, update_many
 from models.coupons import best, fits
 from models.tables import Coupon, Member, Order, OrderLine, OutboxMessage, Settlement, WalletEntry
 from models.tables import Product as ProductRow
@@ -59,7 +60,6 @@ async def settle_again(order_ids: Iterable[int], wallet: WalletConfig, outbox: P
     return await settle_orders(settled, wallet, outbox, now)
 
 
-IN_MAX = 5000  # values in one IN list (PostgreSQL takes 32,767 parameters at most)
 ENTRY_COLUMNS = ("member_id", "delta", "principal", "bonus", "balance", "principal_after", "reason", "source",
                  "actor", "created_at", "order_id")
 SETTLEMENT_COLUMNS = ("order_id", "total", "discount", "wallet_paid", "due", "coupon_id", "settled_at", "updated_at")
@@ -104,9 +104,25 @@ class _Run:
 async def _select(model: Any, names: Sequence[str], key: str, values: Sequence[Any],
                   lock: bool = False) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for start in range(0, len(values), IN_MAX):
-        found += await select_in(model, names, key, values[start:start + IN_MAX], lock=lock)
+    for some in chunks(values):
+        found += await select_in(model, names, key, some, lock=lock)
     return found
+
+
+async def _of_members(orders: list[dict[str, Any]],
+                      query: Callable[[list[str], list[int]], QuerySet[Coupon]]) -> list[Coupon]:
+    """The coupons `query` finds for the orders' members, a slice of members (and the ids of
+    their orders) at a time, in id order."""
+    held: dict[str, list[int]] = defaultdict(list)
+    for order in orders:
+        held[order["member_id"]].append(order["id"])
+    members = sorted(held)
+    found: list[Coupon] = []
+    for mine in chunks(members, share=3):  # with their orders of the run (a member has a few)
+        for some in chunks([i for m in mine for i in held[m]], share=3):
+            found += await query(mine, some)
+    # An unused coupon comes with each slice of its member's orders: once each.
+    return sorted({coupon.id: coupon for coupon in found}.values(), key=lambda coupon: coupon.id)
 
 
 async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: Postbox,
@@ -129,8 +145,8 @@ async def settle_orders(order_ids: Iterable[int], wallet: WalletConfig, outbox: 
             free[line["order_id"]] += line["price"] * gifts.get((line["order_id"], line["sku"]), 0)
     # Coupons: those the orders hold now, and each member's unused ones (gifts are not coupons).
     coupons: dict[str, list[Coupon]] = defaultdict(list)
-    for given in await Coupon.filter(Q(order_id__in=ids) | Q(state="unused"), gift="",
-                                     member_id__in=list(members)).order_by("id"):
+    for given in await _of_members(orders, lambda mine, held: Coupon.filter(
+            Q(order_id__in=held) | Q(state="unused"), gift="", member_id__in=mine)):
         coupons[str(given.member_id)].append(given)  # type: ignore[attr-defined]
     held: dict[int, _Held] = defaultdict(_Held)
     for entry in await _select(WalletEntry, ("order_id", "principal", "bonus"), "order_id", ids):
@@ -172,9 +188,9 @@ async def _gifts(orders: list[dict[str, Any]], now: datetime) -> dict[tuple[int,
     for order in sorted(placed.values(), key=lambda o: o["id"]):
         if order["groupbuy_no"] == 0:
             own.setdefault(order["member_id"], order["id"])
-    ids = [o["id"] for o in orders]
-    gifts = await Coupon.filter(Q(order_id__in=ids, state="reserved") | Q(state="unused", expires_at__gt=now),
-                                member_id__in=sorted({o["member_id"] for o in orders})).exclude(gift="").order_by("id")
+    gifts = await _of_members(orders, lambda mine, held: Coupon.filter(
+        Q(order_id__in=held, state="reserved") | Q(state="unused", expires_at__gt=now), member_id__in=mine)
+        .exclude(gift=""))
     carried: dict[tuple[int, str], int] = defaultdict(int)
     for gift in gifts:
         if gift.state == "reserved" and gift.order_id is not None and gift.order_id in placed:

@@ -23,7 +23,8 @@ from tortoise.functions import Sum
 
 from bot.core.config import CampaignConfig
 from models.campaigns import EFFECT_COLUMNS, effect_rows
-from models.contacts import IN_CHUNK, Contact, Contacts, address_key
+from models.contacts import Contact, Contacts, address_key
+from models.rows import chunks
 from models.tables import Campaign, Order, OrderLine, Settlement, WalletEntry
 from models.xlsx import LocalWriter, ProcessWriter, SheetWriter
 
@@ -191,8 +192,8 @@ async def _wallet_rows(delivery_date: date, order_date: date | None, tz: tzinfo)
              "order_id", "actor", "source")
     orders = [int(i) for i in await Order.filter(delivery_date=delivery_date).values_list("id", flat=True)]  # type: ignore[call-overload]
     entries: list[dict[str, Any]] = []
-    for start_at in range(0, len(orders), IN_CHUNK):
-        entries += await WalletEntry.filter(order_id__in=orders[start_at:start_at + IN_CHUNK]).values(*names)
+    for some in chunks(orders):
+        entries += await WalletEntry.filter(order_id__in=some).values(*names)
     if order_date is not None:
         start = datetime.combine(order_date, datetime.min.time(), tzinfo=tz)
         entries += await WalletEntry.filter(order_id__isnull=True, created_at__gte=start,
