@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -167,8 +168,11 @@ async def snapshot(rewards: Rewards, at: datetime, config: Config) -> dict[str, 
     tz, bounds, staff = config.timezone, config.segments.days, config.shop.staff
     orders = []
     settlements = {s.order_id: s for s in await Settlement.all()}  # type: ignore[attr-defined]
+    lines_of: dict[int, list[OrderLine]] = defaultdict(list)  # every line read once (not a query per order)
+    for line in await OrderLine.all().order_by("id"):
+        lines_of[line.order_id].append(line)  # type: ignore[attr-defined]
     for order in await Order.all().order_by("id").select_related("community"):
-        lines = await OrderLine.filter(order=order).order_by("id")
+        lines = lines_of[order.id]
         total = sum((line.price * line.qty for line in lines), Decimal(0)).quantize(Decimal("0.01"))
         settled = settlements.get(order.id)
         orders.append({
@@ -184,9 +188,11 @@ async def snapshot(rewards: Rewards, at: datetime, config: Config) -> dict[str, 
             "coupon": settled.coupon_id if settled else None,
         })
     groupbuys = []
+    joined: dict[int, list[str]] = defaultdict(list)
+    for groupbuy_id, member_id in await GroupBuyParticipant.all().order_by("id").values_list("groupbuy_id", "member_id"):
+        joined[int(groupbuy_id)].append(str(member_id))  # type: ignore[call-overload]
     for groupbuy in await GroupBuy.all().order_by("id").select_related("community"):
-        participants = await GroupBuyParticipant.filter(groupbuy=groupbuy).order_by("id").values_list(
-            "member_id", flat=True)
+        participants = joined[groupbuy.id]
         groupbuys.append({
             "id": groupbuy.id, "sku": groupbuy.sku, "size": groupbuy.size,
             "price": json_number(groupbuy.price), "state": groupbuy.state,
