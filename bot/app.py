@@ -9,6 +9,7 @@ program, by replay and by the tests (bot.harness).
 from __future__ import annotations
 
 import random
+from collections import deque
 from datetime import date, datetime
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class Bot:
         self.writer = Writer(self.services, self.dispatcher, self.outbox, self._changed)
 
     @property
-    def rolled_back(self) -> list[str]:
+    def rolled_back(self) -> deque[str]:
         """Why batches were rolled back (tests expect none)."""
         return self.writer.rolled_back
 

@@ -189,7 +189,9 @@ class Outbox:
             return  # another sender had them
         message = merged(claimed)
         ids = [member.id for member in claimed]
+        self.pacer.forget(i for i in ids if i != row.id)  # merged: only `row` is paced
         if message.to is not None and not await self._reaches(message.to):
+            self.pacer.forget([row.id])
             await OutboxMessage.filter(id__in=ids, status="sending").update(status="unreachable")
             log.info("%s is not the shop account's friend: %d private message(s) wait", message.to, len(ids))
             return

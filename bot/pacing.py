@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta, timezone, tzinfo
 
 from bot.core.config import OutboxConfig
@@ -69,6 +70,13 @@ class Pacer:
                 at = held.astimezone(timezone.utc)
         return at
 
+    def forget(self, keys: Iterable[int]) -> None:
+        """Messages that will never be asked about again (sent merged into another, set
+        aside): nothing kept for them."""
+        for key in keys:
+            self._jitter.pop(key, None)
+            self._granted.pop(key, None)
+
     def _jitter_budget(self) -> float:
         """Random delay must not stretch a busy minute: with `max_per_minute` sends at
         `min_interval`, a minute has (60 - cap * interval) s to spare, and jitter spends only
@@ -86,10 +94,10 @@ class Pacer:
         self.conversation_sent[conversation] = at
         self.recent.append(at)
         self.recent_jitter.append(self._granted.pop(key, 0.0))
+        self._jitter.pop(key, None)
         while self.recent and self.recent[0] <= at - MINUTE:
             self.recent.popleft()
             self.recent_jitter.popleft()
-        self._jitter.pop(key, None)
         # Conversations idle for longer than the interval no longer constrain anything.
         horizon = at - timedelta(seconds=max(self.limits.conversation_interval, 1))
         if len(self.conversation_sent) > 1024:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -81,7 +82,8 @@ class Writer:
         self._queued = asyncio.Event()
         self._idle = asyncio.Event()  # set when the writer has nothing queued
         self._task: asyncio.Task[None] | None = None
-        self.rolled_back: list[str] = []  # why batches were rolled back (tests expect none)
+        # Why batches were rolled back, the latest (tests expect none).
+        self.rolled_back: deque[str] = deque(maxlen=100)
         self.waiting_since: datetime | None = None  # since when the database has not answered
         self.last_problem = ""  # what the last failure that waited for the database was
         self._received: dict[int, datetime] = {}  # id(future) -> when its message was queued

@@ -262,6 +262,31 @@ async def test_replies_waiting_for_one_group_go_out_as_one_message(db_url: str) 
         await close_database()
 
 
+async def test_nothing_is_kept_for_replies_sent_merged_or_set_aside(db_url: str) -> None:
+    """The pacer draws jitter per message: for a reply merged into another send, or one set
+    aside for a contact who is not a friend, nothing may stay behind (a year of replies)."""
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        transport = MemoryTransport(clock)
+        transport.strangers.add("stranger")
+        limits = OutboxConfig(min_interval=1.0, conversation_interval=3.0, max_per_minute=40,
+                              jitter=2.0, merge_max=5, quiet_hours=None)
+        outbox = await _outbox(db_url, clock, transport, limits)
+        outbox.reachable = transport.reachable
+        for n in range(200):  # two busy groups, replies piling up behind each other
+            await outbox.put(Outgoing(f"@{n} ✅ 已记下", room="ab"[n % 2], mentions=(f"m{n}",)))
+        await outbox.put(Outgoing("私聊：不是好友", to="stranger"))
+        await drain(outbox, clock)
+        assert await OutboxMessage.filter(status="sent").count() == 200
+        assert await OutboxMessage.filter(status="unreachable").count() == 1
+        assert len(transport.sent) < 100  # (they were merged)
+        assert outbox.pacer._jitter == {} and outbox.pacer._granted == {}
+        assert_within_limits(transport.sent, limits)
+    finally:
+        await close_database()
+
+
 async def test_sleep_until_or_woken_says_why() -> None:
     import asyncio
 

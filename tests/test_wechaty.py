@@ -80,7 +80,7 @@ async def wechat(tmp_path: Path, db_url: str) -> AsyncIterator[WeChat]:
     try:
         yield WeChat(puppet, transport, bot, clock, Simulation(bot, clock, ()))
         # An error wechaty would only have logged fails the test here.
-        assert transport.errors == [] and puppet.errors == []
+        assert not transport.errors and puppet.errors == []
     finally:
         await transport.stop()
         await bot.close()

@@ -193,7 +193,7 @@ async def shop(service: Service, tmp_path: Path, db_url: str) -> AsyncIterator[S
     shop = Shop(service, transport, bot, clock, Simulation(bot, clock, ()))
     try:
         yield shop
-        assert transport.errors == []
+        assert not transport.errors
     finally:
         await transport.stop()
         await bot.close()

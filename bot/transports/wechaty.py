@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -57,7 +58,8 @@ class WechatyTransport:
         self.bot: Bot | None = None
         self.wechaty: Any = None
         self.logged_in = asyncio.Event()
-        self.errors: list[tuple[str, str, BaseException]] = []  # (event, message id, error)
+        # (event, message id, error) of the latest events whose handling failed (also logged)
+        self.errors: deque[tuple[str, str, BaseException]] = deque(maxlen=100)
         self.connections = 0
         self.logins = 0
         self._login_seen = asyncio.Condition()
