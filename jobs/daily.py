@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from bot.core.config import Config
 from bot.core.messages import Outgoing
 from handlers.announcements import communities, post_offer, post_summaries
 from jobs.services import Services
@@ -18,6 +19,7 @@ from models.days import close_ordering, delivery_date_for
 from models.facts import refresh_changed, refresh_facts
 from models.nudges import birthday_nudge, cycle_nudge, neighbours_nudge
 from models.orders import orders_for_delivery
+from models.retention import next_prune_due, prune
 from models.segments import census
 from models.settlement import settle_day
 from models.state import mark_workbooks_due
@@ -92,6 +94,15 @@ async def member_facts(due: datetime, services: Services) -> AfterCommit:
 async def sweep_facts(now: datetime, services: Services) -> int:
     """Every minute: the facts of members whose orders changed since they were written."""
     return await refresh_changed(now, services.config.timezone)
+
+
+async def sweep_retention(now: datetime, services: Services) -> dict[str, int]:
+    """Every minute: the message record past `[retention] days`, a few batches (models.retention)."""
+    return await prune(now, services.config.retention.days)
+
+
+async def next_retention_due(config: Config) -> datetime | None:
+    return await next_prune_due(config.retention.days)
 
 
 async def member_day(due: datetime, services: Services) -> AfterCommit:

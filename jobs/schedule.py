@@ -19,8 +19,7 @@ from jobs.benefits import next_coupon_due, next_points_due, sweep_campaigns, swe
 from models.campaigns import next_campaign_due
 from models.facts import next_facts_due
 from jobs.daily import (AfterCommit, cutoff, cutoff_reminder, daily_post, delivery_notice, member_day, member_facts,
-                        neighbours_line,
-                        sweep_facts)
+                        neighbours_line, next_retention_due, sweep_facts, sweep_retention)
 from jobs.groupbuys import expire_groupbuys, next_expiry
 from jobs.services import Services
 
@@ -88,6 +87,7 @@ SWEEPS = (
     Sweep("points", timedelta(seconds=60), sweep_points, next_points_due),
     Sweep("campaigns", timedelta(seconds=60), sweep_campaigns, next_campaign_due),
     Sweep("member_facts_changes", timedelta(seconds=60), sweep_facts, next_facts_due),
+    Sweep("retention", timedelta(seconds=60), sweep_retention, next_retention_due),
 )
 _DAILY = {job.id: job for job in DAILY}
 

@@ -426,6 +426,14 @@ class LevelsConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long the message record is kept (models.retention); orders, points, money and
+    members are kept for good."""
+
+    days: int = setting(_positive_int, 90)
+
+
+@dataclass(frozen=True)
 class BirthdayConfig:
     multiplier: Decimal = setting(_multiplier, Decimal(2))  # points of orders delivered in the birth month
 
@@ -530,6 +538,7 @@ class Config:
     outbox: OutboxConfig
     web: WebConfig
     transport: TransportConfig
+    retention: RetentionConfig
     base_dir: Path  # the config file's folder: relative paths are relative to it
     coupon: tuple[CouponTemplate, ...] = ()  # [[coupon]] templates, by id
     reward: tuple[Reward, ...] = ()  # [[reward]]: what points buy, numbered from 1 in file order
@@ -591,6 +600,7 @@ _SECTIONS: dict[str, type] = {
     "outbox": OutboxConfig,
     "web": WebConfig,
     "transport": TransportConfig,
+    "retention": RetentionConfig,
 }
 
 
