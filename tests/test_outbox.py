@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.core.clock import VirtualClock
 from bot.core.config import OutboxConfig
 from bot.core.messages import Outgoing
-from bot.outbox import Outbox
+from bot.outbox import LOOK_BACK, Outbox
 from bot.pacing import Pacer, quiet_until
 from bot.transports.memory import MemoryTransport
 from models.db import close_database, open_database
@@ -283,6 +283,33 @@ async def test_nothing_is_kept_for_replies_sent_merged_or_set_aside(db_url: str)
         assert len(transport.sent) < 100  # (they were merged)
         assert outbox.pacer._jitter == {} and outbox.pacer._granted == {}
         assert_within_limits(transport.sent, limits)
+    finally:
+        await close_database()
+
+
+async def test_a_reply_queued_behind_a_backlog_does_not_read_the_backlog_again(db_url: str) -> None:
+    """3,000 posts wait (broadcasts paused): each reply queued after them reads the rows queued
+    since the last look, not the 3,000 again; every reply still goes, in order."""
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        transport = MemoryTransport(clock)
+        outbox = await _outbox(db_url, clock, transport)
+        await outbox.pause(True)
+        await OutboxMessage.bulk_create([OutboxMessage(room=f"g{n % 20}", text=f"post {n}", broadcast=True,
+                                                       status="pending", created_at=NOON) for n in range(3000)])
+        outbox.reload()
+        await outbox.next_due(clock.now())
+        read = outbox.rows_read
+        assert read == 3000
+        for n in range(50):
+            await outbox.put(Outgoing(f"@{n} ✅ 已记下", room="a", mentions=(f"m{n}",)))
+            await drain(outbox, clock)
+        assert [s.message.text for s in transport.sent][:1] == ["@0 ✅ 已记下"]
+        assert await OutboxMessage.filter(broadcast=False, status="sent").count() == 50
+        assert outbox.rows_read - read <= 50 * (LOOK_BACK + 1)  # not 50 x 3,000
+        waiting = await outbox.pending()
+        assert [row.text for row in waiting] == [f"post {n}" for n in range(3000)]  # none forgotten, in order
     finally:
         await close_database()
 
