@@ -95,11 +95,12 @@ async def record(items: Sequence[Item], member: Member, community: Community | N
     the effect to keep. `everything`: cancel the whole order. Every path that changes an order
     from chat comes here: a message, a confirmed proposal, an answered question. An address
     or phone written with the order is kept for this community."""
+    place = community.id if community is not None else member.home_id  # type: ignore[attr-defined]
+    contact = await keep_contact(orders, member, place, now, address, phone) if place is not None else Contact()
     window = await open_for_orders(orders, now, community, reply,
                                    "请在您小区的群里下单，这样我们知道送到哪里。")
     if window is None or community is None:
-        return None
-    contact = await keep_contact(orders, member, community.id, now, address, phone)
+        return None  # (an address or phone written with it is kept all the same)
     changes = await _changes(items, offer, member, window, everything)
     result = await orders.change(member, community, window.delivery_date, changes, now)
     if not result.changes and not result.short:

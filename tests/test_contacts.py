@@ -99,6 +99,14 @@ async def test_with_ask_phone_both_are_asked_for_and_a_phone_follows_its_member(
     assert (await contact_in("u2", ROOM_A)).phone == "13900001111"
 
 
+async def test_an_address_or_phone_with_an_order_after_the_cut_off_is_kept_all_the_same(harness: Harness) -> None:
+    await said(harness, "西红柿2斤")
+    await said(harness, "/截单", room=None, sender=STAFF, name="店长")
+    answer = await said(harness, "土豆1斤 6栋101 13812345678")
+    assert "截单" in answer  # not ordered...
+    assert await contact_in("u1", ROOM_A) == Contact("6栋101", "13812345678")  # ...but kept
+
+
 async def test_an_address_sent_privately_is_kept_for_the_members_home_community(harness: Harness) -> None:
     await said(harness, "西红柿2斤")  # her home: 阳光花园
     answer = await said(harness, "我住5栋1单元301", room=None)
