@@ -96,7 +96,8 @@ async def record(items: Sequence[Item], member: Member, community: Community | N
     from chat comes here: a message, a confirmed proposal, an answered question. An address
     or phone written with the order is kept for this community."""
     place = community.id if community is not None else member.home_id  # type: ignore[attr-defined]
-    contact = await keep_contact(orders, member, place, now, address, phone) if place is not None else Contact()
+    contact = await keep_contact(orders, member, place, now, address, phone) \
+        if (address or phone) and place is not None else None
     window = await open_for_orders(orders, now, community, reply,
                                    "请在您小区的群里下单，这样我们知道送到哪里。")
     if window is None or community is None:
@@ -108,7 +109,8 @@ async def record(items: Sequence[Item], member: Member, community: Community | N
         await reply("您今天还没有这些商品的订单，没有要取消的。" if cancelling else "订单没有变化。")
         return None
     text = confirmation(result, window)
-    if result.new and result.order is not None and result.order.lines:
+    if result.new and result.order is not None and result.order.lines:  # her first order of the day
+        contact = contact or await orders.contact(member, community.id)
         text = "\n".join(filter(None, [text, contact_prompt(contact, config)]))
     await reply(text)
     await announce_sold_out(result, orders, config)
