@@ -44,9 +44,10 @@ async def deliver(delivery_date: date, community_id: int | None, rewards: Reward
         owed += await Settlement.filter(order_id__in=some, due__gt=0).values_list(
             "order_id", "order__member_id", "order__community_id", "order__member__name", "due")
     contacts = await Contacts.read(sorted({str(row[1]) for row in owed}))
-    dues = [(address_key(contacts.of(member, community).address), order, str(name),
-             contacts.of(member, community).address, Decimal(due)) for order, member, community, name, due in owed]
-    done.dues.extend((name, address, due) for *_, name, address, due in sorted(dues))
+    dues = [(order, str(name), contacts.of(member, community).address, Decimal(due))
+            for order, member, community, name, due in owed]
+    dues.sort(key=lambda d: (address_key(d[2]), d[0]))  # by building and room, then order
+    done.dues.extend((name, address, due) for _, name, address, due in dues)
     return done
 
 

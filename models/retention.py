@@ -70,8 +70,8 @@ async def _in_order(model: type[InboundMessage] | type[OutboxMessage], stamp: st
 
 
 async def _drop_sent(ids: list[int]) -> int:
-    carried = await CampaignMember.filter(message_id__in=ids).values_list("message_id", flat=True)
-    gone = [i for i in ids if i not in set(carried)]
+    carried = set(await CampaignMember.filter(message_id__in=ids).values_list("message_id", flat=True))
+    gone = [i for i in ids if i not in carried]
     return await OutboxMessage.filter(id__in=gone, status__in=DONE).delete() if gone else 0
 
 

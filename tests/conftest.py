@@ -33,6 +33,10 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ROOM_A = "20001@chatroom"
 ROOM_B = "20002@chatroom"
+# The config's two communities as rows, for tests that write a history straight into the database.
+COMMUNITIES_SQL = (f"INSERT INTO community (id, room, name, delivery_slot, config_slot, active) VALUES "
+                   f"(1, '{ROOM_A}', '阳光花园', '16:00-18:00', '', TRUE), "
+                   f"(2, '{ROOM_B}', '桂花苑', '09:00-11:00', '', TRUE);\n")
 STAFF = "wxid_owner"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from tortoise.connection import get_connection
 
 from models.db import close_database, open_database
-from tests.conftest import MORNING, ROOM_A, ROOM_B, make_config
+from tests.conftest import COMMUNITIES_SQL, MORNING, make_config
 
 ORDERS = 3_000  # one order per member
 BOUND = 1_000  # values per IN list, for the test
@@ -63,11 +63,7 @@ async def big_day(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         monkeypatch.setattr(AsyncpgDBClient, name, bounded(method))
     await open_database(pg_url)
     try:
-        db = get_connection("default")
-        await db.execute_query(f"INSERT INTO community (id, room, name, delivery_slot, config_slot, active) VALUES "
-                               f"(1, '{ROOM_A}', '阳光花园', '16:00-18:00', '', TRUE), "
-                               f"(2, '{ROOM_B}', '桂花苑', '09:00-11:00', '', TRUE)")
-        await db.execute_script(DAY)
+        await get_connection("default").execute_script(COMMUNITIES_SQL + DAY)
         yield largest
     finally:
         await close_database()

@@ -17,7 +17,7 @@ from tortoise.connection import get_connection
 
 from bot.core.clock import VirtualClock
 from models.db import close_database, open_database
-from tests.conftest import MORNING, ROOM_A, ROOM_B, make_config
+from tests.conftest import COMMUNITIES_SQL, MORNING, ROOM_A, make_config
 
 # Tables that grow with every day the shop runs. Those that grow only with members (member,
 # member_contact) or stay small (community, product, groupbuy, job_run) may be read whole.
@@ -100,11 +100,7 @@ async def history(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     monkeypatch.setattr(AsyncpgDBClient, "execute_query_dict", recorder.wrap(AsyncpgDBClient.execute_query_dict))
     await open_database(pg_url)
     try:
-        db = get_connection("default")
-        await db.execute_query(f"INSERT INTO community (id, room, name, delivery_slot, config_slot, active) VALUES "
-                               f"(1, '{ROOM_A}', '阳光花园', '16:00-18:00', '', TRUE), "
-                               f"(2, '{ROOM_B}', '桂花苑', '09:00-11:00', '', TRUE)")
-        await db.execute_script(HISTORY)
+        await get_connection("default").execute_script(COMMUNITIES_SQL + HISTORY)
         yield recorder
     finally:
         await close_database()
