@@ -17,8 +17,9 @@ def qty(value: Decimal) -> str:
     return text
 
 
-def money(value: Decimal) -> str:
-    return f"¥{value.quantize(Decimal('0.01'))}"
+def money(value: Decimal | int) -> str:
+    """Yuan to the fen; an int too (a member created in this message holds the field's default, 0)."""
+    return f"¥{Decimal(value).quantize(Decimal('0.01'))}"
 
 
 def order_text(order: OrderView, with_delivery: bool = True) -> str:

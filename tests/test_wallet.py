@@ -206,3 +206,11 @@ async def test_replay_writes_the_wallet_and_each_members_balance(tmp_path: Path,
     transcript = (tmp_path / "out" / "transcript.jsonl").read_text(encoding="utf-8")
     group = [json.loads(line) for line in transcript.splitlines() if json.loads(line)["room"] == ROOM_A]
     assert not [t for t in group if "¥165" in t["text"] or "¥220" in t["text"]]
+
+
+async def test_a_newcomer_whose_first_message_asks_her_balance_is_answered(shop: Harness) -> None:
+    # Her member row is made by this very message and holds the field's default (an int, 0).
+    await shop.say("余额", sender="newcomer")
+    await shop.flush()
+    assert not any("出了点问题" in t for t in shop.texts(room=ROOM_A) + shop.texts(to="newcomer"))
+    assert any("储值余额：¥0.00" in t or "还没有储值" in t for t in shop.texts(to="newcomer"))
