@@ -186,7 +186,8 @@ async def days(first: date, last: date, now: datetime) -> list[Day]:
     if since is None:
         await DayFigure.all().delete()
     else:
-        changed = await Order.filter(updated_at__gt=since - OVERLAP).distinct().values_list("delivery_date", flat=True)
+        # (not DISTINCT: SQLite would walk the whole delivery-date index instead of seeking the changes)
+        changed = await Order.filter(updated_at__gt=since - OVERLAP).values_list("delivery_date", flat=True)
         if changed:
             await DayFigure.filter(delivery_date__in=list(set(changed))).delete()
     kept = {row.delivery_date: Totals(row.orders, row.households, row.revenue)

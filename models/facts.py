@@ -26,7 +26,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from models.db import transaction
-from models.rows import Statement
+from models.rows import Statement, chunks
 from models.tables import JobRun, Member, MemberFact, Order, ProductAsk
 
 PAGE = 5000  # members per page
@@ -190,7 +190,23 @@ async def changed_since(moment: datetime | None) -> list[str]:
     """Members with an order changed after `moment` (less the overlap); everyone who ever
     ordered when the facts were never refreshed."""
     orders = Order.all() if moment is None else Order.filter(updated_at__gt=moment - OVERLAP)
-    return sorted({str(m) for m in await orders.distinct().values_list("member_id", flat=True)})
+    # Not DISTINCT: SQLite would then walk the whole member index for it rather than seek
+    # the changed orders by updated_at (a year of orders: 1.4 s instead of a millisecond).
+    return sorted({str(m) for m in await orders.values_list("member_id", flat=True)})
+
+
+async def facts_of(ids: Sequence[str], now: datetime, tz: tzinfo) -> dict[str, MemberFact]:
+    """The facts of these members as of `now` (those who never ordered have none): the stored
+    ones, and afresh for those whose orders changed after the mark, so a report is exact
+    between sweeps and reads a page of facts rather than every order the members ever made."""
+    wanted = set(ids)
+    changed = [m for m in await changed_since(await mark()) if m in wanted]
+    found: dict[str, MemberFact] = {}
+    for page in chunks(sorted(wanted.difference(changed))):
+        found.update((f.member_id, f) for f in await MemberFact.filter(member_id__in=page, orders__gt=0))
+    for start in range(0, len(changed), PAGE):
+        found.update(await compute(now, tz, ids=changed[start:start + PAGE]))
+    return found
 
 
 async def next_facts_due(config: Any) -> datetime | None:
