@@ -59,9 +59,9 @@ async def on_code(parsed: Parsed, member: Member, config: Config, clock: Clock, 
 
 
 @router.message(Command("邀请统计"), is_staff)
-async def on_stats(config: Config, reply: Reply) -> None:
+async def on_stats(config: Config, clock: Clock, reply: Reply) -> None:
     """邀请漏斗：每位邀请人的链接访问、邀请加入、已下单/未下单、订单和金额"""
-    figures = await inviter_figures()
+    figures = await inviter_figures(clock.now(), config.timezone)
     if not figures:
         await reply("还没有邀请记录。")
         return

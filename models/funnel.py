@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from models.facts import money_of
+from models.facts import facts_of, money_of
 from models.points import COUNTING
-from models.rows import Statement
+from models.rows import Statement, chunks
 from models.tables import GroupBuy, GroupBuyParticipant, Member, Order
 
 
@@ -113,23 +113,14 @@ class InviterFigures:
     pending: int = 0  # members they brought whose first order is not delivered yet (reward to come)
 
 
-# All-time figures of the members inviters brought, a few grouped reads whatever the history
-# (a query per inviter and per order took minutes on a year of orders).
-_BROUGHT = "SELECT id FROM member WHERE referrer_id IS NOT NULL"
+# All-time figures of the members inviters brought, a few grouped reads whatever the history:
+# their orders and revenue are their member facts (models.facts), kept by the nightly and the
+# minute's sweeps (a query per inviter and per order took minutes on a year of orders; a join
+# of every order they ever made, a second).
 _INVITERS = "SELECT referrer_id FROM member WHERE referrer_id IS NOT NULL UNION SELECT inviter_id FROM referral_visit"
-_BROUGHT_ORDERS = (
-    "SELECT o.member_id AS member, COUNT(DISTINCT o.id) AS orders, "
-    "SUM(CASE WHEN l.status <> 'out_of_stock' THEN l.price * l.qty ELSE 0 END) AS revenue, "
-    "MAX(CASE WHEN o.status = 'delivered' THEN 1 ELSE 0 END) AS delivered "
-    f"FROM orders o LEFT JOIN order_line l ON l.order_id = o.id WHERE o.member_id IN ({_BROUGHT}) "
-    "AND o.status IN ('placed', 'delivered') GROUP BY o.member_id")
-_REFERRAL_POINTS = (
-    "SELECT member_id AS inviter, source, SUM(delta) AS points FROM point_entry "
-    "WHERE member_id IN (SELECT referrer_id FROM member WHERE referrer_id IS NOT NULL) "
-    "AND source LIKE 'referral:%' GROUP BY member_id, source")
 
 
-async def inviter_figures(limit: int = 20) -> list[InviterFigures]:
+async def inviter_figures(now: datetime, tz: tzinfo, limit: int = 20) -> list[InviterFigures]:
     """Inviters with the most members brought first."""
     db = Statement()
     invited: dict[str, list[str]] = defaultdict(list)
@@ -137,11 +128,16 @@ async def inviter_figures(limit: int = 20) -> list[InviterFigures]:
         invited[str(referrer)].append(str(member))
     visits = {str(row["inviter_id"]): int(row["n"]) for row in await db.rows(
         "SELECT inviter_id, COUNT(*) AS n FROM referral_visit GROUP BY inviter_id")}
-    bought = {str(row["member"]): (int(row["orders"]), money_of(row["revenue"]), bool(row["delivered"]))
-              for row in await db.rows(_BROUGHT_ORDERS)}
+    bought = {m: fact for m, fact in (await facts_of([m for ms in invited.values() for m in ms], now, tz)).items()}
     held: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # inviter -> member -> points
-    for row in await db.rows(_REFERRAL_POINTS):
-        held[str(row["inviter"])][str(row["source"]).removeprefix("referral:")] += int(row["points"])
+    sources = sorted(f"referral:{m}" for ms in invited.values() for m in ms)  # each sought by the index
+    for page in chunks(sources):
+        sql = Statement()
+        for row in await sql.rows(f"SELECT member_id AS inviter, source, SUM(delta) AS points FROM point_entry "
+                                  f"WHERE source IN ({sql.marks(page)}) GROUP BY member_id, source"):
+            held[str(row["inviter"])][str(row["source"]).removeprefix("referral:")] += int(row["points"])
+    rewarded = {m for points in held.values() for m, n in points.items() if n}
+    waiting = await _undelivered(sorted(set(bought) - rewarded))  # bought, no reward yet: delivered?
     figures = []
     for row in await db.rows(f"SELECT id, name, code FROM member WHERE id IN ({_INVITERS})"):
         inviter = str(row["id"])
@@ -150,8 +146,20 @@ async def inviter_figures(limit: int = 20) -> list[InviterFigures]:
         points = held.get(inviter, {})
         figures.append(InviterFigures(
             inviter, row["name"] or inviter, row["code"] or "", visits.get(inviter, 0), len(brought), len(buyers),
-            len(brought) - len(buyers), sum(bought[m][0] for m in buyers),
-            sum((bought[m][1] for m in buyers), Decimal("0.00")), sum(points.values()),
-            len([m for m in buyers if not bought[m][2] and not points.get(m)])))
+            len(brought) - len(buyers), sum(bought[m].orders for m in buyers),
+            sum((money_of(bought[m].spend) for m in buyers), Decimal("0.00")), sum(points.values()),
+            len([m for m in buyers if m in waiting and not points.get(m)])))
     figures.sort(key=lambda f: (-f.joined, -f.reached, f.id))
     return figures[:limit]
+
+
+async def _undelivered(members: list[str]) -> set[str]:
+    """Of these members (with orders), those with no order delivered yet: one look each
+    (EXISTS stops at the first delivered order, not reading a year of them)."""
+    delivered: set[str] = set()
+    for page in chunks(members):
+        sql = Statement()
+        delivered.update(str(row["id"]) for row in await sql.rows(
+            f"SELECT m.id AS id FROM member m WHERE m.id IN ({sql.marks(page)}) AND EXISTS "
+            "(SELECT 1 FROM orders o WHERE o.member_id = m.id AND o.status = 'delivered')"))
+    return set(members) - delivered
