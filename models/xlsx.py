@@ -136,6 +136,12 @@ class ProcessWriter(SheetWriter):
             await asyncio.to_thread(self.process.join, 30)
             if self.process.is_alive():
                 self.process.kill()
+        # Pages the worker never read (it failed, or was given up) are dropped: otherwise the
+        # queue's feeder thread may wait for a reader forever when the bot exits (seen once,
+        # with workers that never started reading; not reproduced by killing one).
+        self.inbox.cancel_join_thread()
+        self.inbox.close()
+        self.outbox.close()
 
 
 def _write_worker(path: str, inbox: Any, outbox: Any, parent: int) -> None:
