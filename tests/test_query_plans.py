@@ -215,3 +215,53 @@ async def test_a_dropped_index_is_caught(history: Recorder, tmp_path: Path, tabl
     found = await whole_reads(queries + history.reports["/邀请统计"])
     assert any(f.startswith(f"{table}: ") for f in found), found
 
+
+
+SQLITE_HISTORY = f"""
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {MEMBERS - 1})
+INSERT INTO member (id, name, points, first_seen, last_seen, home_id, referred_via)
+SELECT 'm' || i, '住户' || i, 0, '2025-11-01 00:00:00+00:00', '2026-12-01 00:00:00+00:00', 1 + i % 2, '' FROM n;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {DAYS * ORDERS_A_DAY - 1})
+INSERT INTO orders (member_id, community_id, delivery_date, status, groupbuy_no, created_at, updated_at)
+SELECT 'm' || (i % {MEMBERS}), 1 + (i % {MEMBERS}) % 2, date('{DELIVERY}', '-' || (i / {ORDERS_A_DAY}) || ' days'),
+       'delivered', 0, strftime('%Y-%m-%d %H:%M:%S+00:00', '{TODAY} 01:00:00', '-' || (i / {ORDERS_A_DAY}) || ' days'),
+       strftime('%Y-%m-%d %H:%M:%S+00:00', '{TODAY} 01:00:00', '-' || (i / {ORDERS_A_DAY}) || ' days') FROM n;
+ANALYZE;
+"""
+
+
+async def test_sqlite_seeks_the_orders_changed_since_a_mark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite plans on its own: asked for the DISTINCT members (or dates) of the orders changed
+    since the facts' mark, it walked the whole member (or date) index of a year of orders
+    rather than seek the changes by updated_at. What the sweeps and the dashboard send now is
+    a search, never a scan of orders."""
+    from tortoise.backends.sqlite.client import SqliteClient
+
+    from models.dashboard import days
+    from models.facts import changed_since
+
+    recorder = Recorder()
+    monkeypatch.setattr(SqliteClient, "execute_query", recorder.wrap(SqliteClient.execute_query))
+    monkeypatch.setattr(SqliteClient, "execute_query_dict", recorder.wrap(SqliteClient.execute_query_dict))
+    await open_database(f"sqlite://{tmp_path / 'year.sqlite3'}")
+    try:
+        db = get_connection("default")
+        await db.execute_script(COMMUNITIES_SQL + SQLITE_HISTORY)
+        mark = dt.datetime.combine(TODAY, dt.time(0), tzinfo=dt.UTC)
+        await db.execute_query("INSERT INTO job_run (job, due_at, ran_at) VALUES ('day_figures_mark', ?, ?)",
+                               [mark.isoformat(" "), mark.isoformat(" ")])
+        recorder.on = True
+        assert len(await changed_since(mark)) == ORDERS_A_DAY  # the last day's orders
+        await days(DELIVERY - dt.timedelta(days=29), DELIVERY, mark)
+        recorder.on = False
+        scans = []
+        for query, values in recorder.queries:
+            if "orders" not in query or "LIMIT" in query:  # (the latest change: one row off an index's end)
+                continue
+            for row in await db.execute_query_dict(f"EXPLAIN QUERY PLAN {query}", values):
+                if str(row["detail"]).startswith("SCAN orders"):
+                    scans.append(f"{row['detail']}: {query[:200]}")
+        assert scans == [], "\n".join(scans)
+        assert any("updated_at" in q for q, _ in recorder.queries)  # the changed orders were sought
+    finally:
+        await close_database()
