@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import broadcast, dashboard, parsing, pipeline, replays, segments, settlement, workbook
+from bench import aged, broadcast, dashboard, parsing, pipeline, replays, segments, settlement, workbook
 from bench.figures import Figure
 
 
@@ -16,11 +16,11 @@ def main() -> None:
     args.add_argument("--json", type=Path, help="also write the figures as JSON here")
     options = args.parse_args()
     figures: list[Figure] = []
-    for suite in (parsing, pipeline, settlement, segments, dashboard, replays, broadcast, workbook):
+    for suite in (parsing, pipeline, aged, settlement, segments, dashboard, replays, broadcast, workbook):
         figures.extend(suite.run(options.quick))
-    print(f"{'figure':<28} {'value':>12} {'unit':<8} {'target':<10} {'limit':<10} ok")
+    print(f"{'figure':<44} {'value':>12} {'unit':<8} {'target':<10} {'limit':<16} ok")
     for f in figures:
-        print(f"{f.name:<28} {f.value:>12} {f.unit:<8} {f.target:<10} {f.limit:<10} {'yes' if f.ok else 'NO'}")
+        print(f"{f.name:<44} {f.value:>12} {f.unit:<8} {f.target:<10} {f.limit:<16} {'yes' if f.ok else 'NO'}")
     if options.json:
         options.json.write_text(json.dumps({"figures": [f.to_json() for f in figures]}, indent=1),
                                 encoding="utf-8")
