@@ -20,13 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
 from bot.core.config import Level
 from bot.core.messages import Outgoing
 from models.db import transaction
-from models.rows import Statement
+from models.rows import Statement, chunks, insert_ignoring, select_in
 from models.tables import LevelNotice, Member, Order, OrderRate
 
 CENT = Decimal("0.01")
@@ -141,6 +142,28 @@ class Levels:
         except IntegrityError:
             return (await OrderRate.get(order_id=order.id)).multiplier
         return rate
+
+    async def rates(self, orders: Sequence[Order], now: datetime) -> dict[int, Decimal]:
+        """`rate` of each of these delivered orders, read (and fixed where new) together."""
+        ids = [int(o.id) for o in orders]
+        found: dict[int, Decimal] = {}
+        for page in chunks(ids):
+            found.update((row["order_id"], row["multiplier"])
+                         for row in await select_in(OrderRate, ("order_id", "multiplier"), "order_id", page))
+        new = [o for o in orders if o.id not in found]
+        people: dict[str, dict[str, Any]] = {}
+        for some in chunks(sorted({str(o.member_id) for o in new})):  # type: ignore[attr-defined]
+            people.update((str(row["id"]), row) for row in await select_in(Member, ("id", "level", "birthday"), "id", some))
+        rows = []
+        for order in new:
+            member = people[str(order.member_id)]  # type: ignore[attr-defined]
+            rate, number, birth_month = self.multiplier(member["level"], member["birthday"], order.delivery_date)
+            rows.append((order.id, rate, number, birth_month, now))
+        await insert_ignoring(OrderRate, ("order_id", "multiplier", "level", "birthday", "decided_at"), rows)
+        for page in chunks([int(o.id) for o in new]):  # another process may have fixed some first
+            found.update((row["order_id"], row["multiplier"])
+                         for row in await select_in(OrderRate, ("order_id", "multiplier"), "order_id", page))
+        return found
 
     def window(self, until: date) -> tuple[date, date]:
         return until - timedelta(days=self.days), until

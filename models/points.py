@@ -29,7 +29,9 @@ from bot.core.config import Config, Reward
 from models.catalog import Product
 from models.coupons import give
 from models.levels import Levels
+from models.db import is_postgres
 from models.members import locked_member
+from models.rows import Statement, chunks, insert_many, select_in, update_many
 from models.tables import Coupon, Member, Order, OrderLine, PointDraw, PointEntry, Settlement
 
 COUNTING = ("placed", "delivered")
@@ -52,20 +54,76 @@ class Rewards:
                    config.timezone)
 
     async def settle(self, order_ids: Iterable[int], now: datetime) -> None:
-        """Bring the ledger in line with these orders as they are now (and their referrals)."""
+        """Bring the ledger in line with these orders as they are now (and their referrals).
+        A page of orders at a time, each table read once for the page (a day's delivery is
+        thousands of orders: one at a time it took minutes); the earnings are written together,
+        anything else (points taken back) one at a time, in the same order as ever."""
         members: set[str] = set()
-        for order_id in sorted(set(order_ids)):
-            order = await Order.get_or_none(id=order_id)
-            if order is None:
-                continue
-            member_id = str(order.member_id)  # type: ignore[attr-defined]
-            members.add(member_id)
-            target = (self.order_points(await order_worth(order_id), await self.levels.rate(order, now))
-                      if order.status == "delivered" else 0)
-            await self.book(member_id, order_source(order_id), target,
-                            order_reason(order_id, order.groupbuy_no, target), now)
-        for member_id in sorted(members):
-            await self._referral(member_id, now)
+        for page in chunks(sorted(set(order_ids))):
+            orders = await Order.filter(id__in=page).order_by("id")
+            delivered = [o for o in orders if o.status == "delivered"]
+            worth = await order_worths([int(o.id) for o in delivered])
+            rates = await self.levels.rates(delivered, now)
+            wants = []
+            for order in orders:
+                member_id = str(order.member_id)  # type: ignore[attr-defined]
+                members.add(member_id)
+                target = self.order_points(worth[order.id], rates[order.id]) if order.status == "delivered" else 0
+                wants.append((member_id, order_source(order.id), target,
+                              order_reason(order.id, order.groupbuy_no, target)))
+            await self._book_all(wants, now)
+        await self._book_all(await self._referrals(sorted(members)), now)
+
+    async def _referrals(self, member_ids: list[str]) -> list[tuple[str, str, int, str]]:
+        """What each of these members' inviters should hold for them: the reward once their
+        first order is delivered, none before (or after it was cancelled)."""
+        wants = []
+        for page in chunks(member_ids):
+            invited = [row for row in await select_in(Member, ("id", "name", "referrer_id"), "id", page)
+                       if row["referrer_id"] is not None]
+            delivered = await with_delivered([str(row["id"]) for row in invited])
+            for row in invited:
+                member_id, name = str(row["id"]), row["name"] or str(row["id"])
+                target = self.inviter_points if member_id in delivered else 0
+                wants.append((str(row["referrer_id"]), f"referral:{member_id}", target,
+                              f"邀请{name}首单奖励" if target else f"{name}的首单取消，邀请奖励收回"))
+        return wants
+
+    async def _book_all(self, wants: list[tuple[str, str, int, str]], now: datetime) -> None:
+        """`book` each (member, source, target, reason), in order: the earnings together."""
+        held = await booked_many([(member_id, source) for member_id, source, _, _ in wants])
+        earnings: list[tuple[str, int, str, str]] = []
+        for member_id, source, target, reason in wants:
+            have = held.get((member_id, source), 0)
+            if target > have:
+                earnings.append((member_id, target - have, reason, source))
+            elif target < have:
+                await self._earn_all(earnings, now)  # first: what was due before it
+                earnings = []
+                await self.book(member_id, source, target, reason, now)
+        await self._earn_all(earnings, now)
+
+    async def _earn_all(self, earnings: list[tuple[str, int, str, str]], now: datetime) -> None:
+        """`earn` each (member, points, reason, source): the members' rows locked and read once,
+        the entries inserted and the balances written with one statement each."""
+        if not earnings:
+            return
+        expires = now + timedelta(days=self.expire_days)
+        remind = expires - timedelta(days=self.remind_days) if self.remind_days else None
+        balances: dict[str, int] = {}
+        ids = sorted({member_id for member_id, _, _, _ in earnings})
+        for page in chunks(ids):
+            for row in await select_in(Member, ("id", "points"), "id", page, lock=is_postgres()):
+                balances[str(row["id"])] = int(row["points"])
+        entries = []
+        for member_id, points, reason, source in earnings:
+            if member_id not in balances:
+                raise LookupError(f"no member {member_id}")
+            balances[member_id] += points
+            entries.append((member_id, points, balances[member_id], reason[:64], source[:64], now, points, expires,
+                            remind if remind is not None and remind > now else None))
+        await insert_many(PointEntry, EARNING, entries)
+        await update_many(Member, ("points",), [_Points(m, points) for m, points in balances.items()])
 
     def order_points(self, worth: Decimal, multiplier: Decimal = Decimal(1)) -> int:
         """What an order worth `worth` (its total after its coupon) earns at `multiplier`."""
@@ -132,6 +190,52 @@ async def order_worth(order_id: int) -> Decimal:
     total = await order_total(order_id)
     discounts = await Settlement.filter(order_id=order_id).values_list("discount", flat=True)
     return total - (discounts[0] if discounts else Decimal(0))  # type: ignore[operator]
+
+
+@dataclass
+class _Points:  # a member's new balance, for update_many
+    id: str
+    points: int
+
+
+EARNING = ("member_id", "delta", "balance", "reason", "source", "created_at", "remaining", "expires_at", "remind_at")
+
+
+async def order_worths(order_ids: list[int]) -> dict[int, Decimal]:
+    """`order_worth` of each of these orders, read together."""
+    worth = {order_id: Decimal(0) for order_id in order_ids}
+    for page in chunks(order_ids):
+        for row in await select_in(OrderLine, ("order_id", "price", "qty", "status"), "order_id", page):
+            if row["status"] != "out_of_stock":
+                worth[row["order_id"]] += row["price"] * row["qty"]
+        for row in await select_in(Settlement, ("order_id", "discount"), "order_id", page):
+            worth[row["order_id"]] -= row["discount"]
+    return worth
+
+
+async def with_delivered(member_ids: list[str]) -> set[str]:
+    """Those of these members with an order delivered (EXISTS: one look each, not their history)."""
+    found: set[str] = set()
+    for page in chunks(member_ids):
+        sql = Statement()
+        found.update(str(row["id"]) for row in await sql.rows(
+            f"SELECT m.id AS id FROM member m WHERE m.id IN ({sql.marks(page)}) AND EXISTS "
+            "(SELECT 1 FROM orders o WHERE o.member_id = m.id AND o.status = 'delivered')"))
+    return found
+
+
+async def booked_many(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """`booked` of each (member, source), read by source."""
+    wanted = set(pairs)
+    held: dict[tuple[str, str], int] = {}
+    for page in chunks(sorted({source for _, source in wanted})):
+        sql = Statement()
+        for row in await sql.rows(f"SELECT member_id, source, SUM(delta) AS held FROM point_entry "
+                                  f"WHERE source IN ({sql.marks(page)}) GROUP BY member_id, source"):
+            key = (str(row["member_id"]), str(row["source"]))
+            if key in wanted:
+                held[key] = int(row["held"])
+    return held
 
 
 async def booked(member_id: str, source: str) -> int:

@@ -270,3 +270,46 @@ async def test_members_unsubscribe_from_campaigns_and_back(shop: Harness) -> Non
     await shop.say("订阅", sender="a", room=None)
     await shop.flush()
     assert not (await Member.get(id="a")).unsubscribed and "已恢复活动消息" in shop.texts(to="a")[-1]
+
+
+async def test_a_day_of_deliveries_books_its_points_with_a_few_statements(
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rewards.settle reads each table once for a page of orders and writes the earnings
+    together: a day's delivery of thousands of orders took minutes one order at a time."""
+    from tortoise.connection import get_connection
+
+    h = await start_harness(make_config(tmp_path, db_url), MORNING)
+    try:
+        members = [f"d{n}" for n in range(60)]
+        for member in members:
+            await h.say("西红柿2斤", sender=member)
+        await Member.filter(id__in=members[:30:3]).update(referrer_id="d59")  # ten brought by d59
+        ids = sorted(await Order.filter(member_id__in=members).values_list("id", flat=True))
+        await Order.filter(id__in=ids).update(status="delivered")
+        client = type(get_connection("default"))
+        statements = [0]
+        for name in ("execute_query", "execute_query_dict", "execute_many", "execute_insert"):
+            def counted(method: object) -> object:
+                async def run(*args: object, **kwargs: object) -> object:
+                    statements[0] += 1
+                    return await method(*args, **kwargs)  # type: ignore[operator]
+                return run
+            monkeypatch.setattr(client, name, counted(getattr(client, name)))
+        rewards = points.Rewards.of(h.bot.config)
+        await rewards.settle(ids, h.clock.now())
+        assert statements[0] <= 20, statements[0]
+        entries = await PointEntry.filter(source__startswith="order:").count()
+        referrals = await PointEntry.filter(member_id="d59", source__startswith="referral:").count()
+        assert (entries, referrals) == (60, 10)
+        assert await points.check() == []
+        worth = await points.order_total(ids[0])
+        assert (await Member.get(id="d0")).points == rewards.order_points(worth)
+        await rewards.settle(ids, h.clock.now())  # again: nothing more is booked
+        assert await PointEntry.all().count() == 70 and await points.check() == []
+        await Order.filter(id=ids[0]).update(status="cancelled")  # taken back, the one-at-a-time way
+        await rewards.settle(ids[:1], h.clock.now())
+        assert (await Member.get(id="d0")).points == 0 and await points.check() == []
+        assert (await Member.get(id="d59")).points == rewards.order_points(worth) + (
+            9 * rewards.inviter_points if rewards.inviter_points else 0)
+    finally:
+        await h.close()
