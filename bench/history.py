@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.pipeline import GROUPS, MEMBERS, MORNING, PG_ADMIN, TZ, running_bot
+from bench.pipeline import GROUPS, MEMBERS, MORNING, PG_ADMIN, TZ, database, running_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("GROUPBUY_BENCH_CACHE", ROOT / ".bench-cache"))
@@ -456,12 +456,5 @@ async def copy_of(kind: str, days: int, folder: Path) -> AsyncIterator[str]:
                 os.fsync(copied.fileno())  # first checkpoint would wait for the whole copy's writeback
         yield f"sqlite://{path}"
         return
-    template = await cached(kind, days) if days else "template1"
-    name = f"gb_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = await _pg()
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with database(kind, folder, await cached(kind, days) if days else None) as url:
+        yield url

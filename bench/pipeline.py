@@ -89,7 +89,7 @@ def config_for(url: str, folder: Path, groups: int = GROUPS, name: str = "压测
 
 
 @asynccontextmanager
-async def database(kind: str, folder: Path) -> AsyncIterator[str]:
+async def database(kind: str, folder: Path, template: str | None = None) -> AsyncIterator[str]:
     if kind == "sqlite":
         yield f"sqlite://{folder / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
         return
@@ -98,7 +98,8 @@ async def database(kind: str, folder: Path) -> AsyncIterator[str]:
     name = f"gb_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = await asyncpg.connect(PG_ADMIN, timeout=5)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        copied = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""  # (a cached history)
+        await admin.execute(f'CREATE DATABASE "{name}"{copied}')
         yield f"postgres://postgres@127.0.0.1:5432/{name}"
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

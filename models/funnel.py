@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from models.facts import facts_of, money_of
-from models.points import COUNTING
+from models.points import COUNTING, with_delivered
 from models.rows import Statement, chunks
 from models.tables import GroupBuy, GroupBuyParticipant, Member, Order
 
@@ -137,7 +137,8 @@ async def inviter_figures(now: datetime, tz: tzinfo, limit: int = 20) -> list[In
                                   f"WHERE source IN ({sql.marks(page)}) GROUP BY member_id, source"):
             held[str(row["inviter"])][str(row["source"]).removeprefix("referral:")] += int(row["points"])
     rewarded = {m for points in held.values() for m, n in points.items() if n}
-    waiting = await _undelivered(sorted(set(bought) - rewarded))  # bought, no reward yet: delivered?
+    unrewarded = sorted(set(bought) - rewarded)  # bought, no reward yet: nothing delivered yet?
+    waiting = set(unrewarded) - await with_delivered(unrewarded)
     figures = []
     for row in await db.rows(f"SELECT id, name, code FROM member WHERE id IN ({_INVITERS})"):
         inviter = str(row["id"])
@@ -152,14 +153,3 @@ async def inviter_figures(now: datetime, tz: tzinfo, limit: int = 20) -> list[In
     figures.sort(key=lambda f: (-f.joined, -f.reached, f.id))
     return figures[:limit]
 
-
-async def _undelivered(members: list[str]) -> set[str]:
-    """Of these members (with orders), those with no order delivered yet: one look each
-    (EXISTS stops at the first delivered order, not reading a year of them)."""
-    delivered: set[str] = set()
-    for page in chunks(members):
-        sql = Statement()
-        delivered.update(str(row["id"]) for row in await sql.rows(
-            f"SELECT m.id AS id FROM member m WHERE m.id IN ({sql.marks(page)}) AND EXISTS "
-            "(SELECT 1 FROM orders o WHERE o.member_id = m.id AND o.status = 'delivered')"))
-    return set(members) - delivered
