@@ -71,16 +71,12 @@ def cached_name(days: int) -> str:
 
 @dataclass
 class Tables:
-    """Rows to write, per table, in the columns given."""
+    """Rows to write, per table, in COLUMNS' order."""
 
-    columns: dict[str, tuple[str, ...]]
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
 
     def add(self, table: str, *row: Any) -> None:
         self.rows.setdefault(table, []).append(row)
-
-    def count(self) -> int:
-        return sum(len(rows) for rows in self.rows.values())
 
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -127,7 +123,7 @@ class Shop:
 
 def members(shop: Shop, days: int) -> Tables:
     """The members (a share referred by a neighbour who joined before them) and their addresses."""
-    out = Tables(COLUMNS)
+    out = Tables()
     since = _at(TODAY - timedelta(days=days), 8)
     for group in range(GROUPS):
         for n in range(MEMBERS):
@@ -185,7 +181,7 @@ def _spend(shop: Shop, out: Tables, mid: str, points: int, source: str, at: date
 def day_rows(shop: Shop, order_date: date, last: bool) -> Tables:
     """One day of the shop: the orders placed on `order_date` for the next day's delivery, their
     messages, the bot's sends, cut-off, settlement and (unless it is the `last` day) delivery."""
-    out = Tables(COLUMNS)
+    out = Tables()
     rng, delivery = shop.rng, order_date + timedelta(days=1)
     delivered = not last
     cutoff_at, delivered_at = _at(order_date, 20), _at(delivery, 17, 30)
@@ -290,14 +286,14 @@ def facts(shop: Shop) -> list[tuple[Any, ...]]:
 def history(shop: Shop, days: int) -> Iterator[Tables]:
     """The history in chunks of about CHUNK orders: members' contacts first, then each day."""
     yield members(shop, days)
-    batch = Tables(COLUMNS)
+    batch = Tables()
     for back in range(days, 0, -1):
         day = day_rows(shop, TODAY - timedelta(days=back), last=back == 1)
         for table, rows in day.rows.items():
             batch.rows.setdefault(table, []).extend(rows)
         if len(batch.rows.get("orders", ())) >= CHUNK:
             yield batch
-            batch = Tables(COLUMNS)
+            batch = Tables()
     yield batch
 
 

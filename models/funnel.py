@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from models.facts import facts_of, money_of
-from models.points import COUNTING, with_delivered
-from models.rows import Statement, chunks
+from models.points import COUNTING, booked_many, with_delivered
+from models.rows import Statement
 from models.tables import GroupBuy, GroupBuyParticipant, Member, Order
 
 
@@ -128,14 +128,11 @@ async def inviter_figures(now: datetime, tz: tzinfo, limit: int = 20) -> list[In
         invited[str(referrer)].append(str(member))
     visits = {str(row["inviter_id"]): int(row["n"]) for row in await db.rows(
         "SELECT inviter_id, COUNT(*) AS n FROM referral_visit GROUP BY inviter_id")}
-    bought = {m: fact for m, fact in (await facts_of([m for ms in invited.values() for m in ms], now, tz)).items()}
+    bought = await facts_of([m for ms in invited.values() for m in ms], now, tz)
     held: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # inviter -> member -> points
-    sources = sorted(f"referral:{m}" for ms in invited.values() for m in ms)  # each sought by the index
-    for page in chunks(sources):
-        sql = Statement()
-        for row in await sql.rows(f"SELECT member_id AS inviter, source, SUM(delta) AS points FROM point_entry "
-                                  f"WHERE source IN ({sql.marks(page)}) GROUP BY member_id, source"):
-            held[str(row["inviter"])][str(row["source"]).removeprefix("referral:")] += int(row["points"])
+    rewards = await booked_many([(inviter, f"referral:{m}") for inviter, ms in invited.items() for m in ms])
+    for (inviter, source), n in rewards.items():
+        held[inviter][source.removeprefix("referral:")] += n
     rewarded = {m for points in held.values() for m, n in points.items() if n}
     unrewarded = sorted(set(bought) - rewarded)  # bought, no reward yet: nothing delivered yet?
     waiting = set(unrewarded) - await with_delivered(unrewarded)
@@ -152,4 +149,3 @@ async def inviter_figures(now: datetime, tz: tzinfo, limit: int = 20) -> list[In
             len([m for m in buyers if m in waiting and not points.get(m)])))
     figures.sort(key=lambda f: (-f.joined, -f.reached, f.id))
     return figures[:limit]
-

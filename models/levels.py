@@ -128,23 +128,9 @@ class Levels:
         birth_month = born_in(birthday, delivery) and self.birthday_multiplier > 1
         return rate * (self.birthday_multiplier if birth_month else ONE), number, birth_month
 
-    async def rate(self, order: Order, now: datetime) -> Decimal:
-        """The multiplier a delivered order earns at: fixed the first time it is asked."""
-        found = await OrderRate.get_or_none(order_id=order.id)
-        if found is not None:
-            return found.multiplier
-        member = await Member.get(id=order.member_id)  # type: ignore[attr-defined]
-        rate, number, birth_month = self.multiplier(member.level, member.birthday, order.delivery_date)
-        try:
-            async with transaction():  # a savepoint: another process may have fixed it first
-                await OrderRate.create(order_id=order.id, multiplier=rate, level=number, birthday=birth_month,
-                                       decided_at=now)
-        except IntegrityError:
-            return (await OrderRate.get(order_id=order.id)).multiplier
-        return rate
-
     async def rates(self, orders: Sequence[Order], now: datetime) -> dict[int, Decimal]:
-        """`rate` of each of these delivered orders, read (and fixed where new) together."""
+        """The multiplier each of these delivered orders earns at: fixed the first time it is
+        asked (read, and fixed where new, together)."""
         ids = [int(o.id) for o in orders]
         found: dict[int, Decimal] = {}
         for page in chunks(ids):

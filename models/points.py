@@ -129,16 +129,6 @@ class Rewards:
         """What an order worth `worth` (its total after its coupon) earns at `multiplier`."""
         return max(0, int((worth * self.per_yuan * multiplier).to_integral_value(ROUND_FLOOR)))
 
-    async def _referral(self, member_id: str, now: datetime) -> None:
-        member = await Member.get_or_none(id=member_id)
-        if member is None or member.referrer_id is None:  # type: ignore[attr-defined]
-            return
-        delivered = await Order.filter(member_id=member_id, status="delivered").exists()
-        target = self.inviter_points if delivered else 0
-        name = member.name or member_id
-        await self.book(str(member.referrer_id), f"referral:{member_id}", target,  # type: ignore[attr-defined]
-                        f"邀请{name}首单奖励" if target else f"{name}的首单取消，邀请奖励收回", now)
-
     async def book(self, member_id: str, source: str, target: int, reason: str, now: datetime) -> None:
         """Make `source` hold `target` points: an earning for more, a draw on its earnings
         (then others, then the rewards they bought) for less."""
