@@ -50,6 +50,7 @@ class LocalWriter(SheetWriter):
         self.path = path
         self.book = Workbook(write_only=True)
         self.current: WriteOnlyWorksheet | None = None
+        self.saved = False
 
     async def sheet(self, title: str, columns: Sequence[str], widths: Sequence[int], rows: int,
                     landscape: bool) -> None:
@@ -63,9 +64,22 @@ class LocalWriter(SheetWriter):
 
     async def save(self) -> None:
         await asyncio.to_thread(save_atomically, self.book, self.path)
+        self.saved = True
 
     async def close(self) -> None:
-        return None
+        """A workbook given up half-written (an error, a cancelled write) has its sheets' streams
+        closed here: left to the garbage collector, they end in whatever order it picks, and
+        fail to (printed as an ignored exception, in whatever runs then)."""
+        if self.saved:
+            return
+        for sheet in self.book.worksheets:
+            if isinstance(sheet, WriteOnlyWorksheet) and not sheet.closed:
+                with contextlib.suppress(Exception):
+                    sheet.close()
+                writer = getattr(sheet, "_writer", None)  # its temporary file, which save would have read
+                if writer is not None:
+                    with contextlib.suppress(Exception):
+                        writer.cleanup()
 
 
 class ProcessWriter(SheetWriter):

@@ -4,6 +4,7 @@ writes, and staff edits coming back."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -283,3 +284,28 @@ async def test_a_workbook_folder_that_cannot_be_written_is_said_as_such(tmp_path
         assert any("表格这次没有写成" in t for t in staff)
     finally:
         await h.bot.close()
+
+
+async def test_a_workbook_given_up_halfway_is_closed_quietly(tmp_path: Path, monkeypatch) -> None:
+    """A write that fails or is cancelled before saving closes its sheets' streams itself: left
+    to the garbage collector they fail, printed as an ignored exception in whatever runs then."""
+    ignored: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    temporary = set(xlsx_temp_files())
+    for _ in range(20):
+        writer = xlsx.LocalWriter(tmp_path / "given-up.xlsx")
+        await writer.sheet("订单", ("a", "b"), (10, 10), 3, True)
+        await writer.rows([("西红柿", 2), ("土豆", 3)])
+        await writer.sheet("拣货单", ("a",), (10,), 1, False)
+        await writer.rows([("V01",)])
+        await writer.close()
+        del writer
+        gc.collect()
+    assert ignored == []
+    assert set(xlsx_temp_files()) == temporary  # its temporary files are gone too
+    assert not (tmp_path / "given-up.xlsx").exists()
+
+
+def xlsx_temp_files() -> list[str]:
+    from openpyxl.worksheet._writer import ALL_TEMP_FILES
+    return [p for p in ALL_TEMP_FILES if Path(p).exists()]
