@@ -75,6 +75,7 @@ async def soak(kind: str, minutes: int, rate: float) -> list[Figure]:
         folder = Path(tmp)
         async with copy_of(kind, 90, folder) as url:
             h = await start_harness(config_for(url, folder), MORNING, run_jobs=True)
+            h.simulation.live = True  # messages keep arriving while sweeps and sends run
             try:
                 return await _run(h, kind, minutes, rate)
             finally:
@@ -125,12 +126,12 @@ async def _run(h: Harness, kind: str, minutes: int, rate: float) -> list[Figure]
                 wait = started + due - time.perf_counter()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                for helper in (driver, guard):
+                    if helper.done():
+                        helper.result()  # (raises what stopped it: a stopped clock stops the sends)
                 task = asyncio.create_task(one(next(source)))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-            for helper in (driver, guard):
-                if helper.done():
-                    helper.result()  # (raises what stopped it)
             rows = {table: await _count(table) for table in TABLES}
             waiting = await _count("outbox_message", " WHERE status = 'pending'")
             minute_rows.append((rss_mb(), p99(latencies), rows, waiting))

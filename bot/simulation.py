@@ -19,12 +19,19 @@ Event = tuple[datetime, int, int, JobSpec | Sweep | None]  # (when, kind, rank, 
 
 
 class Simulation:
-    def __init__(self, bot: Bot, clock: VirtualClock, jobs: tuple[JobSpec, ...] | None = None) -> None:
-        """`jobs`: the daily jobs to run (default: the config's); () runs no jobs and no sweeps."""
+    def __init__(self, bot: Bot, clock: VirtualClock, jobs: tuple[JobSpec, ...] | None = None,
+                 live: bool = False) -> None:
+        """`jobs`: the daily jobs to run (default: the config's); () runs no jobs and no sweeps.
+        `live`: messages arrive while it runs (the soak), as in the running bot: it does not wait
+        for the writer's after-commit work, and a sweep that still reports something due after
+        running (an order came in meanwhile) is looked at again `every` later, as the running
+        bot's scheduler would; else that is a sweep that never clears, and an error."""
         self.bot = bot
         self.clock = clock
         self.jobs = daily_jobs(bot.config.schedule) if jobs is None else jobs
         self.sweeps = SWEEPS if self.jobs else ()
+        self.live = live
+        self._resting: dict[str, datetime] = {}  # (live) a sweep looked at again no sooner than this
         # Jobs due exactly at the start time run too.
         self._jobs_until = clock.now() - timedelta(microseconds=1)
 
@@ -38,7 +45,7 @@ class Simulation:
                                for rank, spec in enumerate(self.jobs)]
         for rank, sweep in enumerate(self.sweeps):
             if (expiry := await sweep.next_due(self.bot.config)) is not None:
-                events.append((max(expiry, now), SWEEP, rank, sweep))
+                events.append((max(expiry, now, self._resting.get(sweep.id, now)), SWEEP, rank, sweep))
         if (write := self.bot.exporter.next_due()) is not None:
             events.append((max(write, now), EXPORT, 0, None))
         if (send := await self.bot.outbox.next_due(now)) is not None:
@@ -47,7 +54,8 @@ class Simulation:
         return min(ready, key=lambda e: e[:3]) if ready else None
 
     async def advance_to(self, when: datetime) -> None:
-        await self.bot.writer.settle()
+        if not self.live:
+            await self.bot.writer.settle()
         while (event := await self._next_event(when)) is not None:
             at, kind, _, what = event
             self.clock.advance_to(max(at, self.clock.now()))
@@ -56,7 +64,11 @@ class Simulation:
                 await run_job(what.id, at, self.bot.services)
             elif isinstance(what, Sweep):
                 await what.run(self.clock.now(), self.bot.services)
-                if (again := await what.next_due(self.bot.config)) is not None and again <= self.clock.now():
+                if (again := await what.next_due(self.bot.config)) is None or again > self.clock.now():
+                    self._resting.pop(what.id, None)
+                elif self.live:
+                    self._resting[what.id] = self.clock.now() + what.every
+                else:
                     # It would be run again at this instant, for ever (the running bot would
                     # retry every `every`): a sweep must clear what it reports due.
                     raise RuntimeError(f"sweep {what.id} still reports {again.isoformat()} due after running "
