@@ -23,15 +23,15 @@ class Simulation:
                  live: bool = False) -> None:
         """`jobs`: the daily jobs to run (default: the config's); () runs no jobs and no sweeps.
         `live`: messages arrive while it runs (the soak), as in the running bot: it does not wait
-        for the writer's after-commit work, and a sweep that still reports something due after
-        running (an order came in meanwhile) is looked at again `every` later, as the running
-        bot's scheduler would; else that is a sweep that never clears, and an error."""
+        for the writer's after-commit work, and each sweep runs every `every`, as the running
+        bot's scheduler runs it (else at the times it reports due, and one that still reports
+        work due after running is an error: it would never clear)."""
         self.bot = bot
         self.clock = clock
         self.jobs = daily_jobs(bot.config.schedule) if jobs is None else jobs
         self.sweeps = SWEEPS if self.jobs else ()
         self.live = live
-        self._resting: dict[str, datetime] = {}  # (live) a sweep looked at again no sooner than this
+        self._sweep_at: dict[str, datetime] = {}  # (live) when each sweep runs next
         # Jobs due exactly at the start time run too.
         self._jobs_until = clock.now() - timedelta(microseconds=1)
 
@@ -44,8 +44,10 @@ class Simulation:
         events: list[Event] = [(next_due(spec, self._jobs_until, tz), JOB, rank, spec)
                                for rank, spec in enumerate(self.jobs)]
         for rank, sweep in enumerate(self.sweeps):
-            if (expiry := await sweep.next_due(self.bot.config)) is not None:
-                events.append((max(expiry, now, self._resting.get(sweep.id, now)), SWEEP, rank, sweep))
+            if self.live:
+                events.append((max(now, self._sweep_at.setdefault(sweep.id, now)), SWEEP, rank, sweep))
+            elif (expiry := await sweep.next_due(self.bot.config)) is not None:
+                events.append((max(expiry, now), SWEEP, rank, sweep))
         if (write := self.bot.exporter.next_due()) is not None:
             events.append((max(write, now), EXPORT, 0, None))
         if (send := await self.bot.outbox.next_due(now)) is not None:
@@ -64,11 +66,9 @@ class Simulation:
                 await run_job(what.id, at, self.bot.services)
             elif isinstance(what, Sweep):
                 await what.run(self.clock.now(), self.bot.services)
-                if (again := await what.next_due(self.bot.config)) is None or again > self.clock.now():
-                    self._resting.pop(what.id, None)
-                elif self.live:
-                    self._resting[what.id] = self.clock.now() + what.every
-                else:
+                if self.live:
+                    self._sweep_at[what.id] = self.clock.now() + what.every
+                elif (again := await what.next_due(self.bot.config)) is not None and again <= self.clock.now():
                     # It would be run again at this instant, for ever (the running bot would
                     # retry every `every`): a sweep must clear what it reports due.
                     raise RuntimeError(f"sweep {what.id} still reports {again.isoformat()} due after running "

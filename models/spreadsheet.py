@@ -220,7 +220,10 @@ async def export_delivery_date(path: Path, delivery_date: date, tz: tzinfo,
     writer: SheetWriter = ProcessWriter(path) if total >= PROCESS_LINES else LocalWriter(path)
     try:
         await writer.sheet("订单", ORDER_COLUMNS, ORDER_WIDTHS, total, True)
-        contacts = await Contacts.read()  # a member's address for each community, her phone
+        # A member's address for each community and her phone: of the day's members only (a
+        # shop's contacts grow with every member it ever had; a day's workbook is rewritten often).
+        members = await Order.filter(delivery_date=delivery_date).values_list("member_id", flat=True)
+        contacts = await Contacts.read(sorted({str(m) for m in members}))
         async for page in _pages(lines, tz, delivery_date, contacts):
             await writer.rows([_order_values(r) for r in page])
         totals = await counting.group_by("sku", "name", "unit").annotate(total=Sum("qty")) \
