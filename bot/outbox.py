@@ -16,9 +16,11 @@ growing pauses: it never stops for good, and it never sends a message twice.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from bot.core.clock import Clock, sleep_until_or_woken
 from bot.core.messages import Outgoing
@@ -67,6 +69,45 @@ def outgoing_of(row: OutboxMessage) -> Outgoing:
     )
 
 
+def conversation_of(row: OutboxMessage) -> str:
+    """`outgoing_of(row).conversation`, without making the message."""
+    return row.room or f"private:{row.to}"
+
+
+class Waiting:
+    """The pending rows in memory, by conversation, each conversation's in id order. The sender
+    looks at the first rows of each conversation, not at every row: a backlog of posts costs
+    each send what one conversation costs, and a conversation's messages keep their order."""
+
+    def __init__(self, rows: Iterable[OutboxMessage] = ()) -> None:
+        self.conversations: dict[str, list[OutboxMessage]] = {}
+        self.ids: set[int] = set()
+        for row in rows:
+            self.add(row)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, row: OutboxMessage) -> None:
+        rows = self.conversations.setdefault(conversation_of(row), [])
+        if rows and rows[-1].id > row.id:
+            bisect.insort(rows, row, key=attrgetter("id"))  # (committed late: see `pending`)
+        else:
+            rows.append(row)
+        self.ids.add(row.id)
+
+    def remove(self, row: OutboxMessage) -> None:
+        key = conversation_of(row)
+        rows = self.conversations[key]
+        rows.remove(row)  # (the first row, nearly always)
+        if not rows:
+            del self.conversations[key]
+        self.ids.discard(row.id)
+
+    def rows(self) -> list[OutboxMessage]:
+        return sorted((row for rows in self.conversations.values() for row in rows), key=attrgetter("id"))
+
+
 class Outbox:
     def __init__(self, send: Send, pacer: Pacer, clock: Clock, *, attempts: int = 4,
                  staff: tuple[str, ...] = (), may_send: MaySend | None = None,
@@ -81,7 +122,7 @@ class Outbox:
         self.attempts = attempts  # tries per message before giving up and telling `staff`
         self.staff = staff
         self._wake = asyncio.Event()
-        self._pending: list[OutboxMessage] | None = None  # None: reload from the database
+        self._pending: Waiting | None = None  # None: reload from the database
         self.paused = False  # staff /暂停: broadcasts wait; replies to members still go
         # Row states the database did not take when they happened, applied when it answers:
         # (ids, the status they were in, the fields to set).
@@ -140,37 +181,52 @@ class Outbox:
         self.changed()
 
     async def pending(self) -> list[OutboxMessage]:
+        """Every pending row, in id order."""
+        return (await self._waiting()).rows()
+
+    async def _waiting(self) -> Waiting:
         if self._pending is None:
             self._newer = False
-            self._pending = list(await OutboxMessage.filter(status="pending").order_by("id"))
+            self._pending = Waiting(await OutboxMessage.filter(status="pending").order_by("id"))
             self.rows_read += len(self._pending)
-            self._seen = max([self._seen, *(row.id for row in self._pending)])
+            self._seen = max([self._seen, *self._pending.ids])
         elif self._newer:
             # Ids are handed out before commit: one a little below the highest read may commit
             # after it, so the look goes back a little (what it still misses, the poll finds).
             self._newer = False
-            held = {row.id for row in self._pending}
             fetched = await OutboxMessage.filter(status="pending", id__gt=self._seen - LOOK_BACK).order_by("id")
             self.rows_read += len(fetched)
-            newer = [row for row in fetched if row.id not in held]
-            if newer:
-                self._seen = max(self._seen, newer[-1].id)
-                self._pending = sorted([*self._pending, *newer], key=lambda row: row.id)
+            for row in fetched:
+                if row.id not in self._pending.ids:
+                    self._pending.add(row)
+                    self._seen = max(self._seen, row.id)
         return self._pending
+
+    async def _poll(self) -> None:
+        """What other processes queued (or changed) meanwhile: the rows queued since the last
+        look, and all of them again only when the table holds another number of pending rows
+        than this process knows of (a backlog is not read again every poll)."""
+        self._newer = True
+        held = len(await self._waiting())
+        if await OutboxMessage.filter(status="pending").count() != held:
+            self._pending = None
 
     async def next_due(self, now: datetime) -> tuple[OutboxMessage, datetime] | None:
         """The message that may go out first, and when; ties go to the oldest."""
         best: tuple[OutboxMessage, datetime] | None = None
         if self.held:
             return None
-        for row in await self.pending():
-            if row.broadcast and self.paused:
-                continue
-            at = self.pacer.ready_at(row.id, outgoing_of(row).conversation, row.broadcast, now)
-            if row.retry_at is not None:
-                at = max(at, row.retry_at)
-            if best is None or at < best[1]:
-                best = (row, at)
+        for conversation, rows in (await self._waiting()).conversations.items():
+            for row in rows:  # the first that may go; one waiting to be tried again lets later ones by
+                if row.broadcast and self.paused:
+                    continue
+                at = self.pacer.ready_at(row.id, conversation, row.broadcast, now)
+                if row.retry_at is not None:
+                    at = max(at, row.retry_at)
+                if best is None or (at, row.id) < (best[1], best[0].id):
+                    best = (row, at)
+                if row.retry_at is None:
+                    break
         return best
 
     async def stuck(self, now: datetime, after: timedelta) -> timedelta | None:
@@ -304,10 +360,10 @@ class Outbox:
             return []
         limit, size = self.pacer.limits.merge_max, len(row.text)
         others: list[OutboxMessage] = []
-        for other in self._pending:
+        for other in self._pending.conversations.get(conversation_of(row), ()):
             if len(others) + 1 >= limit or size + len(other.text) > MERGED_TEXT_MAX:
                 break
-            if other.room == row.room and not other.broadcast and not other.file:
+            if not other.broadcast and not other.file:
                 others.append(other)
                 size += len(other.text)
         for other in others:
@@ -325,7 +381,7 @@ class Outbox:
                 due = await self.next_due(self.clock.now())
                 why = await sleep_until_or_woken(self.clock, due[1] if due else None, self._wake, poll_seconds)
                 if why == "timeout":
-                    self._pending = None  # polled: reload what others may have queued
+                    await self._poll()  # what others may have queued
                 await self.send_due(self.clock.now())
             except NotLeader:
                 raise

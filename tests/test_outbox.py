@@ -314,6 +314,71 @@ async def test_a_reply_queued_behind_a_backlog_does_not_read_the_backlog_again(d
         await close_database()
 
 
+async def test_a_send_looks_at_each_conversations_first_row_not_at_the_backlog(db_url: str) -> None:
+    """3,000 posts wait for 20 groups: choosing the next send asks the pacer about each group's
+    first post (20), not about every post; each group's posts still go in order, and a poll
+    that finds nothing new does not read the backlog again."""
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        transport = MemoryTransport(clock)
+        limits = OutboxConfig(min_interval=1.0, conversation_interval=3.0, max_per_minute=40, jitter=2.0,
+                              merge_max=1, quiet_hours=None)
+        outbox = await _outbox(db_url, clock, transport, limits)
+        await OutboxMessage.bulk_create([OutboxMessage(room=f"g{n % 20}", text=f"post {n}", broadcast=True,
+                                                       status="pending", created_at=NOON) for n in range(3000)])
+        outbox.reload()
+        asked: list[int] = []
+        ready_at = outbox.pacer.ready_at
+
+        def counted(key: int, *args: object) -> datetime:
+            asked.append(key)
+            return ready_at(key, *args)  # type: ignore[arg-type]
+
+        outbox.pacer.ready_at = counted  # type: ignore[method-assign]
+        for _ in range(60):
+            due = await outbox.next_due(clock.now())
+            assert due is not None
+            clock.advance_to(max(due[1], clock.now()))
+            await outbox.send_due(clock.now())
+        assert len(asked) <= 60 * 20 * 3  # (a round looks three times; each look asks each group once)
+        assert len(outbox.pacer._jitter) <= 20  # jitter drawn for the first posts only
+        for group in range(20):
+            posts = [int(s.message.text.split()[1]) for s in transport.sent if s.message.room == f"g{group}"]
+            assert posts == sorted(posts) and all(n % 20 == group for n in posts)
+        read = outbox.rows_read
+        await outbox._poll()
+        assert outbox.rows_read - read <= LOOK_BACK
+        # Another process sets one of ours aside: the poll sees the table hold another number of
+        # pending rows than this process does, and reads them all again.
+        held = await outbox.pending()
+        await OutboxMessage.filter(id=held[-1].id).update(status="unknown")
+        await outbox._poll()
+        assert [row.id for row in await outbox.pending()] == [row.id for row in held[:-1]]
+    finally:
+        await close_database()
+
+
+async def test_a_long_reply_to_another_group_does_not_stop_a_groups_replies_merging(db_url: str) -> None:
+    await open_database(db_url)
+    try:
+        clock = VirtualClock(NOON)
+        transport = MemoryTransport(clock)
+        limits = OutboxConfig(min_interval=1.0, conversation_interval=3.0, max_per_minute=40,
+                              jitter=0.0, merge_max=5, quiet_hours=None)
+        outbox = await _outbox(db_url, clock, transport, limits)
+        await outbox.put(Outgoing("@甲 ✅ 已记下", room="a"))
+        await outbox.put(Outgoing("接龙：" + "西红柿1斤 " * 250, room="b"))  # 1,503 characters
+        await outbox.put(Outgoing("@乙 ✅ 已记下", room="a"))
+        await outbox.put(Outgoing("@丙 ✅ 已记下", room="a"))
+        await drain(outbox, clock)
+        assert [s.message.text for s in transport.sent if s.message.room == "a"] == [
+            "@甲 ✅ 已记下\n\n@乙 ✅ 已记下\n\n@丙 ✅ 已记下"]
+        assert len(transport.sent) == 2
+    finally:
+        await close_database()
+
+
 async def test_sleep_until_or_woken_says_why() -> None:
     import asyncio
 
