@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 
 from bot.core.clock import Clock, sleep_until_or_woken
-from bot.core.messages import Outgoing
+from bot.core.messages import Outgoing, conversation_key
 from bot.core.protocols import Reachable, everyone
 from bot.pacing import MINUTE, Pacer
 from models.state import PAUSED, get_state, set_state
@@ -71,7 +71,7 @@ def outgoing_of(row: OutboxMessage) -> Outgoing:
 
 def conversation_of(row: OutboxMessage) -> str:
     """`outgoing_of(row).conversation`, without making the message."""
-    return row.room or f"private:{row.to}"
+    return conversation_key(row.room, row.to)
 
 
 class Waiting:
@@ -177,7 +177,7 @@ class Outbox:
         ).order_by("sent_at", "id")
         for row in recent:
             assert row.sent_at is not None
-            self.pacer.record(row.id, outgoing_of(row).conversation, row.sent_at)
+            self.pacer.record(row.id, conversation_of(row), row.sent_at)
         self.changed()
 
     async def pending(self) -> list[OutboxMessage]:

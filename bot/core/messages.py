@@ -41,6 +41,11 @@ class Incoming:
         )
 
 
+def conversation_key(room: str | None, to: str | None) -> str:
+    """What paces and orders a conversation's sends: the room, or the contact written to."""
+    return room or f"private:{to}"
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One message to send: into a room (`to` None) or privately to a contact (`room` None)."""
@@ -58,7 +63,7 @@ class Outgoing:
 
     @property
     def conversation(self) -> str:
-        return self.room or f"private:{self.to}"
+        return conversation_key(self.room, self.to)
 
 
 @dataclass(frozen=True)
