@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,10 @@ RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=10)
 POLL = 15.0  # seconds between looks at what other processes made due
 PAUSE_MAX = timedelta(seconds=30)  # between tries while the database fails under the loop
+# A debounced write of a date waits at least this many times its last write's wall time after
+# that write: a busy day's workbook, which takes longer to write as the day grows, is then
+# rewritten at most a quarter of the time (the cut-off and /导出 write at once all the same).
+SPACING = 3.0
 
 
 def why_not_written(path: Path, error: Exception) -> str:
@@ -52,6 +57,7 @@ class Exporter:
         self.sku_order = sku_order
         self.tell_staff = tell_staff
         self.due: dict[date, datetime] = {}  # delivery date -> when to write it
+        self._rest: dict[date, datetime] = {}  # delivery date -> no debounced write before this
         self._retry: dict[date, timedelta] = {}  # delivery date -> pause after the last failure
         self._wake = asyncio.Event()
         self.problem = ""  # why the loop is pausing ("" when it is not)
@@ -63,8 +69,15 @@ class Exporter:
     def mark(self, delivery_date: date) -> None:
         """Orders of `delivery_date` changed: write its workbook soon (once for a burst)."""
         if delivery_date not in self.due:
-            self.due[delivery_date] = self.clock.now() + timedelta(seconds=self.config.spreadsheet.debounce)
+            self.due[delivery_date] = self._after_rest(delivery_date, self.clock.now()
+                                                       + timedelta(seconds=self.config.spreadsheet.debounce))
             self._wake.set()
+
+    def _after_rest(self, delivery_date: date, due: datetime) -> datetime:
+        rest = self._rest.get(delivery_date)
+        if rest is not None and rest <= self.clock.now():
+            del self._rest[delivery_date]
+        return max(due, rest) if rest is not None else due
 
     def next_due(self) -> datetime | None:
         return min(self.due.values()) if self.due else None
@@ -75,18 +88,21 @@ class Exporter:
         debounce = timedelta(seconds=self.config.spreadsheet.debounce)
         for delivery_date, marked in (await workbooks_due()).items():
             if delivery_date not in self.due:
-                self.due[delivery_date] = max(marked + debounce, self.clock.now()) \
+                self.due[delivery_date] = self._after_rest(delivery_date, max(marked + debounce, self.clock.now())) \
                     if delivery_date not in self._retry else self.clock.now()
                 self._wake.set()
 
     async def write(self, delivery_date: date) -> Path:
         """Write now; raises OSError if the file is locked (write_due and write_now handle that)."""
-        read_from = self.clock.now()
+        read_from, started = self.clock.now(), time.perf_counter()
         order_date = delivery_date - timedelta(days=self.config.schedule.delivery_days)
         path = await export_delivery_date(self.path(delivery_date), delivery_date, self.config.timezone,
                                           self.sku_order, order_date, self.config.campaign, read_from)
         self.due.pop(delivery_date, None)
         self.last_written = read_from
+        now = self.clock.now()
+        self._rest = {d: rest for d, rest in self._rest.items() if rest > now}  # one entry a busy date
+        self._rest[delivery_date] = now + timedelta(seconds=SPACING * (time.perf_counter() - started))
         await workbook_written(delivery_date, read_from)
         if self._retry.pop(delivery_date, None) is not None:
             await self.tell_staff(f"表格 {path.name} 已经更新好了。")

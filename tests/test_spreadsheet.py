@@ -143,6 +143,36 @@ async def test_a_burst_of_orders_makes_one_write(harness: Harness, monkeypatch) 
     assert book["拣货单"]["C2"].value == 30
 
 
+async def test_a_slow_workbook_is_rewritten_at_most_a_quarter_of_the_time(harness: Harness, monkeypatch) -> None:
+    """A busy day's workbook takes longer to write as the day grows: the next debounced write
+    waits three times the last one's wall time, so writing never takes the bot over; a
+    cut-off or /导出 still writes at once."""
+    writes: list[dt.datetime] = []
+    real = spreadsheet.export_delivery_date
+    wall = iter(range(0, 10_000, 4))  # each write takes 4 s of wall time
+
+    async def counted(path: Path, delivery_date: dt.date, *args: object) -> Path:
+        writes.append(harness.clock.now())
+        return await real(path, delivery_date, *args)
+
+    monkeypatch.setattr("bot.exporter.export_delivery_date", counted)
+    monkeypatch.setattr("bot.exporter.time.perf_counter", lambda: float(next(wall)))
+    await harness.say("西红柿1斤", sender="m1")
+    await harness.advance_to(harness.clock.now() + dt.timedelta(seconds=5))
+    assert len(writes) == 1
+    first = writes[0]
+    await harness.say("西红柿1斤", sender="m2")
+    await harness.advance_to(first + dt.timedelta(seconds=11))
+    assert len(writes) == 1  # debounced at +5 s, but resting until +12 s
+    await harness.advance_to(first + dt.timedelta(seconds=12))
+    assert len(writes) == 2 and writes[1] == first + dt.timedelta(seconds=12)
+    assert load_workbook(harness.bot.exporter.path(DELIVERY))["拣货单"]["C2"].value == 2
+    await harness.say("西红柿1斤", sender="m3")
+    assert await harness.bot.export(DELIVERY) is not None  # /导出: at once
+    assert len(writes) == 3 and writes[2] == harness.clock.now()
+    assert load_workbook(harness.bot.exporter.path(DELIVERY))["拣货单"]["C2"].value == 3
+
+
 async def test_a_locked_workbook_is_retried_and_staff_are_told_once(harness: Harness, monkeypatch) -> None:
     real_replace = xlsx.os.replace
     failures = iter([PermissionError("locked by EXCEL.EXE")] * 3)
